@@ -1,0 +1,1 @@
+//! History checkers. Filled in by the linearizability work (issue 3).

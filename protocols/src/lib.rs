@@ -1,0 +1,1 @@
+//! Sans-IO protocol state machines, written against sim's protocol-facing API

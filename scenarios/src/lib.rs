@@ -1,0 +1,1 @@
+//! Workloads, fault plans and checks bound into runnable scenarios

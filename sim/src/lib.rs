@@ -1,0 +1,1 @@
+//! The deterministic simulation engine: virtual time, network, faults, traces

@@ -1,0 +1,1 @@
+//! Trace rendering and trace snapshot tests
