@@ -1,1 +1,29 @@
-//! The deterministic simulation engine: virtual time, network, faults, traces
+//! Faultline's simulation engine: a single-threaded discrete-event simulator with virtual
+//! time, a faulty network, per-node clocks and a trace of every event. It knows no protocol:
+//! protocols implement [`Node`] against the protocol-facing API in [`api`], and scenarios drive
+//! a [`Simulation`].
+//!
+//! A run is a pure function of its seed (and plan): the same seed replays the same message
+//! order, the same losses, partitions, crashes and clock jumps, event for event.
+
+pub mod api;
+mod engine;
+pub mod hash;
+pub mod history;
+pub mod net;
+pub mod plan;
+pub mod report;
+pub mod rng;
+pub mod time;
+pub mod trace;
+
+pub use api::{Context, Message, Node, NodeId, TimerId};
+pub use engine::{Config, NetworkStats, Simulation, current_event};
+pub use hash::StableHasher;
+pub use history::{HistoryRecord, OpStatus};
+pub use net::{Latency, LinkConfig, Partition};
+pub use plan::{Fault, FaultBudget, Plan, ScheduledFault, Swarm};
+pub use report::{Metrics, Outcome, Quantiles, Report, Verdict};
+pub use rng::Rng;
+pub use time::{Duration, Instant};
+pub use trace::{DropReason, Trace, TraceEvent, TraceLevel, TraceRecord};

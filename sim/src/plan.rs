@@ -1,0 +1,437 @@
+//! The run plan: what a seed expands into before the run starts. Swarm options (every fault
+//! probability, zero allowed), the scripted fault schedule and the workload are explicit,
+//! serializable data, so a plan can be dumped, edited (shrunk) and run again. Per-message draws
+//! (latency, loss, duplication) still come from the seed at run time.
+
+use crate::api::NodeId;
+use crate::net::{LinkConfig, Partition};
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+
+/// A fault the engine can inject. Scheduled faults run at a global virtual time.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Cuts the links the shape names. A new partition replaces the previous one.
+    Partition(Partition),
+    /// Restores every link a partition cut.
+    Heal,
+    /// The node stops: memory lost, timers gone, messages to it dropped.
+    Crash(NodeId),
+    /// A crashed node starts again as a fresh instance.
+    Restart(NodeId),
+    /// Stop-the-world pause: the node's events wait, nothing is lost.
+    Pause(NodeId),
+    Resume(NodeId),
+    /// Messages arriving on the link are held back until `Release`.
+    Hold { from: NodeId, to: NodeId },
+    /// Held messages are sent on again, each with a fresh latency.
+    Release { from: NodeId, to: NodeId },
+    /// The node's clock jumps by `offset_nanos` (negative: backwards).
+    ClockJump { node: NodeId, offset_nanos: i64 },
+    /// The node's clock runs fast (positive) or slow by `drift_ppm` parts per million.
+    ClockDrift { node: NodeId, drift_ppm: i32 },
+    /// Overrides one directed link's behaviour; `None` restores the default.
+    Link {
+        from: NodeId,
+        to: NodeId,
+        config: Option<LinkConfig>,
+    },
+}
+
+impl Fault {
+    /// The kind, as counted in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Partition(_) => "partition",
+            Fault::Heal => "heal",
+            Fault::Crash(_) => "crash",
+            Fault::Restart(_) => "restart",
+            Fault::Pause(_) => "pause",
+            Fault::Resume(_) => "resume",
+            Fault::Hold { .. } => "hold",
+            Fault::Release { .. } => "release",
+            Fault::ClockJump { .. } => "clock-jump",
+            Fault::ClockDrift { .. } => "clock-drift",
+            Fault::Link { .. } => "link",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ScheduledFault {
+    pub at: Instant,
+    pub fault: Fault,
+}
+
+/// The options a seed draws for a run (TigerBeetle's swarm testing): each probability and each
+/// fault kind's weight may be zero, so some seeds test a quiet system and others a storm.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Swarm {
+    /// Node-to-node links.
+    pub link: LinkConfig,
+    /// Links with a client at either end: reliable unless a scenario says otherwise.
+    pub client_link: LinkConfig,
+    /// Mean time between the starts of scripted fault episodes.
+    pub fault_gap_mean: Duration,
+    /// Relative weights of the episode kinds; zero switches a kind off.
+    pub partition_weight: u32,
+    pub crash_weight: u32,
+    pub pause_weight: u32,
+    pub clock_weight: u32,
+    pub hold_weight: u32,
+}
+
+impl Swarm {
+    /// No faults at all: the given links and no scripted episodes.
+    pub fn quiet(link: LinkConfig, client_link: LinkConfig) -> Swarm {
+        Swarm {
+            link,
+            client_link,
+            fault_gap_mean: Duration::from_secs(1),
+            partition_weight: 0,
+            crash_weight: 0,
+            pause_weight: 0,
+            clock_weight: 0,
+            hold_weight: 0,
+        }
+    }
+}
+
+/// Zero with probability 1/4, otherwise uniform in `1..=max_ppm`: swarm testing wants both
+/// fault-free and faulty seeds.
+pub fn draw_ppm(rng: &mut Rng, max_ppm: u32) -> u32 {
+    if max_ppm == 0 || rng.below(4) == 0 {
+        0
+    } else {
+        rng.between(1, u64::from(max_ppm)) as u32
+    }
+}
+
+/// A plan: everything a run is, except per-message draws, which the seed still makes.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    pub scenario: String,
+    pub seed: u64,
+    pub bug: Option<String>,
+    pub swarm: Swarm,
+    /// Faults during the safety phase, sorted by time.
+    pub faults: Vec<ScheduledFault>,
+    /// The safety phase lasts this long; then every fault is healed.
+    pub safety_duration: Duration,
+    /// The liveness phase: the scenario's progress condition must hold by its end.
+    pub liveness_duration: Duration,
+    /// Scenario-specific workload parameters.
+    pub workload: serde_json::Value,
+}
+
+impl Plan {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan serializes")
+    }
+
+    /// Parses a plan; the error names the line and column.
+    pub fn from_json(text: &str) -> Result<Plan, String> {
+        let plan: Plan = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        plan.swarm.link.validate()?;
+        plan.swarm.client_link.validate()?;
+        for pair in plan.faults.windows(2) {
+            if pair[1].at < pair[0].at {
+                return Err(format!(
+                    "faults must be sorted by time: {} comes after {}",
+                    pair[1].at, pair[0].at
+                ));
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// How many servers may be down, paused or cut off at once: the faults a protocol is meant to
+/// tolerate (a minority, for a quorum protocol).
+#[derive(Clone, Copy, Debug)]
+pub struct FaultBudget {
+    pub faulty_nodes_max: usize,
+}
+
+struct Episode {
+    end: Instant,
+    nodes: Vec<NodeId>,
+    is_partition: bool,
+}
+
+/// Draws a fault schedule for `servers` over `duration` from the swarm's weights, never
+/// letting more than the budget's nodes be faulty at once. Each episode (a partition, a crash,
+/// a pause, a held link) starts at a random time and ends with its repair; episodes still open
+/// at the end are healed by the liveness phase.
+pub fn generate_schedule(
+    swarm: &Swarm,
+    servers: &[NodeId],
+    budget: FaultBudget,
+    duration: Duration,
+    rng: &mut Rng,
+) -> Vec<ScheduledFault> {
+    let weights = [
+        swarm.partition_weight,
+        swarm.crash_weight,
+        swarm.pause_weight,
+        swarm.clock_weight,
+        swarm.hold_weight,
+    ];
+    let weight_total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    let end = Instant::ZERO + duration;
+    let mut faults = Vec::new();
+    if weight_total == 0 || servers.is_empty() {
+        return faults;
+    }
+    let mut active: Vec<Episode> = Vec::new();
+    let mut now = Instant::ZERO;
+    // A bound on the loop, as on everything: a tiny gap cannot make it run away.
+    for _ in 0..10_000 {
+        now += rng.exponential(swarm.fault_gap_mean) + Duration::from_millis(1);
+        if now >= end {
+            break;
+        }
+        active.retain(|episode| episode.end > now);
+        let faulty: Vec<NodeId> = active.iter().flat_map(|e| e.nodes.iter().copied()).collect();
+        let healthy: Vec<NodeId> = servers.iter().copied().filter(|n| !faulty.contains(n)).collect();
+        let room = budget.faulty_nodes_max.saturating_sub(faulty.len());
+        let length = rng.exponential(swarm.fault_gap_mean) + Duration::from_millis(10);
+        let episode_end = now + length;
+
+        let mut pick = rng.below(weight_total);
+        let kind = weights
+            .iter()
+            .position(|&w| {
+                if pick < u64::from(w) {
+                    true
+                } else {
+                    pick -= u64::from(w);
+                    false
+                }
+            })
+            .expect("pick is below the total weight");
+        let mut add = |fault: Fault, repair: Option<Fault>, at: Instant| {
+            faults.push(ScheduledFault { at: now, fault });
+            if let Some(repair) = repair {
+                if at < end {
+                    faults.push(ScheduledFault { at, fault: repair });
+                }
+            }
+        };
+        match kind {
+            0 if room > 0 && !active.iter().any(|e| e.is_partition) && servers.len() > 1 => {
+                let partition = draw_partition(servers, room, rng);
+                // Counted in full, even where a node is also down: the budget is checked
+                // against the sum of episodes, which is never less than their union.
+                let nodes = isolated_nodes(&partition);
+                if partition.isolated_count() + faulty.len() <= budget.faulty_nodes_max {
+                    add(Fault::Partition(partition), Some(Fault::Heal), episode_end);
+                    active.push(Episode {
+                        end: episode_end,
+                        nodes,
+                        is_partition: true,
+                    });
+                }
+            }
+            1 | 2 if room > 0 && !healthy.is_empty() => {
+                let node = *rng.choose(&healthy).expect("healthy is not empty");
+                let (fault, repair) = if kind == 1 {
+                    (Fault::Crash(node), Fault::Restart(node))
+                } else {
+                    (Fault::Pause(node), Fault::Resume(node))
+                };
+                add(fault, Some(repair), episode_end);
+                active.push(Episode {
+                    end: episode_end,
+                    nodes: vec![node],
+                    is_partition: false,
+                });
+            }
+            3 => {
+                let node = *rng.choose(servers).expect("servers is not empty");
+                let fault = if rng.below(2) == 0 {
+                    // Up to a second either way; backwards jumps are the interesting ones.
+                    let offset = rng.between(0, 2_000_000_000) as i64 - 1_000_000_000;
+                    Fault::ClockJump {
+                        node,
+                        offset_nanos: offset,
+                    }
+                } else {
+                    let drift = rng.between(0, 2_000) as i32 - 1_000;
+                    Fault::ClockDrift {
+                        node,
+                        drift_ppm: drift,
+                    }
+                };
+                add(fault, None, now);
+            }
+            4 if servers.len() > 1 => {
+                let from = *rng.choose(servers).expect("servers is not empty");
+                let others: Vec<NodeId> = servers.iter().copied().filter(|&n| n != from).collect();
+                let to = *rng.choose(&others).expect("at least two servers");
+                add(
+                    Fault::Hold { from, to },
+                    Some(Fault::Release { from, to }),
+                    episode_end,
+                );
+            }
+            _ => {}
+        }
+    }
+    faults.sort_by_key(|f| f.at);
+    faults
+}
+
+/// The nodes outside the largest side of a partition.
+fn isolated_nodes(partition: &Partition) -> Vec<NodeId> {
+    match partition {
+        Partition::Groups(groups) => {
+            let largest = groups
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, g)| (g.len(), usize::MAX - i))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            groups
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != largest)
+                .flat_map(|(_, g)| g.iter().copied())
+                .collect()
+        }
+        Partition::Bridge { left, right, .. } => {
+            if left.len() <= right.len() {
+                left.clone()
+            } else {
+                right.clone()
+            }
+        }
+        Partition::OneWay { from, to } => {
+            if from.len() <= to.len() {
+                from.clone()
+            } else {
+                to.clone()
+            }
+        }
+    }
+}
+
+/// A random partition shape whose cut-off side has at most `room` nodes: isolate one node,
+/// majority/minority, random groups, a bridge, or a one-way cut.
+pub fn draw_partition(servers: &[NodeId], room: usize, rng: &mut Rng) -> Partition {
+    assert!(servers.len() >= 2);
+    assert!(room >= 1);
+    let mut shuffled = servers.to_vec();
+    rng.shuffle(&mut shuffled);
+    let n = shuffled.len();
+    // The cut-off side: at most `room`, and a strict minority when there are 3 or more nodes.
+    let minority_max = room.min(if n >= 3 { (n - 1) / 2 } else { 1 }).max(1);
+    let minority = rng.between(1, minority_max as u64) as usize;
+    match rng.below(5) {
+        0 => Partition::Groups(vec![shuffled[..1].to_vec(), shuffled[1..].to_vec()]),
+        1 if n >= 3 && minority >= 2 => {
+            // Three groups: the minority split in two.
+            let cut = rng.between(1, minority as u64 - 1) as usize;
+            Partition::Groups(vec![
+                shuffled[..cut].to_vec(),
+                shuffled[cut..minority].to_vec(),
+                shuffled[minority..].to_vec(),
+            ])
+        }
+        2 if n >= 3 => {
+            let bridge = shuffled[0];
+            let rest = &shuffled[1..];
+            let side = minority.min(rest.len() - 1).max(1);
+            Partition::Bridge {
+                left: rest[..side].to_vec(),
+                right: rest[side..].to_vec(),
+                bridge,
+            }
+        }
+        3 => Partition::OneWay {
+            from: shuffled[..minority].to_vec(),
+            to: shuffled[minority..].to_vec(),
+        },
+        _ => Partition::Groups(vec![
+            shuffled[..minority].to_vec(),
+            shuffled[minority..].to_vec(),
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Latency;
+
+    fn swarm() -> Swarm {
+        let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+        Swarm {
+            partition_weight: 3,
+            crash_weight: 2,
+            pause_weight: 1,
+            clock_weight: 1,
+            hold_weight: 1,
+            fault_gap_mean: Duration::from_millis(300),
+            ..Swarm::quiet(link.clone(), link)
+        }
+    }
+
+    // Goal: the schedule never has more faulty servers at once than the budget allows.
+    // Method: replay each generated schedule and count crashed, paused and cut-off nodes.
+    #[test]
+    fn schedules_stay_within_budget() {
+        let servers: Vec<NodeId> = (0..5).map(NodeId).collect();
+        for seed in 0..200 {
+            let budget = FaultBudget {
+                faulty_nodes_max: 1 + (seed as usize % 2),
+            };
+            let mut rng = Rng::from_seed(seed, 1);
+            let faults = generate_schedule(&swarm(), &servers, budget, Duration::from_secs(20), &mut rng);
+            assert!(!faults.is_empty());
+            let mut down = std::collections::BTreeSet::new();
+            let mut isolated = 0;
+            for f in &faults {
+                match &f.fault {
+                    Fault::Crash(n) | Fault::Pause(n) => assert!(down.insert(*n)),
+                    Fault::Restart(n) | Fault::Resume(n) => assert!(down.remove(n)),
+                    Fault::Partition(p) => isolated = p.isolated_count(),
+                    Fault::Heal => isolated = 0,
+                    _ => {}
+                }
+                assert!(
+                    down.len() + isolated <= budget.faulty_nodes_max,
+                    "seed {seed}: {} down, {isolated} isolated at {}",
+                    down.len(),
+                    f.at
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plan_round_trips_through_json() {
+        let mut rng = Rng::from_seed(3, 1);
+        let servers: Vec<NodeId> = (0..3).map(NodeId).collect();
+        let faults = generate_schedule(
+            &swarm(),
+            &servers,
+            FaultBudget { faulty_nodes_max: 1 },
+            Duration::from_secs(5),
+            &mut rng,
+        );
+        let plan = Plan {
+            scenario: "test".into(),
+            seed: 3,
+            bug: None,
+            swarm: swarm(),
+            faults,
+            safety_duration: Duration::from_secs(5),
+            liveness_duration: Duration::from_secs(2),
+            workload: serde_json::json!({"rate": 10}),
+        };
+        assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
+    }
+}

@@ -1,0 +1,324 @@
+//! What happened in a run. Every event feeds a rolling 64-bit hash (message contents
+//! included), so two runs can be compared cheaply; at `TraceLevel::Record` the events are also
+//! kept as [`TraceRecord`]s for rendering (the `traces` crate) and for saving.
+//!
+//! The hash is computed from the same fields at every level, so a run recorded in full has the
+//! same hash as the same run in a fuzz campaign that paid for the hash only.
+
+use crate::hash::StableHasher;
+use crate::history::OpStatus;
+use serde::{Deserialize, Serialize};
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+
+/// How much of a run to keep.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum TraceLevel {
+    /// The hash and the event count only: what fuzz campaigns pay for.
+    Hash,
+    /// Every event, with messages rendered by `Debug`.
+    Record,
+}
+
+/// The node column of engine events (faults, phases) that belong to no node.
+pub const NO_NODE: u32 = u32::MAX;
+
+/// One event, at a global virtual time, on a node (or [`NO_NODE`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub time_nanos: u64,
+    pub node: u32,
+    pub event: TraceEvent,
+}
+
+/// Why the network did not deliver a message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
+pub enum DropReason {
+    Partition,
+    Loss,
+    QueueFull,
+    NodeDown,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Partition => "partition",
+            DropReason::Loss => "loss",
+            DropReason::QueueFull => "queue-full",
+            DropReason::NodeDown => "node-down",
+        }
+    }
+}
+
+/// The events of a trace. Node ids are plain numbers here; message, timer and value texts are
+/// their `Debug` renderings, so a stored trace needs no protocol types to be read.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum TraceEvent {
+    /// The node started; incarnation 0 is the first start, later ones are restarts.
+    Start { incarnation: u32 },
+    Crash,
+    Pause,
+    Resume,
+    Send { to: u32, id: u64, message: String },
+    Deliver { from: u32, id: u64, message: String },
+    /// Recorded on the receiving node.
+    Drop { from: u32, id: u64, reason: DropReason },
+    /// The network will deliver message `id` (sent by this node) a second time.
+    Duplicate { to: u32, id: u64 },
+    /// Message `id` reached a held link and waits for its release (recorded on the receiver).
+    Hold { from: u32, id: u64 },
+    TimerSet { id: u64, after_nanos: u64, timer: String },
+    TimerFire { id: u64, timer: String },
+    TimerCancel { id: u64 },
+    /// A fault or repair the engine carried out (partition, heal, clock, link, hold, release).
+    Fault { kind: String, detail: String },
+    /// A protocol's note for people ("became leader, term 3").
+    Note { text: String },
+    /// A client's invocation or completion, as in the history.
+    Client { process: u64, status: OpStatus, f: String, key: Option<String>, value: String },
+    /// The run moved into a phase ("liveness").
+    Phase { name: String },
+}
+
+/// The trace of one run.
+pub struct Trace {
+    level: TraceLevel,
+    hasher: StableHasher,
+    event_count: u64,
+    records: Vec<TraceRecord>,
+    /// Reused for annotations, so that hashing one allocates nothing in steady state.
+    scratch: String,
+}
+
+// Event tags in the hash; frozen, since they are part of every stored hash.
+mod tag {
+    pub const START: u8 = 1;
+    pub const CRASH: u8 = 2;
+    pub const PAUSE: u8 = 3;
+    pub const RESUME: u8 = 4;
+    pub const SEND: u8 = 5;
+    pub const DELIVER: u8 = 6;
+    pub const DROP: u8 = 7;
+    pub const DUPLICATE: u8 = 8;
+    pub const HOLD: u8 = 9;
+    pub const TIMER_SET: u8 = 10;
+    pub const TIMER_FIRE: u8 = 11;
+    pub const TIMER_CANCEL: u8 = 12;
+    pub const FAULT: u8 = 13;
+    pub const NOTE: u8 = 14;
+    pub const CLIENT: u8 = 15;
+    pub const PHASE: u8 = 16;
+}
+
+impl Trace {
+    pub fn new(level: TraceLevel) -> Trace {
+        Trace {
+            level,
+            hasher: StableHasher::new(),
+            event_count: 0,
+            records: Vec::new(),
+            scratch: String::new(),
+        }
+    }
+
+    pub fn level(&self) -> TraceLevel {
+        self.level
+    }
+
+    /// The rolling hash of every event so far.
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    pub fn event_count(&self) -> u64 {
+        self.event_count
+    }
+
+    pub fn records(&self) -> &[TraceRecord] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<TraceRecord> {
+        self.records
+    }
+
+    #[inline]
+    fn head(&mut self, tag: u8, time_nanos: u64, node: u32) -> bool {
+        self.event_count += 1;
+        self.hasher.write_u8(tag);
+        self.hasher.write_u64(time_nanos);
+        self.hasher.write_u32(node);
+        self.level == TraceLevel::Record
+    }
+
+    #[inline]
+    fn push(&mut self, time_nanos: u64, node: u32, event: TraceEvent) {
+        self.records.push(TraceRecord {
+            time_nanos,
+            node,
+            event,
+        });
+    }
+
+    pub(crate) fn start(&mut self, time: u64, node: u32, incarnation: u32) {
+        if self.head(tag::START, time, node) {
+            self.push(time, node, TraceEvent::Start { incarnation });
+        }
+        self.hasher.write_u32(incarnation);
+    }
+
+    pub(crate) fn crash(&mut self, time: u64, node: u32) {
+        if self.head(tag::CRASH, time, node) {
+            self.push(time, node, TraceEvent::Crash);
+        }
+    }
+
+    pub(crate) fn pause(&mut self, time: u64, node: u32) {
+        if self.head(tag::PAUSE, time, node) {
+            self.push(time, node, TraceEvent::Pause);
+        }
+    }
+
+    pub(crate) fn resume(&mut self, time: u64, node: u32) {
+        if self.head(tag::RESUME, time, node) {
+            self.push(time, node, TraceEvent::Resume);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn send<M: Hash + fmt::Debug>(&mut self, time: u64, from: u32, to: u32, id: u64, message: &M) {
+        let record = self.head(tag::SEND, time, from);
+        self.hasher.write_u32(to);
+        self.hasher.write_u64(id);
+        message.hash(&mut self.hasher);
+        if record {
+            let message = format!("{message:?}");
+            self.push(time, from, TraceEvent::Send { to, id, message });
+        }
+    }
+
+    #[inline]
+    pub(crate) fn deliver<M: Hash + fmt::Debug>(&mut self, time: u64, from: u32, to: u32, id: u64, message: &M) {
+        let record = self.head(tag::DELIVER, time, to);
+        self.hasher.write_u32(from);
+        self.hasher.write_u64(id);
+        if record {
+            let message = format!("{message:?}");
+            self.push(time, to, TraceEvent::Deliver { from, id, message });
+        }
+    }
+
+    pub(crate) fn drop_message(&mut self, time: u64, from: u32, to: u32, id: u64, reason: DropReason) {
+        let record = self.head(tag::DROP, time, to);
+        self.hasher.write_u32(from);
+        self.hasher.write_u64(id);
+        self.hasher.write_u8(reason as u8);
+        if record {
+            self.push(time, to, TraceEvent::Drop { from, id, reason });
+        }
+    }
+
+    pub(crate) fn duplicate(&mut self, time: u64, from: u32, to: u32, id: u64) {
+        let record = self.head(tag::DUPLICATE, time, from);
+        self.hasher.write_u32(to);
+        self.hasher.write_u64(id);
+        if record {
+            self.push(time, from, TraceEvent::Duplicate { to, id });
+        }
+    }
+
+    pub(crate) fn hold(&mut self, time: u64, from: u32, to: u32, id: u64) {
+        let record = self.head(tag::HOLD, time, to);
+        self.hasher.write_u32(from);
+        self.hasher.write_u64(id);
+        if record {
+            self.push(time, to, TraceEvent::Hold { from, id });
+        }
+    }
+
+    #[inline]
+    pub(crate) fn timer_set<T: Hash + fmt::Debug>(&mut self, time: u64, node: u32, id: u64, after_nanos: u64, timer: &T) {
+        let record = self.head(tag::TIMER_SET, time, node);
+        self.hasher.write_u64(id);
+        self.hasher.write_u64(after_nanos);
+        timer.hash(&mut self.hasher);
+        if record {
+            let timer = format!("{timer:?}");
+            self.push(time, node, TraceEvent::TimerSet { id, after_nanos, timer });
+        }
+    }
+
+    #[inline]
+    pub(crate) fn timer_fire<T: fmt::Debug>(&mut self, time: u64, node: u32, id: u64, timer: &T) {
+        let record = self.head(tag::TIMER_FIRE, time, node);
+        self.hasher.write_u64(id);
+        if record {
+            let timer = format!("{timer:?}");
+            self.push(time, node, TraceEvent::TimerFire { id, timer });
+        }
+    }
+
+    pub(crate) fn timer_cancel(&mut self, time: u64, node: u32, id: u64) {
+        let record = self.head(tag::TIMER_CANCEL, time, node);
+        self.hasher.write_u64(id);
+        if record {
+            self.push(time, node, TraceEvent::TimerCancel { id });
+        }
+    }
+
+    pub(crate) fn fault(&mut self, time: u64, node: u32, kind: &str, detail: fmt::Arguments<'_>) {
+        let record = self.head(tag::FAULT, time, node);
+        kind.hash(&mut self.hasher);
+        self.scratch.clear();
+        self.scratch.write_fmt(detail).expect("writing to a String");
+        self.scratch.hash(&mut self.hasher);
+        if record {
+            let event = TraceEvent::Fault {
+                kind: kind.to_string(),
+                detail: self.scratch.clone(),
+            };
+            self.push(time, node, event);
+        }
+    }
+
+    pub(crate) fn note(&mut self, time: u64, node: u32, text: fmt::Arguments<'_>) {
+        let record = self.head(tag::NOTE, time, node);
+        self.scratch.clear();
+        self.scratch.write_fmt(text).expect("writing to a String");
+        self.scratch.hash(&mut self.hasher);
+        if record {
+            let text = self.scratch.clone();
+            self.push(time, node, TraceEvent::Note { text });
+        }
+    }
+
+    pub(crate) fn client(&mut self, time: u64, node: u32, op: &crate::history::HistoryRecord) {
+        let record = self.head(tag::CLIENT, time, node);
+        self.hasher.write_u64(op.process);
+        op.status.hash(&mut self.hasher);
+        op.f.hash(&mut self.hasher);
+        op.key.hash(&mut self.hasher);
+        let value = op.value.to_string();
+        value.hash(&mut self.hasher);
+        if record {
+            let event = TraceEvent::Client {
+                process: op.process,
+                status: op.status,
+                f: op.f.clone(),
+                key: op.key.clone(),
+                value,
+            };
+            self.push(time, node, event);
+        }
+    }
+
+    pub(crate) fn phase(&mut self, time: u64, name: &str) {
+        let record = self.head(tag::PHASE, time, NO_NODE);
+        name.hash(&mut self.hasher);
+        if record {
+            let name = name.to_string();
+            self.push(time, NO_NODE, TraceEvent::Phase { name });
+        }
+    }
+}
