@@ -1,1 +1,9 @@
-//! Sans-IO protocol state machines, written against sim's protocol-facing API
+//! Protocols as sans-IO state machines. Each implements `sim::Node` and reaches the world only
+//! through `sim::Context`: no sockets, clocks, threads or OS randomness.
+//!
+//! **Architecture Invariant:** this crate uses only `sim`'s protocol-facing API (`sim::api`
+//! and the time, rng and history types it hands out), never the engine. The tidy test in
+//! `scenarios/tests/tidy.rs` enforces it.
+
+pub mod echo;
+pub mod unique_ids;

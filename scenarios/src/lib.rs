@@ -1,1 +1,77 @@
-//! Workloads, fault plans and checks bound into runnable scenarios
+//! Scenarios: protocols bound to a workload, a fault plan and the checks that judge a run.
+//! Each scenario expands a seed into a [`Plan`] and runs a plan into a [`Run`]; the command
+//! line, the tests and the fuzz campaign all go through [`find`] and [`Scenario`].
+
+mod echo;
+pub mod harness;
+pub mod runner;
+mod unique_ids;
+
+use sim::{HistoryRecord, Plan, Report, Trace, TraceLevel};
+
+/// A planted bug: a deliberate mistake in a protocol that the scenario's checks must catch.
+#[derive(Clone, Copy, Debug)]
+pub struct Bug {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// Everything a run produced.
+pub struct Run {
+    pub report: Report,
+    pub trace: Trace,
+    pub history: Vec<HistoryRecord>,
+}
+
+/// A runnable scenario.
+pub trait Scenario: Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    fn bugs(&self) -> &'static [Bug] {
+        &[]
+    }
+    /// Expands a seed into a plan. `bug` is a name from `bugs()` (checked by `find_bug`).
+    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan;
+    /// Runs a plan. An error means the plan itself is malformed (an edited plan naming an
+    /// unknown node, say); what the run found is in the report's verdict.
+    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String>;
+}
+
+/// Every built-in scenario, in the order `list` shows them.
+pub fn all() -> &'static [&'static dyn Scenario] {
+    &[&echo::Echo, &unique_ids::UniqueIds]
+}
+
+/// The scenario called `name`, or an error that lists the valid names.
+pub fn find(name: &str) -> Result<&'static dyn Scenario, String> {
+    all().iter().copied().find(|s| s.name() == name).ok_or_else(|| {
+        let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
+        format!("unknown scenario `{name}`; valid scenarios: {}", names.join(", "))
+    })
+}
+
+/// Checks that `bug` is one of the scenario's planted bugs; the error lists the valid ones.
+pub fn check_bug(scenario: &dyn Scenario, bug: Option<&str>) -> Result<(), String> {
+    let Some(bug) = bug else {
+        return Ok(());
+    };
+    if scenario.bugs().iter().any(|b| b.name == bug) {
+        return Ok(());
+    }
+    let names: Vec<&str> = scenario.bugs().iter().map(|b| b.name).collect();
+    Err(if names.is_empty() {
+        format!("scenario `{}` has no planted bugs (asked for `{bug}`)", scenario.name())
+    } else {
+        format!(
+            "unknown bug `{bug}` for scenario `{}`; valid bugs: {}",
+            scenario.name(),
+            names.join(", ")
+        )
+    })
+}
+
+/// Plans and runs one seed.
+pub fn run_seed(scenario: &dyn Scenario, seed: u64, bug: Option<&str>, level: TraceLevel) -> Result<Run, String> {
+    check_bug(scenario, bug)?;
+    scenario.run(&scenario.plan(seed, bug), level)
+}

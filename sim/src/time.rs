@@ -150,10 +150,15 @@ impl Duration {
     }
 }
 
-/// Plans are edited by hand, so durations are written as `250ms` rather than nanoseconds.
+/// Plans are edited by hand, so durations are written as `250ms` rather than nanoseconds in
+/// human-readable formats (JSON); binary formats (stored traces) get the number.
 impl Serialize for Duration {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_u64(self.0)
+        }
     }
 }
 
@@ -172,7 +177,11 @@ impl<'de> Deserialize<'de> for Duration {
                 Duration::parse(text).map_err(E::custom)
             }
         }
-        deserializer.deserialize_any(Visitor)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Visitor)
+        } else {
+            deserializer.deserialize_u64(Visitor)
+        }
     }
 }
 

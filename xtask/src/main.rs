@@ -1,12 +1,24 @@
 //! Faultline's command line. See README.md for the tour.
+//!
+//! Every subcommand exits with the same codes: 0 pass, 1 safety violation (including a history
+//! that is not linearizable), 2 usage error or bad input, 3 liveness failure, 4 panic in the
+//! code under test, 5 nondeterminism, 6 unknown (a checker's limit ran out). Results go to
+//! stdout; progress and logs go to stderr.
 
 mod bench_checker;
+mod bench_engine;
 mod check_history;
+mod files;
+mod fuzz;
+mod replay;
 
 use clap::{Parser, Subcommand};
 
+/// The exit code for usage errors and bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Faultline: deterministic simulation testing")]
+#[command(name = "cargo xtask", about = "Faultline: deterministic simulation testing", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,27 +26,55 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check histories (JSON Lines, ../shared/formats/history.md) for linearizability.
+    /// One line per scenario and per planted bug: SCENARIO<TAB>BUG or -<TAB>description.
+    List,
+    /// Runs many seeds of one scenario, or a short campaign over every built-in scenario.
+    Fuzz(fuzz::Args),
+    /// Runs one seed (or an edited plan) and prints its trace, report and verdict.
+    Replay(replay::Args),
+    /// Renders a trace stored by `replay --save`.
+    Show(replay::ShowArgs),
+    /// Benchmarks: `engine` (default) or `checker`.
+    Bench(BenchArgs),
+    /// Checks histories (JSON Lines, ../shared/formats/history.md) for linearizability.
     CheckHistory(check_history::Args),
-    /// Benchmarks.
-    Bench {
-        /// What to measure.
-        #[arg(default_value = "engine")]
-        subject: String,
-    },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// What to measure: engine or checker.
+    #[arg(default_value = "engine")]
+    subject: String,
+    #[command(flatten)]
+    engine: bench_engine::Args,
 }
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::CheckHistory(args) => check_history::run(args),
-        Command::Bench { subject } => match subject.as_str() {
+        Command::List => list(),
+        Command::Fuzz(args) => fuzz::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Show(args) => replay::show(args),
+        Command::Bench(args) => match args.subject.as_str() {
+            "engine" => bench_engine::run(args.engine),
             "checker" => bench_checker::run(),
             other => {
-                eprintln!("error: unknown bench subject `{other}`; valid: engine, checker");
-                2
+                eprintln!("error: unknown bench subject `{other}`; valid subjects: engine, checker");
+                EXIT_BAD_INPUT
             }
         },
+        Command::CheckHistory(args) => check_history::run(args),
     };
     std::process::exit(code);
+}
+
+fn list() -> i32 {
+    for scenario in scenarios::all() {
+        println!("{}\t-\t{}", scenario.name(), scenario.description());
+        for bug in scenario.bugs() {
+            println!("{}\t{}\t{}", scenario.name(), bug.name, bug.description);
+        }
+    }
+    0
 }

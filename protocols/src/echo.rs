@@ -1,0 +1,168 @@
+//! Echo: the server replies with the request's payload. The smallest protocol, used by the
+//! `echo` scenario and by the engine benchmark.
+
+use sim::api::{Context, Node, NodeId};
+use sim::history::OpStatus;
+use sim::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum EchoMessage {
+    Request { id: u64, payload: u64 },
+    Reply { id: u64, payload: u64 },
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum EchoTimer {
+    /// The request in `slot` with id `id` has not been answered in time.
+    Timeout { slot: usize, id: u64 },
+}
+
+/// Answers every request with its payload.
+#[derive(Default)]
+pub struct EchoServer {
+    pub requests_answered: u64,
+}
+
+impl Node for EchoServer {
+    type Message = EchoMessage;
+    type Timer = EchoTimer;
+
+    fn on_start(&mut self, _ctx: &mut Context<'_, EchoMessage, EchoTimer>) {}
+
+    fn on_message(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, from: NodeId, message: EchoMessage) {
+        if let EchoMessage::Request { id, payload } = message {
+            self.requests_answered += 1;
+            ctx.send(from, EchoMessage::Reply { id, payload });
+        }
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Context<'_, EchoMessage, EchoTimer>, _timer: EchoTimer) {}
+}
+
+/// How an echo client behaves.
+#[derive(Clone, Debug)]
+pub struct EchoClientConfig {
+    pub servers: Vec<NodeId>,
+    /// Requests in flight at once; each slot is one history process.
+    pub in_flight: usize,
+    /// Stop after this many answered requests (`u64::MAX`: never stop).
+    pub round_trips_max: u64,
+    /// Give up on a request after this long and record it `info`; `None` never gives up (the
+    /// benchmark, on a reliable network, sets no timers).
+    pub timeout: Option<Duration>,
+    /// Record a history (costs an allocation per operation; the benchmark turns it off).
+    pub record_history: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Outstanding {
+    id: u64,
+    payload: u64,
+    sent_at: Instant,
+}
+
+/// Keeps `in_flight` requests outstanding, round robin over the servers, and checks that
+/// every reply equals its request.
+pub struct EchoClient {
+    config: EchoClientConfig,
+    slots: Vec<Option<Outstanding>>,
+    next_id: u64,
+    next_server: usize,
+    pub round_trips: u64,
+    /// Replies whose payload differed from their request's: must stay zero.
+    pub mismatches: u64,
+    /// Replies to requests that had already timed out, or duplicates.
+    pub late_replies: u64,
+    pub timeouts: u64,
+    outstanding: usize,
+}
+
+impl EchoClient {
+    pub fn new(config: EchoClientConfig) -> EchoClient {
+        assert!(!config.servers.is_empty(), "an echo client needs a server");
+        assert!(config.in_flight > 0);
+        EchoClient {
+            slots: vec![None; config.in_flight],
+            config,
+            next_id: 0,
+            next_server: 0,
+            round_trips: 0,
+            mismatches: 0,
+            late_replies: 0,
+            timeouts: 0,
+            outstanding: 0,
+        }
+    }
+
+    fn issue(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, slot: usize) {
+        if self.round_trips + self.outstanding as u64 >= self.config.round_trips_max {
+            return;
+        }
+        // Request ids are unique per client incarnation: the slot is in the low bits.
+        let id = self.next_id * self.config.in_flight as u64 + slot as u64;
+        self.next_id += 1;
+        let payload = ctx.rng().next_u64() >> 1;
+        let server = self.config.servers[self.next_server];
+        self.next_server = (self.next_server + 1) % self.config.servers.len();
+        self.outstanding += 1;
+        self.slots[slot] = Some(Outstanding {
+            id,
+            payload,
+            sent_at: ctx.now(),
+        });
+        if self.config.record_history {
+            ctx.invoke(slot as u64, "echo", None, payload.into());
+        }
+        ctx.send(server, EchoMessage::Request { id, payload });
+        if let Some(timeout) = self.config.timeout {
+            ctx.set_timer(timeout, EchoTimer::Timeout { slot, id });
+        }
+    }
+
+}
+
+impl Node for EchoClient {
+    type Message = EchoMessage;
+    type Timer = EchoTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>) {
+        for slot in 0..self.config.in_flight {
+            self.issue(ctx, slot);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, _from: NodeId, message: EchoMessage) {
+        let EchoMessage::Reply { id, payload } = message else {
+            return;
+        };
+        let slot = (id % self.config.in_flight as u64) as usize;
+        let Some(outstanding) = self.slots[slot].filter(|o| o.id == id) else {
+            self.late_replies += 1;
+            return;
+        };
+        self.slots[slot] = None;
+        self.outstanding -= 1;
+        self.round_trips += 1;
+        if payload != outstanding.payload {
+            self.mismatches += 1;
+        }
+        if self.config.record_history {
+            ctx.sample("echo-latency", ctx.now().saturating_since(outstanding.sent_at));
+            ctx.complete(slot as u64, OpStatus::Ok, "echo", None, payload.into());
+        }
+        self.issue(ctx, slot);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, timer: EchoTimer) {
+        let EchoTimer::Timeout { slot, id } = timer;
+        if self.slots[slot].is_some_and(|o| o.id == id) {
+            self.slots[slot] = None;
+            self.outstanding -= 1;
+            self.timeouts += 1;
+            if self.config.record_history {
+                ctx.complete(slot as u64, OpStatus::Info, "echo", None, serde_json::Value::Null);
+            }
+            self.issue(ctx, slot);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Unique ids (Gossip Glomers challenge 2): every node answers `generate` with an id that is
+//! unique across the cluster, without talking to the other nodes, through partitions and
+//! crashes.
+//!
+//! An id is `node-boot-counter`: the boot id is drawn from the node's random stream when it
+//! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
+
+use sim::api::{Context, Node, NodeId};
+use sim::history::OpStatus;
+use sim::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum IdMessage {
+    Generate { request: u64 },
+    GenerateOk { request: u64, id: String },
+}
+
+/// Only clients set timers; servers keep none.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum IdTimer {
+    /// Process `process` is done thinking and issues its next request.
+    Think { process: usize },
+    /// Request `request` of process `process` has not been answered in time.
+    Timeout { process: usize, request: u64 },
+}
+
+/// Planted bugs, for proving that the checker can fail.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum IdBug {
+    #[default]
+    None,
+    /// Ids come from a per-node counter kept in memory, so a restarted node repeats them.
+    CounterResetsOnRestart,
+}
+
+pub struct IdServer {
+    bug: IdBug,
+    boot: u64,
+    counter: u64,
+}
+
+impl IdServer {
+    pub fn new(bug: IdBug) -> IdServer {
+        IdServer {
+            bug,
+            boot: 0,
+            counter: 0,
+        }
+    }
+
+    pub fn ids_generated(&self) -> u64 {
+        self.counter
+    }
+}
+
+impl Node for IdServer {
+    type Message = IdMessage;
+    type Timer = IdTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>) {
+        self.boot = ctx.rng().next_u64();
+        if ctx.incarnation() > 0 {
+            ctx.annotate(format_args!("restarted, boot id {:016x}", self.boot));
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, from: NodeId, message: IdMessage) {
+        let IdMessage::Generate { request } = message else {
+            return;
+        };
+        let id = match self.bug {
+            IdBug::None => format!("{}-{:016x}-{}", ctx.id(), self.boot, self.counter),
+            IdBug::CounterResetsOnRestart => format!("{}-{}", ctx.id(), self.counter),
+        };
+        self.counter += 1;
+        ctx.send(from, IdMessage::GenerateOk { request, id });
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Context<'_, IdMessage, IdTimer>, _timer: IdTimer) {}
+}
+
+/// How a unique-ids client behaves.
+#[derive(Clone, Debug)]
+pub struct IdClientConfig {
+    pub servers: Vec<NodeId>,
+    /// Logical clients, each with at most one request outstanding (history processes are
+    /// numbered from `first_process`).
+    pub processes: usize,
+    pub first_process: u64,
+    /// Mean pause between a process's answer and its next request (exponential).
+    pub think_mean: Duration,
+    /// Give up on a request after this long and record it `info`.
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy)]
+struct Pending {
+    request: u64,
+    sent_at: Instant,
+}
+
+/// A workload generator: each process asks a random server for an id, records the answer in
+/// the history, thinks, and asks again.
+pub struct IdClient {
+    config: IdClientConfig,
+    pending: Vec<Option<Pending>>,
+    next_request: u64,
+}
+
+impl IdClient {
+    pub fn new(config: IdClientConfig) -> IdClient {
+        assert!(!config.servers.is_empty(), "a unique-ids client needs a server");
+        IdClient {
+            pending: vec![None; config.processes],
+            config,
+            next_request: 0,
+        }
+    }
+
+    fn think(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, process: usize) {
+        let pause = ctx.rng().exponential(self.config.think_mean);
+        ctx.set_timer(pause, IdTimer::Think { process });
+    }
+
+    fn process_id(&self, process: usize) -> u64 {
+        self.config.first_process + process as u64
+    }
+}
+
+impl Node for IdClient {
+    type Message = IdMessage;
+    type Timer = IdTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>) {
+        for process in 0..self.config.processes {
+            self.think(ctx, process);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, _from: NodeId, message: IdMessage) {
+        let IdMessage::GenerateOk { request, id } = message else {
+            return;
+        };
+        let process = (request % self.config.processes as u64) as usize;
+        let Some(pending) = self.pending[process].filter(|p| p.request == request) else {
+            ctx.count("late-replies", 1);
+            return;
+        };
+        self.pending[process] = None;
+        ctx.sample("generate-latency", ctx.now().saturating_since(pending.sent_at));
+        ctx.complete(self.process_id(process), OpStatus::Ok, "generate", None, id.into());
+        self.think(ctx, process);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, timer: IdTimer) {
+        match timer {
+            IdTimer::Think { process } => {
+                assert!(self.pending[process].is_none(), "a process has one request outstanding");
+                let request = self.next_request * self.config.processes as u64 + process as u64;
+                self.next_request += 1;
+                let server = *ctx.rng().choose(&self.config.servers).expect("servers is not empty");
+                self.pending[process] = Some(Pending {
+                    request,
+                    sent_at: ctx.now(),
+                });
+                ctx.invoke(self.process_id(process), "generate", None, serde_json::Value::Null);
+                ctx.send(server, IdMessage::Generate { request });
+                ctx.set_timer(self.config.timeout, IdTimer::Timeout { process, request });
+            }
+            IdTimer::Timeout { process, request } => {
+                if self.pending[process].is_some_and(|p| p.request == request) {
+                    self.pending[process] = None;
+                    ctx.count("timeouts", 1);
+                    ctx.complete(self.process_id(process), OpStatus::Info, "generate", None, serde_json::Value::Null);
+                    self.think(ctx, process);
+                }
+            }
+        }
+    }
+}

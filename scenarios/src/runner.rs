@@ -1,0 +1,130 @@
+//! Running seeds the way a campaign does: a panic in the code under test becomes the seed's
+//! verdict instead of taking the campaign down, and a seed can be run twice to check that it
+//! is deterministic.
+
+use crate::{Run, Scenario};
+use sim::{Outcome, Plan, Report, TraceLevel, Verdict};
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces the process's panic hook with one that records the message and location for
+/// [`execute`] instead of printing it, so a campaign with many panicking seeds stays readable.
+pub fn install_quiet_panic_hook() {
+    panic::set_hook(Box::new(|info| {
+        let message = payload_text(info.payload());
+        let text = match info.location() {
+            Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+            None => message,
+        };
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some(text));
+    }));
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// The one-line command that replays a seed.
+pub fn replay_command(scenario: &str, seed: u64, bug: Option<&str>) -> String {
+    let mut command = format!("cargo xtask replay --scenario {scenario} --seed {seed}");
+    if let Some(bug) = bug {
+        command.push_str(&format!(" --bug {bug}"));
+    }
+    command
+}
+
+/// The result of one seed in a campaign.
+#[derive(Clone, Debug)]
+pub struct SeedResult {
+    pub scenario: &'static str,
+    pub seed: u64,
+    pub bug: Option<String>,
+    pub verdict: Verdict,
+    /// Absent when the run panicked.
+    pub report: Option<Report>,
+}
+
+impl SeedResult {
+    pub fn replay_command(&self) -> String {
+        replay_command(self.scenario, self.seed, self.bug.as_deref())
+    }
+}
+
+/// Runs a plan, turning a panic into a `panic` verdict. `Err` means the plan is malformed.
+pub fn execute(scenario: &'static dyn Scenario, plan: &Plan, level: TraceLevel) -> Result<(SeedResult, Option<Run>), String> {
+    LAST_PANIC.with(|last| last.borrow_mut().take());
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| scenario.run(plan, level)));
+    let mut result = SeedResult {
+        scenario: scenario.name(),
+        seed: plan.seed,
+        bug: plan.bug.clone(),
+        verdict: Verdict::pass(),
+        report: None,
+    };
+    match outcome {
+        Ok(Ok(run)) => {
+            result.verdict = run.report.verdict.clone();
+            result.report = Some(run.report.clone());
+            Ok((result, Some(run)))
+        }
+        Ok(Err(bad_plan)) => Err(bad_plan),
+        Err(payload) => {
+            let message = LAST_PANIC
+                .with(|last| last.borrow_mut().take())
+                .unwrap_or_else(|| payload_text(payload.as_ref()));
+            result.verdict = Verdict::fail(Outcome::Panic, format!("panicked: {message}"));
+            Ok((result, None))
+        }
+    }
+}
+
+/// Runs a plan twice, comparing trace hashes. On a mismatch, runs it twice more recording
+/// every event and names the first event that differs. Returns the first run's result, with
+/// a `nondeterminism` verdict if the runs differed.
+pub fn execute_twice(scenario: &'static dyn Scenario, plan: &Plan) -> Result<SeedResult, String> {
+    let (first, _) = execute(scenario, plan, TraceLevel::Hash)?;
+    let (second, _) = execute(scenario, plan, TraceLevel::Hash)?;
+    let hash = |r: &SeedResult| r.report.as_ref().map(|r| r.trace_hash);
+    if hash(&first) == hash(&second) && first.verdict == second.verdict {
+        return Ok(first);
+    }
+    let (_, a) = execute(scenario, plan, TraceLevel::Record)?;
+    let (_, b) = execute(scenario, plan, TraceLevel::Record)?;
+    let detail = match (a, b) {
+        (Some(a), Some(b)) => match traces_first_difference(a.trace.records(), b.trace.records()) {
+            Some(text) => text,
+            None => "the recorded traces were equal, but the hashed runs differed".to_string(),
+        },
+        _ => "one of the runs panicked and the other did not".to_string(),
+    };
+    let mut result = first;
+    result.verdict = Verdict::fail(
+        Outcome::Nondeterminism,
+        format!(
+            "two runs of the same seed differed (hashes {:016x?} and {:016x?}); {detail}",
+            hash(&result),
+            hash(&second)
+        ),
+    );
+    Ok(result)
+}
+
+fn traces_first_difference(a: &[sim::TraceRecord], b: &[sim::TraceRecord]) -> Option<String> {
+    let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
+    let show = |r: Option<&sim::TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
+    Some(format!(
+        "first difference at event {index}: first run {}, second run {}",
+        show(a.get(index)),
+        show(b.get(index))
+    ))
+}

@@ -1,0 +1,150 @@
+//! `unique-ids` (Gossip Glomers challenge 2): three servers hand out ids at 1000 requests a
+//! second for 30 virtual seconds, through partitions, crashes, pauses and clock jumps.
+//! Safety: every id is unique across the cluster. Liveness: once faults heal, every request is
+//! answered.
+
+use crate::harness::{self, FaultMix};
+use crate::{Bug, Run, Scenario};
+use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
+use serde::{Deserialize, Serialize};
+use sim::history::OpStatus;
+use sim::rng::stream;
+use sim::{Config, Duration, FaultBudget, Latency, LinkConfig, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel, Verdict};
+use std::collections::BTreeMap;
+
+pub struct UniqueIds;
+
+const BUGS: &[Bug] = &[Bug {
+    name: "counter-resets-on-restart",
+    description: "ids come from a per-node counter kept in memory, so a restarted node repeats them",
+}];
+
+#[derive(Serialize, Deserialize)]
+struct Workload {
+    servers: u32,
+    clients: u32,
+    processes_per_client: usize,
+    ops_per_second: u64,
+    timeout: Duration,
+}
+
+impl Scenario for UniqueIds {
+    fn name(&self) -> &'static str {
+        "unique-ids"
+    }
+
+    fn description(&self) -> &'static str {
+        "3 nodes generate ids at 1000 requests/s for 30s through partitions and crashes; ids are unique"
+    }
+
+    fn bugs(&self) -> &'static [Bug] {
+        BUGS
+    }
+
+    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
+        let mut rng = Rng::from_seed(seed, stream::PLAN);
+        let latency = Latency::Uniform {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(10),
+        };
+        let client_link = LinkConfig::reliable(Latency::Uniform {
+            min: Duration::from_micros(500),
+            max: Duration::from_millis(2),
+        });
+        let mix = FaultMix {
+            loss_ppm_max: 100_000,
+            duplicate_ppm_max: 50_000,
+            partitions: true,
+            crashes: true,
+            pauses: true,
+            clocks: true,
+            holds: true,
+        };
+        let mut swarm = harness::draw_swarm(&mut rng, latency, client_link, &mix);
+        // Crashes are what this scenario is about: never switch them off entirely.
+        swarm.crash_weight = swarm.crash_weight.max(1);
+        let workload = Workload {
+            servers: 3,
+            clients: 3,
+            processes_per_client: 10,
+            ops_per_second: 1000,
+            timeout: Duration::from_secs(1),
+        };
+        let safety = Duration::from_secs(30);
+        let faults = harness::draw_faults(&swarm, workload.servers, FaultBudget { faulty_nodes_max: 2 }, safety, &mut rng);
+        Plan {
+            scenario: self.name().to_string(),
+            seed,
+            bug: bug.map(str::to_string),
+            swarm,
+            faults,
+            safety_duration: safety,
+            liveness_duration: Duration::from_secs(5),
+            workload: serde_json::to_value(&workload).expect("serializes"),
+        }
+    }
+
+    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+        let workload: Workload = harness::workload(plan)?;
+        let processes = u64::from(workload.clients) * workload.processes_per_client as u64;
+        if workload.servers == 0 || processes == 0 || workload.ops_per_second == 0 {
+            return Err("plan's workload: unique-ids needs servers, clients, processes and a rate".into());
+        }
+        let bug = match plan.bug.as_deref() {
+            None => IdBug::None,
+            Some("counter-resets-on-restart") => IdBug::CounterResetsOnRestart,
+            Some(other) => return Err(format!("unknown bug `{other}` for unique-ids")),
+        };
+        let mut config = Config::new(plan.seed, plan.swarm.link.clone(), plan.swarm.client_link.clone());
+        config.trace_level = level;
+        let mut sim = Simulation::new(config);
+        let servers: Vec<NodeId> = (0..workload.servers).map(|_| sim.add_node(move |_| IdServer::new(bug))).collect();
+        // Each process issues about ops_per_second / processes requests a second.
+        let think_mean = Duration::from_nanos(1_000_000_000 * processes / workload.ops_per_second);
+        for client in 0..workload.clients {
+            let client_config = IdClientConfig {
+                servers: servers.clone(),
+                processes: workload.processes_per_client,
+                first_process: u64::from(client) * workload.processes_per_client as u64,
+                think_mean,
+                timeout: workload.timeout,
+            };
+            sim.add_client(move |_| IdClient::new(client_config.clone()));
+        }
+        harness::validate_faults(plan, sim.node_count())?;
+
+        let healed_at = harness::run_phases(&mut sim, plan);
+        let verdict = check_unique(sim.history());
+        let verdict = if verdict.is_pass() {
+            harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout)
+        } else {
+            verdict
+        };
+        let ok_count = sim.history().iter().filter(|r| r.status == OpStatus::Ok).count();
+        sim.metrics_mut().count("ids", ok_count as u64);
+        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
+        let (trace, history) = sim.into_parts();
+        Ok(Run { report, trace, history })
+    }
+}
+
+/// Every id returned `ok` is returned once.
+fn check_unique(history: &[sim::HistoryRecord]) -> Verdict {
+    let mut seen: BTreeMap<&str, &sim::HistoryRecord> = BTreeMap::new();
+    for record in history.iter().filter(|r| r.status == OpStatus::Ok) {
+        let id = record.value.as_str().unwrap_or_default();
+        if let Some(first) = seen.insert(id, record) {
+            return Verdict::fail(
+                Outcome::Safety,
+                format!(
+                    "id {id} was handed out twice: to process {} at {} and to process {} at {}",
+                    first.process,
+                    first.time(),
+                    record.process,
+                    record.time()
+                ),
+            );
+        }
+    }
+    Verdict::pass()
+}
