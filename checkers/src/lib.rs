@@ -1,1 +1,93 @@
-//! History checkers. Filled in by the linearizability work (issue 3).
+//! History checkers, linearizability first. Independent of the simulator: a history can come
+//! from a scenario, built in memory, or from a file written by any tool in the format of
+//! `../shared/formats/history.md`.
+//!
+//! Checking an in-memory history:
+//!
+//! ```
+//! use checkers::{CasRegister, Event, History, Limits, Verdict, check};
+//! use serde_json::json;
+//!
+//! let mut history = History::new();
+//! history.push(Event::invoke(0, "write", json!(3)));
+//! history.push(Event::invoke(1, "read", json!(null)));
+//! history.push(Event::ok(0, "write", json!(3)));
+//! history.push(Event::ok(1, "read", json!(3)));
+//! let report = check(&CasRegister, &history, &Limits::none()).expect("well-formed history");
+//! assert_eq!(report.verdict, Verdict::Linearizable, "{:?}", report.explain());
+//! ```
+//!
+//! Codemap: [`history`] reads and builds histories; [`model`] holds the [`Model`] trait and the
+//! built-in models; [`linearizability`] pairs events into operations and runs the search;
+//! [`report`] is what a check returns and how it explains a failure; [`html`] draws it;
+//! [`synth`] generates linearizable histories for tests and benchmarks.
+//!
+//! **Architecture Invariant:** nothing here depends on the simulator, and the only wall-clock
+//! reads are the caller's optional time limit (`linearizability::deadline`).
+
+pub mod history;
+pub mod html;
+pub mod linearizability;
+mod memo;
+pub mod model;
+pub mod report;
+pub mod synth;
+
+pub use history::{Event, EventKind, History, HistoryError, parse_history, read_history};
+pub use html::render_html;
+pub use linearizability::{Limits, check};
+pub use model::{
+    CasRegister, Kv, KvInput, KvOp, KvOutput, Model, Register, RegisterInput, RegisterOp,
+    RegisterOutput,
+};
+pub use report::{Completion, Failure, Operation, Part, Report, Verdict};
+
+/// The models built in, by the names the format and the command line use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BuiltinModel {
+    /// `register`: [`Register`].
+    Register,
+    /// `cas-register`: [`CasRegister`].
+    CasRegister,
+    /// `kv`: [`Kv`].
+    Kv,
+}
+
+impl BuiltinModel {
+    /// Every built-in model, in the order the format lists them.
+    pub const ALL: [BuiltinModel; 3] = [
+        BuiltinModel::Register,
+        BuiltinModel::CasRegister,
+        BuiltinModel::Kv,
+    ];
+
+    /// The model's name in the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinModel::Register => "register",
+            BuiltinModel::CasRegister => "cas-register",
+            BuiltinModel::Kv => "kv",
+        }
+    }
+
+    /// The model called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<BuiltinModel> {
+        BuiltinModel::ALL
+            .into_iter()
+            .find(|model| model.name() == name)
+    }
+
+    /// The names of all built-in models, comma-separated, for error messages.
+    pub fn names() -> String {
+        BuiltinModel::ALL.map(BuiltinModel::name).join(", ")
+    }
+
+    /// [`check`] with this model.
+    pub fn check(self, history: &History, limits: &Limits) -> Result<Report, HistoryError> {
+        match self {
+            BuiltinModel::Register => check(&Register, history, limits),
+            BuiltinModel::CasRegister => check(&CasRegister, history, limits),
+            BuiltinModel::Kv => check(&Kv, history, limits),
+        }
+    }
+}

@@ -5,5 +5,7 @@
 //! and the time, rng and history types it hands out), never the engine. The tidy test in
 //! `scenarios/tests/tidy.rs` enforces it.
 
+pub mod broadcast;
 pub mod echo;
+pub mod rpc;
 pub mod unique_ids;

@@ -2,8 +2,10 @@
 //! Each scenario expands a seed into a [`Plan`] and runs a plan into a [`Run`]; the command
 //! line, the tests and the fuzz campaign all go through [`find`] and [`Scenario`].
 
+pub mod broadcast;
 mod echo;
 pub mod harness;
+pub mod rpc;
 pub mod runner;
 mod unique_ids;
 
@@ -35,11 +37,22 @@ pub trait Scenario: Sync {
     /// Runs a plan. An error means the plan itself is malformed (an edited plan naming an
     /// unknown node, say); what the run found is in the report's verdict.
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String>;
+    /// Extra lines that `replay` prints after the report (a per-second table, say); empty by
+    /// default.
+    fn summary(&self, _run: &Run) -> String {
+        String::new()
+    }
 }
 
 /// Every built-in scenario, in the order `list` shows them.
 pub fn all() -> &'static [&'static dyn Scenario] {
-    &[&echo::Echo, &unique_ids::UniqueIds]
+    static ALL: std::sync::OnceLock<Vec<&'static dyn Scenario>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Vec<&'static dyn Scenario> = vec![&echo::Echo, &unique_ids::UniqueIds];
+        all.extend_from_slice(broadcast::SCENARIOS);
+        all.extend_from_slice(rpc::SCENARIOS);
+        all
+    })
 }
 
 /// The scenario called `name`, or an error that lists the valid names.

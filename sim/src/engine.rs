@@ -633,7 +633,6 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 if core.nodes[node.index()].status != Status::Down {
                     return;
                 }
-                *core.fault_counts.entry(kind).or_insert(0) += 1;
                 self.start(node.0);
                 return;
             }
@@ -715,7 +714,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 }
             }
         }
-        *core.fault_counts.entry(kind).or_insert(0) += 1;
+        if !fault.is_repair() {
+            *core.fault_counts.entry(kind).or_insert(0) += 1;
+        }
     }
 }
 

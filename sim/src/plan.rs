@@ -57,6 +57,11 @@ impl Fault {
             Fault::Link { .. } => "link",
         }
     }
+
+    /// Repairs (heal, restart, resume, release) undo a fault; reports count only faults.
+    pub fn is_repair(&self) -> bool {
+        matches!(self, Fault::Heal | Fault::Restart(_) | Fault::Resume(_) | Fault::Release { .. })
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

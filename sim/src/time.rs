@@ -103,20 +103,24 @@ impl fmt::Debug for Instant {
     }
 }
 
-/// The largest exact unit: `250ms`, `1.5s` is `1500ms`, `37us`, `12ns`.
+/// In the largest unit below the value, exactly: `250ms`, `1.5s`, `17.492364ms`, `37us`,
+/// `12ns`. `Duration::parse` reads it back.
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = self.0;
-        if nanos == 0 {
-            write!(f, "0s")
-        } else if nanos % 1_000_000_000 == 0 {
-            write!(f, "{}s", nanos / 1_000_000_000)
-        } else if nanos % 1_000_000 == 0 {
-            write!(f, "{}ms", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
-            write!(f, "{}us", nanos / 1_000)
+        let (scale, digits, unit) = match nanos {
+            0 => return write!(f, "0s"),
+            1_000_000_000.. => (1_000_000_000, 9, "s"),
+            1_000_000.. => (1_000_000, 6, "ms"),
+            1_000.. => (1_000, 3, "us"),
+            _ => (1, 0, "ns"),
+        };
+        let (whole, fraction) = (nanos / scale, nanos % scale);
+        if fraction == 0 {
+            write!(f, "{whole}{unit}")
         } else {
-            write!(f, "{nanos}ns")
+            let fraction = format!("{fraction:0digits$}");
+            write!(f, "{whole}.{}{unit}", fraction.trim_end_matches('0'))
         }
     }
 }
@@ -128,23 +132,33 @@ impl fmt::Debug for Duration {
 }
 
 impl Duration {
-    /// Parses `250ms`, `1s`, `37us`, `12ns` or a bare number of nanoseconds.
+    /// Parses `250ms`, `1.5s`, `37us`, `12ns` or a bare number of nanoseconds.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
-        let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits_end);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration like 250ms, 2s, 37us or 12ns"))?;
-        let scale = match unit {
-            "" | "ns" => 1,
-            "us" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
+        let bad = || format!("`{text}` is not a duration like 250ms, 1.5s, 37us or 12ns");
+        let number_end = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+        let (number, unit) = text.split_at(number_end);
+        let (scale, digits): (u64, usize) = match unit {
+            "" | "ns" => (1, 0),
+            "us" => (1_000, 3),
+            "ms" => (1_000_000, 6),
+            "s" => (1_000_000_000, 9),
             _ => return Err(format!("`{text}`: unknown unit `{unit}` (use s, ms, us or ns)")),
         };
-        number
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() || fraction.len() > digits || (number.contains('.') && fraction.is_empty()) {
+            return Err(bad());
+        }
+        let whole: u64 = whole.parse().map_err(|_| bad())?;
+        let fraction: u64 = if fraction.is_empty() {
+            0
+        } else {
+            let padded = format!("{fraction:0<digits$}");
+            padded.parse().map_err(|_| bad())?
+        };
+        whole
             .checked_mul(scale)
+            .and_then(|n| n.checked_add(fraction))
             .map(Duration)
             .ok_or_else(|| format!("`{text}` is too long a duration"))
     }
@@ -205,18 +219,22 @@ mod tests {
     #[test]
     fn display() {
         assert_eq!(Instant::from_nanos(12_345_678_901).to_string(), "12.345678s");
-        assert_eq!(Duration::from_millis(1500).to_string(), "1500ms");
+        assert_eq!(Duration::from_millis(1500).to_string(), "1.5s");
+        assert_eq!(Duration::from_nanos(17_492_364).to_string(), "17.492364ms");
         assert_eq!(Duration::from_secs(2).to_string(), "2s");
         assert_eq!(Duration::from_nanos(37_000).to_string(), "37us");
     }
 
     #[test]
     fn parse_round_trips() {
-        for nanos in [0, 12, 37_000, 1_500_000_000, 2_000_000_000, 123_456_789] {
+        for nanos in [0, 12, 37_000, 1_500_000_000, 2_000_000_000, 123_456_789, 17_000_001, u64::MAX] {
             let d = Duration::from_nanos(nanos);
             assert_eq!(Duration::parse(&d.to_string()), Ok(d));
         }
         assert!(Duration::parse("5 parsecs").is_err());
         assert!(Duration::parse("").is_err());
+        assert!(Duration::parse("1.5ns").is_err());
+        assert!(Duration::parse("1.ms").is_err());
+        assert_eq!(Duration::parse("1500"), Ok(Duration::from_nanos(1500)));
     }
 }

@@ -34,6 +34,7 @@
 //! | `invoke`, `ok`, `fail`, `info` | `pPROCESS F [KEY] VALUE`: a client operation, as in the history |
 //! | `phase` | `safety` or `liveness` |
 
+pub mod diagram;
 pub mod logging;
 pub mod store;
 

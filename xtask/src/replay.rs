@@ -128,6 +128,7 @@ fn replay(args: Args) -> Result<i32, String> {
                 print!("{}", traces::render(run.trace.records()));
             }
             print_report(&run.report, &replay_line);
+            print!("{}", scenario.summary(&run));
         }
         Format::Json => {
             let mut json = serde_json::json!({ "report": run.report, "replay": replay_line });

@@ -1,0 +1,349 @@
+//! Histories: the events clients saw, read from JSON Lines (`../shared/formats/history.md`)
+//! or built in memory by a scenario.
+//!
+//! This module only knows the shape of a line. What `f` and `value` mean is the model's
+//! business, so pairing invocations with completions and decoding values happens in
+//! [`crate::linearizability`], where the model is known.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// How a line relates to its process's outstanding operation (the format's `type` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// The process issued an operation.
+    Invoke,
+    /// The operation took effect exactly once and returned `value`.
+    Ok,
+    /// The operation definitely did not take effect.
+    Fail,
+    /// The operation may or may not have taken effect; its result is unknown.
+    Info,
+}
+
+impl EventKind {
+    /// The spelling used in the `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Invoke => "invoke",
+            EventKind::Ok => "ok",
+            EventKind::Fail => "fail",
+            EventKind::Info => "info",
+        }
+    }
+
+    fn parse(text: &str) -> Option<EventKind> {
+        match text {
+            "invoke" => Some(EventKind::Invoke),
+            "ok" => Some(EventKind::Ok),
+            "fail" => Some(EventKind::Fail),
+            "info" => Some(EventKind::Info),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// One line of a history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The client that issued the operation.
+    pub process: u64,
+    /// Invocation or one of the three completions.
+    pub kind: EventKind,
+    /// The operation's name, such as `read` or `append`.
+    pub f: String,
+    /// Operations on different keys are independent; `None` means the one register.
+    pub key: Option<String>,
+    /// The argument on an invocation, the result on an `ok` completion.
+    pub value: Value,
+    /// Virtual or real nanoseconds; informative only, the order of events is what counts.
+    pub time: Option<i64>,
+}
+
+impl Event {
+    /// An event without key or time.
+    pub fn new(kind: EventKind, process: u64, f: &str, value: Value) -> Event {
+        Event {
+            process,
+            kind,
+            f: f.to_owned(),
+            key: None,
+            value,
+            time: None,
+        }
+    }
+
+    /// An invocation of `f` with argument `value`.
+    pub fn invoke(process: u64, f: &str, value: Value) -> Event {
+        Event::new(EventKind::Invoke, process, f, value)
+    }
+
+    /// A completion that returned `value`.
+    pub fn ok(process: u64, f: &str, value: Value) -> Event {
+        Event::new(EventKind::Ok, process, f, value)
+    }
+
+    /// A completion that definitely did not take effect.
+    pub fn fail(process: u64, f: &str) -> Event {
+        Event::new(EventKind::Fail, process, f, Value::Null)
+    }
+
+    /// An indeterminate completion.
+    pub fn info(process: u64, f: &str) -> Event {
+        Event::new(EventKind::Info, process, f, Value::Null)
+    }
+
+    /// The same event on `key`.
+    pub fn with_key(mut self, key: &str) -> Event {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    /// The same event stamped with `time` (global virtual nanoseconds in the simulator).
+    pub fn with_time(mut self, time: i64) -> Event {
+        self.time = Some(time);
+        self
+    }
+
+    /// The event as one line of the file format, without the newline.
+    pub fn to_json_line(&self) -> String {
+        // serde_json's Map keeps keys sorted, which would put `type` after `process` only by
+        // luck; writing the fields by hand keeps the order the format's examples use.
+        let mut line = format!(
+            "{{\"process\": {}, \"type\": \"{}\", \"f\": {}",
+            self.process,
+            self.kind,
+            Value::String(self.f.clone())
+        );
+        if let Some(key) = &self.key {
+            line.push_str(&format!(", \"key\": {}", Value::String(key.clone())));
+        }
+        line.push_str(&format!(", \"value\": {}", self.value));
+        if let Some(time) = self.time {
+            line.push_str(&format!(", \"time\": {time}"));
+        }
+        line.push('}');
+        line
+    }
+}
+
+/// A problem with a history, located by file (when it came from one) and line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryError {
+    /// The file the history was read from, if any.
+    pub path: Option<PathBuf>,
+    /// 1-based line number; for a history built in memory, the position of the event.
+    /// Zero when the problem is not tied to a line (the file could not be read).
+    pub line: usize,
+    /// What was wrong, in a sentence a person can act on.
+    pub message: String,
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = match &self.path {
+            Some(path) => path.display().to_string(),
+            None => "history".to_owned(),
+        };
+        if self.line == 0 {
+            write!(formatter, "{place}: {}", self.message)
+        } else {
+            write!(formatter, "{place}:{}: {}", self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+/// A sequence of events in real-time order, with where each came from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    path: Option<PathBuf>,
+    events: Vec<Event>,
+    lines: Vec<usize>,
+}
+
+impl History {
+    /// An empty history, to be filled with [`History::push`].
+    pub fn new() -> History {
+        History::default()
+    }
+
+    /// A history of `events` in this order; event `i` is reported as line `i + 1`.
+    pub fn from_events(events: Vec<Event>) -> History {
+        let lines = (1..=events.len()).collect();
+        History {
+            path: None,
+            events,
+            lines,
+        }
+    }
+
+    /// Appends an event that happened after every event already present.
+    pub fn push(&mut self, event: Event) {
+        let line = self.lines.last().copied().unwrap_or(0) + 1;
+        self.events.push(event);
+        self.lines.push(line);
+    }
+
+    /// The events in real-time order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The line of each event (parallel to [`History::events`]).
+    pub fn lines(&self) -> &[usize] {
+        &self.lines
+    }
+
+    /// The file the history was read from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// An error about the event at `index`.
+    pub(crate) fn error_at(&self, index: usize, message: String) -> HistoryError {
+        HistoryError {
+            path: self.path.clone(),
+            line: self.lines.get(index).copied().unwrap_or(0),
+            message,
+        }
+    }
+
+    /// The history in the file format, one event per line.
+    pub fn to_jsonl(&self) -> String {
+        let mut text = String::new();
+        for event in &self.events {
+            text.push_str(&event.to_json_line());
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// Parses JSON Lines text. Blank lines are skipped; every other line must be one event.
+pub fn parse_history(text: &str) -> Result<History, HistoryError> {
+    let mut history = History::new();
+    for (index, line_text) in text.lines().enumerate() {
+        let line = index + 1;
+        if line_text.trim().is_empty() {
+            continue;
+        }
+        let event = parse_event(line_text).map_err(|message| HistoryError {
+            path: None,
+            line,
+            message,
+        })?;
+        history.events.push(event);
+        history.lines.push(line);
+    }
+    Ok(history)
+}
+
+/// Reads and parses a history file; errors name the file.
+pub fn read_history(path: &Path) -> Result<History, HistoryError> {
+    let text = std::fs::read_to_string(path).map_err(|error| HistoryError {
+        path: Some(path.to_owned()),
+        line: 0,
+        message: format!("cannot read the file: {error}"),
+    })?;
+    let mut history = parse_history(&text).map_err(|error| HistoryError {
+        path: Some(path.to_owned()),
+        ..error
+    })?;
+    history.path = Some(path.to_owned());
+    Ok(history)
+}
+
+fn parse_event(text: &str) -> Result<Event, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| format!("not valid JSON: {error}"))?;
+    let Value::Object(object) = value else {
+        return Err(format!(
+            "expected a JSON object, found {}",
+            json_type_name(&value)
+        ));
+    };
+    let process = match object.get("process") {
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .ok_or_else(|| format!("`process` must be an integer >= 0, found {number}"))?,
+        Some(other) => {
+            return Err(format!(
+                "`process` must be an integer >= 0, found {}",
+                json_type_name(other)
+            ));
+        }
+        None => return Err("missing field `process`".to_owned()),
+    };
+    let kind_text = required_string(&object, "type")?;
+    let kind = EventKind::parse(kind_text).ok_or_else(|| {
+        format!("`type` must be one of invoke, ok, fail, info; found {kind_text:?}")
+    })?;
+    let f = required_string(&object, "f")?.to_owned();
+    let key = match object.get("key") {
+        None => None,
+        Some(Value::String(key)) => Some(key.clone()),
+        Some(other) => {
+            return Err(format!(
+                "`key` must be a string, found {}",
+                json_type_name(other)
+            ));
+        }
+    };
+    let time =
+        match object.get("time") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(number)) => Some(number.as_i64().ok_or_else(|| {
+                format!("`time` must be a signed 64-bit integer, found {number}")
+            })?),
+            Some(other) => {
+                return Err(format!(
+                    "`time` must be an integer, found {}",
+                    json_type_name(other)
+                ));
+            }
+        };
+    // A missing `value` reads as null: tools differ on whether they write `"value": null`.
+    let value = object.get("value").cloned().unwrap_or(Value::Null);
+    Ok(Event {
+        process,
+        kind,
+        f,
+        key,
+        value,
+        time,
+    })
+}
+
+fn required_string<'a>(object: &'a Map<String, Value>, field: &str) -> Result<&'a str, String> {
+    match object.get(field) {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(format!(
+            "`{field}` must be a string, found {}",
+            json_type_name(other)
+        )),
+        None => Err(format!("missing field `{field}`")),
+    }
+}
+
+/// The JSON type of `value`, for error messages.
+pub(crate) fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(number) if number.is_i64() || number.is_u64() => "an integer",
+        Value::Number(_) => "a non-integer number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

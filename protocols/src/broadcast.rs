@@ -1,0 +1,1 @@
+//! Broadcast (issue 5): being written.

@@ -1,0 +1,1 @@
+//! RPC (issue 6): being written.

@@ -1,0 +1,1 @@
+//! Lamport diagrams (issue 5): being written.
