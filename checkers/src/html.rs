@@ -12,6 +12,7 @@ const LANE_HEIGHT_PX: usize = 28;
 const BAR_HEIGHT_PX: usize = 18;
 const LABEL_WIDTH_PX: usize = 70;
 const PLOT_WIDTH_PX_MIN: usize = 1000;
+const PLOT_WIDTH_PX_MAX: usize = 200_000;
 const EVENT_WIDTH_PX_MIN: usize = 16;
 
 /// Renders `report` as a complete HTML page; `title` names the history, usually its file.
@@ -43,7 +44,13 @@ pub fn render_html(report: &Report, title: &str) -> String {
         .collect();
     // One extra column past the last event holds the tails of operations that never completed.
     let column_count = event_count + 1;
-    let event_width_px = (PLOT_WIDTH_PX_MIN / column_count.max(1)).max(EVENT_WIDTH_PX_MIN);
+    // Wide enough for a label on a short bar, unless that would make a huge history's page
+    // wider than a browser lays out comfortably.
+    let event_width_px = if column_count * EVENT_WIDTH_PX_MIN <= PLOT_WIDTH_PX_MAX {
+        (PLOT_WIDTH_PX_MIN / column_count).max(EVENT_WIDTH_PX_MIN)
+    } else {
+        (PLOT_WIDTH_PX_MAX / column_count).max(1)
+    };
     let plot_width_px = column_count * event_width_px;
     let svg_width_px = LABEL_WIDTH_PX + plot_width_px + 10;
     let svg_height_px = processes.len() * LANE_HEIGHT_PX + 30;

@@ -240,6 +240,11 @@ fn pair<M: Model>(model: &M, history: &History) -> Result<Vec<Decoded<M>>, Histo
             EventKind::Info | EventKind::Invoke => Outcome::Indeterminate,
         };
     }
+    for operation in &decoded {
+        if let Some(return_position) = operation.return_position {
+            assert!(operation.call_position < return_position);
+        }
+    }
     Ok(decoded)
 }
 
@@ -398,6 +403,14 @@ fn search<M: Model>(
             // otherwise); indeterminate ones still in the list never took effect. The
             // indeterminate sweep stops at a determinate return, so it never gets here.
             assert!(!sweeping_indeterminate);
+            let placed_determinate_count = stack
+                .iter()
+                .filter(|(index, _)| *index < determinate_count)
+                .count();
+            assert_eq!(
+                placed_determinate_count, determinate_count,
+                "a linearization must place every determinate operation"
+            );
             return SearchOutcome {
                 verdict: Verdict::Linearizable,
                 linearization: stack

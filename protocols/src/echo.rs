@@ -29,7 +29,12 @@ impl Node for EchoServer {
 
     fn on_start(&mut self, _ctx: &mut Context<'_, EchoMessage, EchoTimer>) {}
 
-    fn on_message(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, from: NodeId, message: EchoMessage) {
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, EchoMessage, EchoTimer>,
+        from: NodeId,
+        message: EchoMessage,
+    ) {
         if let EchoMessage::Request { id, payload } = message {
             self.requests_answered += 1;
             ctx.send(from, EchoMessage::Reply { id, payload });
@@ -118,7 +123,6 @@ impl EchoClient {
             ctx.set_timer(timeout, EchoTimer::Timeout { slot, id });
         }
     }
-
 }
 
 impl Node for EchoClient {
@@ -131,7 +135,12 @@ impl Node for EchoClient {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, _from: NodeId, message: EchoMessage) {
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, EchoMessage, EchoTimer>,
+        _from: NodeId,
+        message: EchoMessage,
+    ) {
         let EchoMessage::Reply { id, payload } = message else {
             return;
         };
@@ -147,7 +156,10 @@ impl Node for EchoClient {
             self.mismatches += 1;
         }
         if self.config.record_history {
-            ctx.sample("echo-latency", ctx.now().saturating_since(outstanding.sent_at));
+            ctx.sample(
+                "echo-latency",
+                ctx.now().saturating_since(outstanding.sent_at),
+            );
             ctx.complete(slot as u64, OpStatus::Ok, "echo", None, payload.into());
         }
         self.issue(ctx, slot);
@@ -160,7 +172,13 @@ impl Node for EchoClient {
             self.outstanding -= 1;
             self.timeouts += 1;
             if self.config.record_history {
-                ctx.complete(slot as u64, OpStatus::Info, "echo", None, serde_json::Value::Null);
+                ctx.complete(
+                    slot as u64,
+                    OpStatus::Info,
+                    "echo",
+                    None,
+                    serde_json::Value::Null,
+                );
             }
             self.issue(ctx, slot);
         }

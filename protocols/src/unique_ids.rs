@@ -64,7 +64,12 @@ impl Node for IdServer {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, from: NodeId, message: IdMessage) {
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, IdMessage, IdTimer>,
+        from: NodeId,
+        message: IdMessage,
+    ) {
         let IdMessage::Generate { request } = message else {
             return;
         };
@@ -109,7 +114,10 @@ pub struct IdClient {
 
 impl IdClient {
     pub fn new(config: IdClientConfig) -> IdClient {
-        assert!(!config.servers.is_empty(), "a unique-ids client needs a server");
+        assert!(
+            !config.servers.is_empty(),
+            "a unique-ids client needs a server"
+        );
         IdClient {
             pending: vec![None; config.processes],
             config,
@@ -137,7 +145,12 @@ impl Node for IdClient {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, _from: NodeId, message: IdMessage) {
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, IdMessage, IdTimer>,
+        _from: NodeId,
+        message: IdMessage,
+    ) {
         let IdMessage::GenerateOk { request, id } = message else {
             return;
         };
@@ -147,23 +160,43 @@ impl Node for IdClient {
             return;
         };
         self.pending[process] = None;
-        ctx.sample("generate-latency", ctx.now().saturating_since(pending.sent_at));
-        ctx.complete(self.process_id(process), OpStatus::Ok, "generate", None, id.into());
+        ctx.sample(
+            "generate-latency",
+            ctx.now().saturating_since(pending.sent_at),
+        );
+        ctx.complete(
+            self.process_id(process),
+            OpStatus::Ok,
+            "generate",
+            None,
+            id.into(),
+        );
         self.think(ctx, process);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, timer: IdTimer) {
         match timer {
             IdTimer::Think { process } => {
-                assert!(self.pending[process].is_none(), "a process has one request outstanding");
+                assert!(
+                    self.pending[process].is_none(),
+                    "a process has one request outstanding"
+                );
                 let request = self.next_request * self.config.processes as u64 + process as u64;
                 self.next_request += 1;
-                let server = *ctx.rng().choose(&self.config.servers).expect("servers is not empty");
+                let server = *ctx
+                    .rng()
+                    .choose(&self.config.servers)
+                    .expect("servers is not empty");
                 self.pending[process] = Some(Pending {
                     request,
                     sent_at: ctx.now(),
                 });
-                ctx.invoke(self.process_id(process), "generate", None, serde_json::Value::Null);
+                ctx.invoke(
+                    self.process_id(process),
+                    "generate",
+                    None,
+                    serde_json::Value::Null,
+                );
                 ctx.send(server, IdMessage::Generate { request });
                 ctx.set_timer(self.config.timeout, IdTimer::Timeout { process, request });
             }
@@ -171,7 +204,13 @@ impl Node for IdClient {
                 if self.pending[process].is_some_and(|p| p.request == request) {
                     self.pending[process] = None;
                     ctx.count("timeouts", 1);
-                    ctx.complete(self.process_id(process), OpStatus::Info, "generate", None, serde_json::Value::Null);
+                    ctx.complete(
+                        self.process_id(process),
+                        OpStatus::Info,
+                        "generate",
+                        None,
+                        serde_json::Value::Null,
+                    );
                     self.think(ctx, process);
                 }
             }

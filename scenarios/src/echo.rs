@@ -8,7 +8,10 @@ use crate::{Run, Scenario};
 use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
 use serde::{Deserialize, Serialize};
 use sim::rng::stream;
-use sim::{Config, Duration, FaultBudget, Latency, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel, Verdict};
+use sim::{
+    Config, Duration, FaultBudget, Latency, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel,
+    Verdict,
+};
 
 pub struct Echo;
 
@@ -43,7 +46,12 @@ impl Scenario for Echo {
             clocks: true,
             holds: false,
         };
-        let mut swarm = harness::draw_swarm(&mut rng, latency, sim::LinkConfig::reliable(Latency::Constant(Duration::ZERO)), &mix);
+        let mut swarm = harness::draw_swarm(
+            &mut rng,
+            latency,
+            sim::LinkConfig::reliable(Latency::Constant(Duration::ZERO)),
+            &mix,
+        );
         // The client talks to the servers over the faulty network: echo has no server-to-server
         // traffic to break.
         swarm.client_link = swarm.link.clone();
@@ -53,7 +61,15 @@ impl Scenario for Echo {
             timeout: Duration::from_millis(100),
         };
         let safety = Duration::from_secs(5);
-        let faults = harness::draw_faults(&swarm, workload.servers, FaultBudget { faulty_nodes_max: 2 }, safety, &mut rng);
+        let faults = harness::draw_faults(
+            &swarm,
+            workload.servers,
+            FaultBudget {
+                faulty_nodes_max: 2,
+            },
+            safety,
+            &mut rng,
+        );
         Plan {
             scenario: self.name().to_string(),
             seed,
@@ -69,12 +85,20 @@ impl Scenario for Echo {
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         if workload.servers == 0 || workload.in_flight == 0 {
-            return Err("plan's workload: echo needs at least one server and one request in flight".into());
+            return Err(
+                "plan's workload: echo needs at least one server and one request in flight".into(),
+            );
         }
-        let mut config = Config::new(plan.seed, plan.swarm.link.clone(), plan.swarm.client_link.clone());
+        let mut config = Config::new(
+            plan.seed,
+            plan.swarm.link.clone(),
+            plan.swarm.client_link.clone(),
+        );
         config.trace_level = level;
         let mut sim = Simulation::new(config);
-        let servers: Vec<NodeId> = (0..workload.servers).map(|_| sim.add_node(|_| EchoServer::default())).collect();
+        let servers: Vec<NodeId> = (0..workload.servers)
+            .map(|_| sim.add_node(|_| EchoServer::default()))
+            .collect();
         let client_config = EchoClientConfig {
             servers,
             in_flight: workload.in_flight,
@@ -86,9 +110,14 @@ impl Scenario for Echo {
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let echo = sim.node::<EchoClient>(client).expect("the client never crashes");
+        let echo = sim
+            .node::<EchoClient>(client)
+            .expect("the client never crashes");
         let verdict = if echo.mismatches > 0 {
-            Verdict::fail(Outcome::Safety, format!("{} replies differed from their requests", echo.mismatches))
+            Verdict::fail(
+                Outcome::Safety,
+                format!("{} replies differed from their requests", echo.mismatches),
+            )
         } else {
             harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout)
         };
@@ -97,6 +126,10 @@ impl Scenario for Echo {
         sim.metrics_mut().count("timeouts", timeouts);
         let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
         let (trace, history) = sim.into_parts();
-        Ok(Run { report, trace, history })
+        Ok(Run {
+            report,
+            trace,
+            history,
+        })
     }
 }

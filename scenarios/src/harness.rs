@@ -20,7 +20,12 @@ pub struct FaultMix {
 
 /// Draws the swarm options of a seed: each probability and each fault kind's weight is drawn,
 /// and each may come out zero (swarm testing).
-pub fn draw_swarm(rng: &mut Rng, link_latency: Latency, client_link: LinkConfig, mix: &FaultMix) -> Swarm {
+pub fn draw_swarm(
+    rng: &mut Rng,
+    link_latency: Latency,
+    client_link: LinkConfig,
+    mix: &FaultMix,
+) -> Swarm {
     let mut weight = |enabled: bool| if enabled { rng.below(4) as u32 } else { 0 };
     let partition_weight = weight(mix.partitions);
     let crash_weight = weight(mix.crashes);
@@ -66,7 +71,9 @@ pub fn validate_faults(plan: &Plan, node_count: usize) -> Result<(), String> {
             Fault::Heal => vec![],
             Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => vec![*n],
             Fault::ClockJump { node, .. } | Fault::ClockDrift { node, .. } => vec![*node],
-            Fault::Hold { from, to } | Fault::Release { from, to } | Fault::Link { from, to, .. } => {
+            Fault::Hold { from, to }
+            | Fault::Release { from, to }
+            | Fault::Link { from, to, .. } => {
                 vec![*from, *to]
             }
         };
@@ -77,7 +84,11 @@ pub fn validate_faults(plan: &Plan, node_count: usize) -> Result<(), String> {
                 node_count - 1
             ));
         }
-        if let Fault::Link { config: Some(config), .. } = &scheduled.fault {
+        if let Fault::Link {
+            config: Some(config),
+            ..
+        } = &scheduled.fault
+        {
             config.validate()?;
         }
     }
@@ -106,7 +117,12 @@ pub fn run_phases<M: Message, T: Message>(sim: &mut Simulation<M, T>, plan: &Pla
 
 /// Liveness of a request/response workload: every operation invoked in the liveness phase, early
 /// enough to have been answered within `timeout` before the run ended, completed `ok`.
-pub fn check_answered(history: &[HistoryRecord], healed_at: Instant, end: Instant, timeout: Duration) -> Verdict {
+pub fn check_answered(
+    history: &[HistoryRecord],
+    healed_at: Instant,
+    end: Instant,
+    timeout: Duration,
+) -> Verdict {
     let last_invoke = Instant::from_nanos(end.as_nanos().saturating_sub(timeout.as_nanos()));
     let mut open: std::collections::BTreeMap<u64, &HistoryRecord> = Default::default();
     let mut checked = 0u64;
@@ -137,7 +153,10 @@ pub fn check_answered(history: &[HistoryRecord], healed_at: Instant, end: Instan
             );
         }
     }
-    if let Some(invoke) = open.values().find(|i| i.time() >= healed_at && i.time() <= last_invoke) {
+    if let Some(invoke) = open
+        .values()
+        .find(|i| i.time() >= healed_at && i.time() <= last_invoke)
+    {
         return Verdict::fail(
             sim::Outcome::Liveness,
             format!(
@@ -149,7 +168,10 @@ pub fn check_answered(history: &[HistoryRecord], healed_at: Instant, end: Instan
         );
     }
     if checked == 0 {
-        return Verdict::fail(sim::Outcome::Liveness, "no operation was invoked and answered in the liveness phase");
+        return Verdict::fail(
+            sim::Outcome::Liveness,
+            "no operation was invoked and answered in the liveness phase",
+        );
     }
     Verdict::pass()
 }

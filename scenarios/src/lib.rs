@@ -57,10 +57,17 @@ pub fn all() -> &'static [&'static dyn Scenario] {
 
 /// The scenario called `name`, or an error that lists the valid names.
 pub fn find(name: &str) -> Result<&'static dyn Scenario, String> {
-    all().iter().copied().find(|s| s.name() == name).ok_or_else(|| {
-        let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
-        format!("unknown scenario `{name}`; valid scenarios: {}", names.join(", "))
-    })
+    all()
+        .iter()
+        .copied()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
+            format!(
+                "unknown scenario `{name}`; valid scenarios: {}",
+                names.join(", ")
+            )
+        })
 }
 
 /// Checks that `bug` is one of the scenario's planted bugs; the error lists the valid ones.
@@ -73,7 +80,10 @@ pub fn check_bug(scenario: &dyn Scenario, bug: Option<&str>) -> Result<(), Strin
     }
     let names: Vec<&str> = scenario.bugs().iter().map(|b| b.name).collect();
     Err(if names.is_empty() {
-        format!("scenario `{}` has no planted bugs (asked for `{bug}`)", scenario.name())
+        format!(
+            "scenario `{}` has no planted bugs (asked for `{bug}`)",
+            scenario.name()
+        )
     } else {
         format!(
             "unknown bug `{bug}` for scenario `{}`; valid bugs: {}",
@@ -84,7 +94,12 @@ pub fn check_bug(scenario: &dyn Scenario, bug: Option<&str>) -> Result<(), Strin
 }
 
 /// Plans and runs one seed.
-pub fn run_seed(scenario: &dyn Scenario, seed: u64, bug: Option<&str>, level: TraceLevel) -> Result<Run, String> {
+pub fn run_seed(
+    scenario: &dyn Scenario,
+    seed: u64,
+    bug: Option<&str>,
+    level: TraceLevel,
+) -> Result<Run, String> {
     check_bug(scenario, bug)?;
     scenario.run(&scenario.plan(seed, bug), level)
 }

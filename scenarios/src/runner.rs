@@ -61,7 +61,11 @@ impl SeedResult {
 }
 
 /// Runs a plan, turning a panic into a `panic` verdict. `Err` means the plan is malformed.
-pub fn execute(scenario: &'static dyn Scenario, plan: &Plan, level: TraceLevel) -> Result<(SeedResult, Option<Run>), String> {
+pub fn execute(
+    scenario: &'static dyn Scenario,
+    plan: &Plan,
+    level: TraceLevel,
+) -> Result<(SeedResult, Option<Run>), String> {
     LAST_PANIC.with(|last| last.borrow_mut().take());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| scenario.run(plan, level)));
     let mut result = SeedResult {
@@ -121,7 +125,8 @@ pub fn execute_twice(scenario: &'static dyn Scenario, plan: &Plan) -> Result<See
 
 fn traces_first_difference(a: &[sim::TraceRecord], b: &[sim::TraceRecord]) -> Option<String> {
     let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
-    let show = |r: Option<&sim::TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
+    let show =
+        |r: Option<&sim::TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
     Some(format!(
         "first difference at event {index}: first run {}, second run {}",
         show(a.get(index)),

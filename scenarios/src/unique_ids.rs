@@ -9,7 +9,10 @@ use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
 use sim::rng::stream;
-use sim::{Config, Duration, FaultBudget, Latency, LinkConfig, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel, Verdict};
+use sim::{
+    Config, Duration, FaultBudget, Latency, LinkConfig, NodeId, Outcome, Plan, Rng, Simulation,
+    TraceLevel, Verdict,
+};
 use std::collections::BTreeMap;
 
 pub struct UniqueIds;
@@ -71,7 +74,15 @@ impl Scenario for UniqueIds {
             timeout: Duration::from_secs(1),
         };
         let safety = Duration::from_secs(30);
-        let faults = harness::draw_faults(&swarm, workload.servers, FaultBudget { faulty_nodes_max: 2 }, safety, &mut rng);
+        let faults = harness::draw_faults(
+            &swarm,
+            workload.servers,
+            FaultBudget {
+                faulty_nodes_max: 2,
+            },
+            safety,
+            &mut rng,
+        );
         Plan {
             scenario: self.name().to_string(),
             seed,
@@ -88,17 +99,25 @@ impl Scenario for UniqueIds {
         let workload: Workload = harness::workload(plan)?;
         let processes = u64::from(workload.clients) * workload.processes_per_client as u64;
         if workload.servers == 0 || processes == 0 || workload.ops_per_second == 0 {
-            return Err("plan's workload: unique-ids needs servers, clients, processes and a rate".into());
+            return Err(
+                "plan's workload: unique-ids needs servers, clients, processes and a rate".into(),
+            );
         }
         let bug = match plan.bug.as_deref() {
             None => IdBug::None,
             Some("counter-resets-on-restart") => IdBug::CounterResetsOnRestart,
             Some(other) => return Err(format!("unknown bug `{other}` for unique-ids")),
         };
-        let mut config = Config::new(plan.seed, plan.swarm.link.clone(), plan.swarm.client_link.clone());
+        let mut config = Config::new(
+            plan.seed,
+            plan.swarm.link.clone(),
+            plan.swarm.client_link.clone(),
+        );
         config.trace_level = level;
         let mut sim = Simulation::new(config);
-        let servers: Vec<NodeId> = (0..workload.servers).map(|_| sim.add_node(move |_| IdServer::new(bug))).collect();
+        let servers: Vec<NodeId> = (0..workload.servers)
+            .map(|_| sim.add_node(move |_| IdServer::new(bug)))
+            .collect();
         // Each process issues about ops_per_second / processes requests a second.
         let think_mean = Duration::from_nanos(1_000_000_000 * processes / workload.ops_per_second);
         for client in 0..workload.clients {
@@ -120,11 +139,19 @@ impl Scenario for UniqueIds {
         } else {
             verdict
         };
-        let ok_count = sim.history().iter().filter(|r| r.status == OpStatus::Ok).count();
+        let ok_count = sim
+            .history()
+            .iter()
+            .filter(|r| r.status == OpStatus::Ok)
+            .count();
         sim.metrics_mut().count("ids", ok_count as u64);
         let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
         let (trace, history) = sim.into_parts();
-        Ok(Run { report, trace, history })
+        Ok(Run {
+            report,
+            trace,
+            history,
+        })
     }
 }
 

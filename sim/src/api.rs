@@ -147,7 +147,10 @@ impl<M: Message, T: Message> Context<'_, M, T> {
         key: Option<&str>,
         value: serde_json::Value,
     ) {
-        assert!(status != OpStatus::Invoke, "complete() takes ok, fail or info");
+        assert!(
+            status != OpStatus::Invoke,
+            "complete() takes ok, fail or info"
+        );
         let record = HistoryRecord::new(process, status, f, key, value);
         self.core.record_history(self.node, record);
     }

@@ -277,7 +277,8 @@ impl<M: Message, T: Message> Simulation<M, T> {
             deferred: Vec::new(),
         });
         self.instances.push(None);
-        self.factories.push(Box::new(move |id| Box::new(factory(id))));
+        self.factories
+            .push(Box::new(move |id| Box::new(factory(id))));
         self.core.network.resize(&self.core.nodes);
         self.core.push(0, Event::Start { node: id.0 });
         id
@@ -350,7 +351,13 @@ impl<M: Message, T: Message> Simulation<M, T> {
 
     pub fn network_stats(&self) -> NetworkStats {
         let mut stats = self.core.stats;
-        stats.in_flight = self.core.network.in_flight.iter().map(|&n| u64::from(n)).sum();
+        stats.in_flight = self
+            .core
+            .network
+            .in_flight
+            .iter()
+            .map(|&n| u64::from(n))
+            .sum();
         stats
     }
 
@@ -495,7 +502,11 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 let link = core.network.link(from, to);
                 if core.network.held[link] && state.status == Status::Up {
                     core.trace.hold(core.now, from, to, id);
-                    core.network.held_messages.entry(link).or_default().push(entry.slot);
+                    core.network
+                        .held_messages
+                        .entry(link)
+                        .or_default()
+                        .push(entry.slot);
                     return;
                 }
             }
@@ -521,7 +532,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     return; // The node crashed since; its timers died with it.
                 }
                 self.core.trace.timer_fire(self.core.now, node, id, &timer);
-                let instance = self.instances[node as usize].as_mut().expect("up node has an instance");
+                let instance = self.instances[node as usize]
+                    .as_mut()
+                    .expect("up node has an instance");
                 CURRENT.with(|c| c.set((self.core.now, node)));
                 let mut ctx = Context {
                     core: &mut self.core,
@@ -551,7 +564,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
         }
         core.stats.delivered += 1;
         core.trace.deliver(core.now, from, to, id, &message);
-        let instance = self.instances[to as usize].as_mut().expect("up node has an instance");
+        let instance = self.instances[to as usize]
+            .as_mut()
+            .expect("up node has an instance");
         CURRENT.with(|c| c.set((core.now, to)));
         let mut ctx = Context {
             core,
@@ -595,17 +610,22 @@ impl<M: Message, T: Message> Simulation<M, T> {
         let kind = fault.kind();
         match &fault {
             Fault::Partition(partition) => {
-                assert!(partition.nodes().iter().all(known), "partition names an unknown node: {partition}");
+                assert!(
+                    partition.nodes().iter().all(known),
+                    "partition names an unknown node: {partition}"
+                );
                 core.network.cut.iter_mut().for_each(|c| *c = false);
                 for (from, to) in partition.cut_links() {
                     let link = core.network.link(from.0, to.0);
                     core.network.cut[link] = true;
                 }
-                core.trace.fault(now, NO_NODE, kind, format_args!("{partition}"));
+                core.trace
+                    .fault(now, NO_NODE, kind, format_args!("{partition}"));
             }
             Fault::Heal => {
                 core.network.cut.iter_mut().for_each(|c| *c = false);
-                core.trace.fault(now, NO_NODE, kind, format_args!("all links restored"));
+                core.trace
+                    .fault(now, NO_NODE, kind, format_args!("all links restored"));
             }
             Fault::Crash(node) => {
                 assert!(known(node), "crash of unknown node {node}");
@@ -619,11 +639,14 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 self.instances[node.index()] = None;
                 core.trace.crash(now, node.0);
                 for slot in deferred {
-                    if let Some(Event::Deliver { from, to, id, .. }) = core.slots[slot as usize].event.take() {
+                    if let Some(Event::Deliver { from, to, id, .. }) =
+                        core.slots[slot as usize].event.take()
+                    {
                         let link = core.network.link(from, to);
                         core.network.in_flight[link] -= 1;
                         core.stats.dropped += 1;
-                        core.trace.drop_message(now, from, to, id, DropReason::NodeDown);
+                        core.trace
+                            .drop_message(now, from, to, id, DropReason::NodeDown);
                     }
                     core.free(slot);
                 }
@@ -658,16 +681,24 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 }
             }
             Fault::Hold { from, to } => {
-                assert!(known(from) && known(to), "hold of an unknown link {from}->{to}");
+                assert!(
+                    known(from) && known(to),
+                    "hold of an unknown link {from}->{to}"
+                );
                 let link = core.network.link(from.0, to.0);
                 core.network.held[link] = true;
-                core.trace.fault(now, NO_NODE, kind, format_args!("{from} -> {to}"));
+                core.trace
+                    .fault(now, NO_NODE, kind, format_args!("{from} -> {to}"));
             }
             Fault::Release { from, to } => {
-                assert!(known(from) && known(to), "release of an unknown link {from}->{to}");
+                assert!(
+                    known(from) && known(to),
+                    "release of an unknown link {from}->{to}"
+                );
                 let link = core.network.link(from.0, to.0);
                 core.network.held[link] = false;
-                core.trace.fault(now, NO_NODE, kind, format_args!("{from} -> {to}"));
+                core.trace
+                    .fault(now, NO_NODE, kind, format_args!("{from} -> {to}"));
                 let held = core.network.held_messages.remove(&link).unwrap_or_default();
                 for slot in held {
                     let config = &core.network.configs[core.network.link_config[link] as usize];
@@ -684,7 +715,12 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     base_local: local + i128::from(*offset_nanos),
                     drift_ppm: clock.drift_ppm,
                 };
-                core.trace.fault(now, node.0, kind, format_args!("{}", SignedNanos(*offset_nanos)));
+                core.trace.fault(
+                    now,
+                    node.0,
+                    kind,
+                    format_args!("{}", SignedNanos(*offset_nanos)),
+                );
             }
             Fault::ClockDrift { node, drift_ppm } => {
                 assert!(known(node), "clock drift of unknown node {node}");
@@ -694,22 +730,40 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     base_local: clock.local(now),
                     drift_ppm: *drift_ppm,
                 };
-                core.trace.fault(now, node.0, kind, format_args!("{drift_ppm}ppm"));
+                core.trace
+                    .fault(now, node.0, kind, format_args!("{drift_ppm}ppm"));
             }
             Fault::Link { from, to, config } => {
-                assert!(known(from) && known(to), "override of an unknown link {from}->{to}");
+                assert!(
+                    known(from) && known(to),
+                    "override of an unknown link {from}->{to}"
+                );
                 let link = core.network.link(from.0, to.0);
                 match config {
                     Some(config) => {
                         config.validate().expect("invalid link override");
-                        assert!(core.network.configs.len() < usize::from(u16::MAX), "too many link overrides");
+                        assert!(
+                            core.network.configs.len() < usize::from(u16::MAX),
+                            "too many link overrides"
+                        );
                         core.network.configs.push(config.clone());
                         core.network.link_config[link] = (core.network.configs.len() - 1) as u16;
-                        core.trace.fault(now, NO_NODE, kind, format_args!("{from} -> {to}: {config:?}"));
+                        core.trace.fault(
+                            now,
+                            NO_NODE,
+                            kind,
+                            format_args!("{from} -> {to}: {config:?}"),
+                        );
                     }
                     None => {
-                        core.network.link_config[link] = core.network.default_config(from.0, to.0, &core.nodes);
-                        core.trace.fault(now, NO_NODE, kind, format_args!("{from} -> {to}: default"));
+                        core.network.link_config[link] =
+                            core.network.default_config(from.0, to.0, &core.nodes);
+                        core.trace.fault(
+                            now,
+                            NO_NODE,
+                            kind,
+                            format_args!("{from} -> {to}: default"),
+                        );
                     }
                 }
             }
@@ -798,7 +852,10 @@ impl<M: Message, T: Message> Core<M, T> {
 
     #[inline]
     pub(crate) fn send(&mut self, from: NodeId, to: NodeId, message: M) {
-        assert!(to.index() < self.nodes.len(), "{from} sent to unknown node {to}");
+        assert!(
+            to.index() < self.nodes.len(),
+            "{from} sent to unknown node {to}"
+        );
         let (from, to) = (from.0, to.0);
         let id = self.next_message_id;
         self.next_message_id += 1;
@@ -807,23 +864,28 @@ impl<M: Message, T: Message> Core<M, T> {
         let link = self.network.link(from, to);
         if self.network.cut[link] {
             self.stats.dropped += 1;
-            self.trace.drop_message(self.now, from, to, id, DropReason::Partition);
+            self.trace
+                .drop_message(self.now, from, to, id, DropReason::Partition);
             return;
         }
         let config = &self.network.configs[self.network.link_config[link] as usize];
         if self.network_rng.chance_ppm(config.loss_ppm) {
             self.stats.dropped += 1;
             *self.fault_counts.entry("loss").or_insert(0) += 1;
-            self.trace.drop_message(self.now, from, to, id, DropReason::Loss);
+            self.trace
+                .drop_message(self.now, from, to, id, DropReason::Loss);
             return;
         }
         let capacity = config.queue_capacity;
         if self.network.in_flight[link] >= capacity {
             self.stats.dropped += 1;
-            self.trace.drop_message(self.now, from, to, id, DropReason::QueueFull);
+            self.trace
+                .drop_message(self.now, from, to, id, DropReason::QueueFull);
             return;
         }
-        if self.network_rng.chance_ppm(config.duplicate_ppm) && self.network.in_flight[link] + 1 < capacity {
+        if self.network_rng.chance_ppm(config.duplicate_ppm)
+            && self.network.in_flight[link] + 1 < capacity
+        {
             let latency = config.latency.sample(&mut self.network_rng);
             self.stats.duplicated += 1;
             *self.fault_counts.entry("duplicate").or_insert(0) += 1;
@@ -857,7 +919,8 @@ impl<M: Message, T: Message> Core<M, T> {
         let span = state.clock.global_span(after);
         let id = self.next_timer_id;
         self.next_timer_id += 1;
-        self.trace.timer_set(self.now, node.0, id, after.as_nanos(), &timer);
+        self.trace
+            .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
         self.push(
             self.now.saturating_add(span),
             Event::Timer {
@@ -876,7 +939,10 @@ impl<M: Message, T: Message> Core<M, T> {
         if slot.generation != handle.generation {
             return;
         }
-        if let Some(Event::Timer { node: owner, id, .. }) = slot.event {
+        if let Some(Event::Timer {
+            node: owner, id, ..
+        }) = slot.event
+        {
             assert_eq!(owner, node.0, "{node} cancelled another node's timer");
             slot.event = None;
             self.trace.timer_cancel(self.now, node.0, id);

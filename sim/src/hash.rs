@@ -22,7 +22,9 @@ impl Default for StableHasher {
 
 impl StableHasher {
     pub const fn new() -> StableHasher {
-        StableHasher { state: 0x243f_6a88_85a3_08d3 }
+        StableHasher {
+            state: 0x243f_6a88_85a3_08d3,
+        }
     }
 
     #[inline]

@@ -195,14 +195,20 @@ impl std::fmt::Display for Partition {
         };
         match self {
             Partition::Groups(groups) => {
-                let groups: Vec<String> = groups.iter().map(|g| format!("{{{}}}", list(g))).collect();
+                let groups: Vec<String> =
+                    groups.iter().map(|g| format!("{{{}}}", list(g))).collect();
                 write!(f, "groups {}", groups.join(" | "))
             }
             Partition::Bridge {
                 left,
                 right,
                 bridge,
-            } => write!(f, "bridge {{{}}} - {bridge} - {{{}}}", list(left), list(right)),
+            } => write!(
+                f,
+                "bridge {{{}}} - {bridge} - {{{}}}",
+                list(left),
+                list(right)
+            ),
             Partition::OneWay { from, to } => {
                 write!(f, "one-way {{{}}} -/-> {{{}}}", list(from), list(to))
             }

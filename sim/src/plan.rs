@@ -25,13 +25,25 @@ pub enum Fault {
     Pause(NodeId),
     Resume(NodeId),
     /// Messages arriving on the link are held back until `Release`.
-    Hold { from: NodeId, to: NodeId },
+    Hold {
+        from: NodeId,
+        to: NodeId,
+    },
     /// Held messages are sent on again, each with a fresh latency.
-    Release { from: NodeId, to: NodeId },
+    Release {
+        from: NodeId,
+        to: NodeId,
+    },
     /// The node's clock jumps by `offset_nanos` (negative: backwards).
-    ClockJump { node: NodeId, offset_nanos: i64 },
+    ClockJump {
+        node: NodeId,
+        offset_nanos: i64,
+    },
     /// The node's clock runs fast (positive) or slow by `drift_ppm` parts per million.
-    ClockDrift { node: NodeId, drift_ppm: i32 },
+    ClockDrift {
+        node: NodeId,
+        drift_ppm: i32,
+    },
     /// Overrides one directed link's behaviour; `None` restores the default.
     Link {
         from: NodeId,
@@ -60,7 +72,10 @@ impl Fault {
 
     /// Repairs (heal, restart, resume, release) undo a fault; reports count only faults.
     pub fn is_repair(&self) -> bool {
-        matches!(self, Fault::Heal | Fault::Restart(_) | Fault::Resume(_) | Fault::Release { .. })
+        matches!(
+            self,
+            Fault::Heal | Fault::Restart(_) | Fault::Resume(_) | Fault::Release { .. }
+        )
     }
 }
 
@@ -199,8 +214,15 @@ pub fn generate_schedule(
             break;
         }
         active.retain(|episode| episode.end > now);
-        let faulty: Vec<NodeId> = active.iter().flat_map(|e| e.nodes.iter().copied()).collect();
-        let healthy: Vec<NodeId> = servers.iter().copied().filter(|n| !faulty.contains(n)).collect();
+        let faulty: Vec<NodeId> = active
+            .iter()
+            .flat_map(|e| e.nodes.iter().copied())
+            .collect();
+        let healthy: Vec<NodeId> = servers
+            .iter()
+            .copied()
+            .filter(|n| !faulty.contains(n))
+            .collect();
         let room = budget.faulty_nodes_max.saturating_sub(faulty.len());
         let length = rng.exponential(swarm.fault_gap_mean) + Duration::from_millis(10);
         let episode_end = now + length;
@@ -219,10 +241,10 @@ pub fn generate_schedule(
             .expect("pick is below the total weight");
         let mut add = |fault: Fault, repair: Option<Fault>, at: Instant| {
             faults.push(ScheduledFault { at: now, fault });
-            if let Some(repair) = repair {
-                if at < end {
-                    faults.push(ScheduledFault { at, fault: repair });
-                }
+            if let Some(repair) = repair
+                && at < end
+            {
+                faults.push(ScheduledFault { at, fault: repair });
             }
         };
         match kind {
@@ -394,7 +416,13 @@ mod tests {
                 faulty_nodes_max: 1 + (seed as usize % 2),
             };
             let mut rng = Rng::from_seed(seed, 1);
-            let faults = generate_schedule(&swarm(), &servers, budget, Duration::from_secs(20), &mut rng);
+            let faults = generate_schedule(
+                &swarm(),
+                &servers,
+                budget,
+                Duration::from_secs(20),
+                &mut rng,
+            );
             assert!(!faults.is_empty());
             let mut down = std::collections::BTreeSet::new();
             let mut isolated = 0;
@@ -423,7 +451,9 @@ mod tests {
         let faults = generate_schedule(
             &swarm(),
             &servers,
-            FaultBudget { faulty_nodes_max: 1 },
+            FaultBudget {
+                faulty_nodes_max: 1,
+            },
             Duration::from_secs(5),
             &mut rng,
         );

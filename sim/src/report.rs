@@ -94,7 +94,10 @@ impl Metrics {
     }
 
     pub fn sample(&mut self, name: &'static str, latency: Duration) {
-        self.samples.entry(name).or_default().push(latency.as_nanos());
+        self.samples
+            .entry(name)
+            .or_default()
+            .push(latency.as_nanos());
     }
 
     pub fn counter(&self, name: &str) -> u64 {
@@ -107,7 +110,11 @@ impl Metrics {
 
     /// Counters by name, and each sample set summarized as quantiles.
     pub fn summarize(&self) -> (BTreeMap<String, u64>, BTreeMap<String, Quantiles>) {
-        let counters = self.counters.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let counters = self
+            .counters
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
         let quantiles = self
             .samples
             .iter()

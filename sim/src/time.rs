@@ -93,7 +93,12 @@ impl Add for Duration {
 /// Seconds with microsecond precision: `12.345678s`. The canonical trace uses this form.
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.0 / 1_000_000_000, (self.0 % 1_000_000_000) / 1_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.0 / 1_000_000_000,
+            (self.0 % 1_000_000_000) / 1_000
+        )
     }
 }
 
@@ -136,17 +141,26 @@ impl Duration {
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
         let bad = || format!("`{text}` is not a duration like 250ms, 1.5s, 37us or 12ns");
-        let number_end = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+        let number_end = text
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(number_end);
         let (scale, digits): (u64, usize) = match unit {
             "" | "ns" => (1, 0),
             "us" => (1_000, 3),
             "ms" => (1_000_000, 6),
             "s" => (1_000_000_000, 9),
-            _ => return Err(format!("`{text}`: unknown unit `{unit}` (use s, ms, us or ns)")),
+            _ => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{unit}` (use s, ms, us or ns)"
+                ));
+            }
         };
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() || fraction.len() > digits || (number.contains('.') && fraction.is_empty()) {
+        if whole.is_empty()
+            || fraction.len() > digits
+            || (number.contains('.') && fraction.is_empty())
+        {
             return Err(bad());
         }
         let whole: u64 = whole.parse().map_err(|_| bad())?;
@@ -218,7 +232,10 @@ mod tests {
 
     #[test]
     fn display() {
-        assert_eq!(Instant::from_nanos(12_345_678_901).to_string(), "12.345678s");
+        assert_eq!(
+            Instant::from_nanos(12_345_678_901).to_string(),
+            "12.345678s"
+        );
         assert_eq!(Duration::from_millis(1500).to_string(), "1.5s");
         assert_eq!(Duration::from_nanos(17_492_364).to_string(), "17.492364ms");
         assert_eq!(Duration::from_secs(2).to_string(), "2s");
@@ -227,7 +244,16 @@ mod tests {
 
     #[test]
     fn parse_round_trips() {
-        for nanos in [0, 12, 37_000, 1_500_000_000, 2_000_000_000, 123_456_789, 17_000_001, u64::MAX] {
+        for nanos in [
+            0,
+            12,
+            37_000,
+            1_500_000_000,
+            2_000_000_000,
+            123_456_789,
+            17_000_001,
+            u64::MAX,
+        ] {
             let d = Duration::from_nanos(nanos);
             assert_eq!(Duration::parse(&d.to_string()), Ok(d));
         }

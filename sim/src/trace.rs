@@ -56,29 +56,71 @@ impl DropReason {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum TraceEvent {
     /// The node started; incarnation 0 is the first start, later ones are restarts.
-    Start { incarnation: u32 },
+    Start {
+        incarnation: u32,
+    },
     Crash,
     Pause,
     Resume,
-    Send { to: u32, id: u64, message: String },
-    Deliver { from: u32, id: u64, message: String },
+    Send {
+        to: u32,
+        id: u64,
+        message: String,
+    },
+    Deliver {
+        from: u32,
+        id: u64,
+        message: String,
+    },
     /// Recorded on the receiving node.
-    Drop { from: u32, id: u64, reason: DropReason },
+    Drop {
+        from: u32,
+        id: u64,
+        reason: DropReason,
+    },
     /// The network will deliver message `id` (sent by this node) a second time.
-    Duplicate { to: u32, id: u64 },
+    Duplicate {
+        to: u32,
+        id: u64,
+    },
     /// Message `id` reached a held link and waits for its release (recorded on the receiver).
-    Hold { from: u32, id: u64 },
-    TimerSet { id: u64, after_nanos: u64, timer: String },
-    TimerFire { id: u64, timer: String },
-    TimerCancel { id: u64 },
+    Hold {
+        from: u32,
+        id: u64,
+    },
+    TimerSet {
+        id: u64,
+        after_nanos: u64,
+        timer: String,
+    },
+    TimerFire {
+        id: u64,
+        timer: String,
+    },
+    TimerCancel {
+        id: u64,
+    },
     /// A fault or repair the engine carried out (partition, heal, clock, link, hold, release).
-    Fault { kind: String, detail: String },
+    Fault {
+        kind: String,
+        detail: String,
+    },
     /// A protocol's note for people ("became leader, term 3").
-    Note { text: String },
+    Note {
+        text: String,
+    },
     /// A client's invocation or completion, as in the history.
-    Client { process: u64, status: OpStatus, f: String, key: Option<String>, value: String },
+    Client {
+        process: u64,
+        status: OpStatus,
+        f: String,
+        key: Option<String>,
+        value: String,
+    },
     /// The run moved into a phase ("liveness").
-    Phase { name: String },
+    Phase {
+        name: String,
+    },
 }
 
 /// The trace of one run.
@@ -187,7 +229,14 @@ impl Trace {
     }
 
     #[inline]
-    pub(crate) fn send<M: Hash + fmt::Debug>(&mut self, time: u64, from: u32, to: u32, id: u64, message: &M) {
+    pub(crate) fn send<M: Hash + fmt::Debug>(
+        &mut self,
+        time: u64,
+        from: u32,
+        to: u32,
+        id: u64,
+        message: &M,
+    ) {
         let record = self.head(tag::SEND, time, from);
         self.hasher.write_u32(to);
         self.hasher.write_u64(id);
@@ -199,7 +248,14 @@ impl Trace {
     }
 
     #[inline]
-    pub(crate) fn deliver<M: Hash + fmt::Debug>(&mut self, time: u64, from: u32, to: u32, id: u64, message: &M) {
+    pub(crate) fn deliver<M: Hash + fmt::Debug>(
+        &mut self,
+        time: u64,
+        from: u32,
+        to: u32,
+        id: u64,
+        message: &M,
+    ) {
         let record = self.head(tag::DELIVER, time, to);
         self.hasher.write_u32(from);
         self.hasher.write_u64(id);
@@ -209,7 +265,14 @@ impl Trace {
         }
     }
 
-    pub(crate) fn drop_message(&mut self, time: u64, from: u32, to: u32, id: u64, reason: DropReason) {
+    pub(crate) fn drop_message(
+        &mut self,
+        time: u64,
+        from: u32,
+        to: u32,
+        id: u64,
+        reason: DropReason,
+    ) {
         let record = self.head(tag::DROP, time, to);
         self.hasher.write_u32(from);
         self.hasher.write_u64(id);
@@ -238,14 +301,29 @@ impl Trace {
     }
 
     #[inline]
-    pub(crate) fn timer_set<T: Hash + fmt::Debug>(&mut self, time: u64, node: u32, id: u64, after_nanos: u64, timer: &T) {
+    pub(crate) fn timer_set<T: Hash + fmt::Debug>(
+        &mut self,
+        time: u64,
+        node: u32,
+        id: u64,
+        after_nanos: u64,
+        timer: &T,
+    ) {
         let record = self.head(tag::TIMER_SET, time, node);
         self.hasher.write_u64(id);
         self.hasher.write_u64(after_nanos);
         timer.hash(&mut self.hasher);
         if record {
             let timer = format!("{timer:?}");
-            self.push(time, node, TraceEvent::TimerSet { id, after_nanos, timer });
+            self.push(
+                time,
+                node,
+                TraceEvent::TimerSet {
+                    id,
+                    after_nanos,
+                    timer,
+                },
+            );
         }
     }
 

@@ -74,13 +74,22 @@ fn describe(event: &TraceEvent) -> (&'static str, String) {
         TraceEvent::Pause => ("pause", String::new()),
         TraceEvent::Resume => ("resume", String::new()),
         TraceEvent::Send { to, id, message } => ("send", format!("#{id} -> n{to} {message}")),
-        TraceEvent::Deliver { from, id, message } => ("deliver", format!("#{id} <- n{from} {message}")),
-        TraceEvent::Drop { from, id, reason } => ("drop", format!("#{id} <- n{from} ({})", reason.as_str())),
+        TraceEvent::Deliver { from, id, message } => {
+            ("deliver", format!("#{id} <- n{from} {message}"))
+        }
+        TraceEvent::Drop { from, id, reason } => {
+            ("drop", format!("#{id} <- n{from} ({})", reason.as_str()))
+        }
         TraceEvent::Duplicate { to, id } => ("dup", format!("#{id} -> n{to}")),
         TraceEvent::Hold { from, id } => ("hold", format!("#{id} <- n{from}")),
-        TraceEvent::TimerSet { id, after_nanos, timer } => {
-            ("timer", format!("t{id} +{} {timer}", Duration::from_nanos(*after_nanos)))
-        }
+        TraceEvent::TimerSet {
+            id,
+            after_nanos,
+            timer,
+        } => (
+            "timer",
+            format!("t{id} +{} {timer}", Duration::from_nanos(*after_nanos)),
+        ),
         TraceEvent::TimerFire { id, timer } => ("fire", format!("t{id} {timer}")),
         TraceEvent::TimerCancel { id } => ("cancel", format!("t{id}")),
         TraceEvent::Fault { kind, detail } => ("fault", format!("{kind} {detail}")),
@@ -105,7 +114,14 @@ fn describe(event: &TraceEvent) -> (&'static str, String) {
 
 /// The first position at which two traces differ, with both lines (`None` for a missing
 /// line), or `None` if they are equal.
-pub fn first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<(usize, Option<String>, Option<String>)> {
+pub fn first_difference(
+    a: &[TraceRecord],
+    b: &[TraceRecord],
+) -> Option<(usize, Option<String>, Option<String>)> {
     let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
-    Some((index, a.get(index).map(render_line), b.get(index).map(render_line)))
+    Some((
+        index,
+        a.get(index).map(render_line),
+        b.get(index).map(render_line),
+    ))
 }

@@ -27,7 +27,10 @@ pub struct StoredTrace {
 /// Writes `trace` to `path`; an existing file is replaced only when `force` is set.
 pub fn save(path: &Path, trace: &StoredTrace, force: bool) -> Result<(), String> {
     if path.exists() && !force {
-        return Err(format!("{} exists; pass --force to replace it", path.display()));
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        ));
     }
     let mut bytes = Vec::new();
     bytes.extend_from_slice(MAGIC);
@@ -40,7 +43,8 @@ pub fn save(path: &Path, trace: &StoredTrace, force: bool) -> Result<(), String>
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&body);
     let mut file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    file.write_all(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads a stored trace.
@@ -80,12 +84,14 @@ pub fn decode(bytes: &[u8]) -> Result<StoredTrace, String> {
     }
     let body_len = u64::from_le_bytes(take(8, "header")?.try_into().expect("8 bytes"));
     if body_len > BODY_BYTES_MAX as u64 {
-        return Err(format!("corrupt: the header claims a body of {body_len} bytes"));
+        return Err(format!(
+            "corrupt: the header claims a body of {body_len} bytes"
+        ));
     }
     let body = take(body_len as usize, "body")?;
     let config = bincode::config::standard().with_limit::<BODY_BYTES_MAX>();
-    let (trace, used): (StoredTrace, usize) =
-        bincode::serde::decode_from_slice(body, config).map_err(|e| format!("corrupt body: {e}"))?;
+    let (trace, used): (StoredTrace, usize) = bincode::serde::decode_from_slice(body, config)
+        .map_err(|e| format!("corrupt body: {e}"))?;
     if used != body.len() {
         return Err("corrupt body: trailing bytes".to_string());
     }

@@ -5,7 +5,13 @@
 
 use sim::{Duration, Plan, TraceLevel};
 
-fn short_plan(scenario: &str, seed: u64, bug: Option<&str>, safety: Duration, liveness: Duration) -> Plan {
+fn short_plan(
+    scenario: &str,
+    seed: u64,
+    bug: Option<&str>,
+    safety: Duration,
+    liveness: Duration,
+) -> Plan {
     let scenario = scenarios::find(scenario).expect("a built-in scenario");
     let mut plan = scenario.plan(seed, bug);
     plan.safety_duration = safety;
@@ -16,7 +22,9 @@ fn short_plan(scenario: &str, seed: u64, bug: Option<&str>, safety: Duration, li
 
 fn render(plan: &Plan) -> String {
     let scenario = scenarios::find(&plan.scenario).expect("a built-in scenario");
-    let run = scenario.run(plan, TraceLevel::Record).expect("a valid plan");
+    let run = scenario
+        .run(plan, TraceLevel::Record)
+        .expect("a valid plan");
     let mut text = traces::render(run.trace.records());
     text.push_str(&format!(
         "-- verdict {:?}, {} events, hash {:016x}\n",
@@ -28,7 +36,13 @@ fn render(plan: &Plan) -> String {
 
 #[test]
 fn echo_seed_1() {
-    let plan = short_plan("echo", 1, None, Duration::from_millis(60), Duration::from_millis(40));
+    let plan = short_plan(
+        "echo",
+        1,
+        None,
+        Duration::from_millis(60),
+        Duration::from_millis(40),
+    );
     insta::assert_snapshot!(render(&plan));
 }
 
@@ -36,7 +50,13 @@ fn echo_seed_1() {
 fn echo_with_loss_crash_and_restart() {
     // A hand-written fault plan: crash a server while requests are in flight, restart it, and
     // lose a third of the messages.
-    let mut plan = short_plan("echo", 2, None, Duration::from_millis(60), Duration::from_millis(300));
+    let mut plan = short_plan(
+        "echo",
+        2,
+        None,
+        Duration::from_millis(60),
+        Duration::from_millis(300),
+    );
     plan.swarm.link.loss_ppm = 300_000;
     plan.swarm.client_link.loss_ppm = 300_000;
     plan.faults = vec![
@@ -54,7 +74,13 @@ fn echo_with_loss_crash_and_restart() {
 
 #[test]
 fn unique_ids_seed_3() {
-    let mut plan = short_plan("unique-ids", 3, None, Duration::from_millis(40), Duration::from_millis(20));
+    let mut plan = short_plan(
+        "unique-ids",
+        3,
+        None,
+        Duration::from_millis(40),
+        Duration::from_millis(20),
+    );
     plan.workload["processes_per_client"] = 2.into();
     plan.workload["clients"] = 1.into();
     insta::assert_snapshot!(render(&plan));
@@ -84,6 +110,9 @@ fn unique_ids_counter_resets_on_restart() {
         },
     ];
     let text = render(&plan);
-    assert!(text.contains("Safety"), "the planted bug is caught:\n{text}");
+    assert!(
+        text.contains("Safety"),
+        "the planted bug is caught:\n{text}"
+    );
     insta::assert_snapshot!(text);
 }

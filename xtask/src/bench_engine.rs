@@ -28,7 +28,9 @@ pub fn run(args: Args) -> i32 {
         Some(k) => vec![k],
         None => vec![1, 4, 64],
     };
-    println!("engine: 4 echo servers, 1 client, latency uniform 1-10ms, no faults, hash-only trace");
+    println!(
+        "engine: 4 echo servers, 1 client, latency uniform 1-10ms, no faults, hash-only trace"
+    );
     println!("K\tround_trips\tmessages\twall_ms\tmessages_per_s\tsimulated_per_wall\ttrace_hash");
     for k in in_flight_list {
         let (messages, wall_seconds, simulated, hash) = measure(k, args.round_trips);
@@ -45,7 +47,11 @@ pub fn run(args: Args) -> i32 {
                 "  target at K=1: {:.1}M messages/s (10x madsim's {:.0}k); {} ({:.1}x madsim)",
                 TARGET_MESSAGES_PER_SECOND / 1e6,
                 MADSIM_MESSAGES_PER_SECOND / 1e3,
-                if rate >= TARGET_MESSAGES_PER_SECOND { "met" } else { "NOT met" },
+                if rate >= TARGET_MESSAGES_PER_SECOND {
+                    "met"
+                } else {
+                    "NOT met"
+                },
                 rate / MADSIM_MESSAGES_PER_SECOND
             );
         }
@@ -62,7 +68,9 @@ fn measure(in_flight: usize, round_trips: u64) -> (u64, f64, Duration, u64) {
     let mut config = Config::new(42, link.clone(), link);
     config.trace_level = TraceLevel::Hash;
     let mut sim = Simulation::new(config);
-    let servers: Vec<NodeId> = (0..4).map(|_| sim.add_node(|_| EchoServer::default())).collect();
+    let servers: Vec<NodeId> = (0..4)
+        .map(|_| sim.add_node(|_| EchoServer::default()))
+        .collect();
     let client_config = EchoClientConfig {
         servers,
         in_flight,
@@ -77,6 +85,15 @@ fn measure(in_flight: usize, round_trips: u64) -> (u64, f64, Duration, u64) {
     while sim.step() {}
     let wall_seconds = started.elapsed().as_secs_f64();
     let stats = sim.network_stats();
-    assert_eq!(stats.delivered, 2 * round_trips, "every request and reply is delivered");
-    (stats.delivered, wall_seconds, sim.now() - sim::Instant::ZERO, sim.trace().hash())
+    assert_eq!(
+        stats.delivered,
+        2 * round_trips,
+        "every request and reply is delivered"
+    );
+    (
+        stats.delivered,
+        wall_seconds,
+        sim.now() - sim::Instant::ZERO,
+        sim.trace().hash(),
+    )
 }

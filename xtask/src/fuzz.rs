@@ -71,7 +71,12 @@ pub fn run(args: Args) -> i32 {
 fn targets(args: &Args) -> Result<Vec<Target>, String> {
     let bug_name = |scenario: &'static dyn Scenario, bug: &str| -> Result<&'static str, String> {
         check_bug(scenario, Some(bug))?;
-        Ok(scenario.bugs().iter().find(|b| b.name == bug).expect("checked").name)
+        Ok(scenario
+            .bugs()
+            .iter()
+            .find(|b| b.name == bug)
+            .expect("checked")
+            .name)
     };
     match (&args.scenario, &args.bug) {
         (Some(name), bug) => {
@@ -87,7 +92,11 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
                 .ok_or_else(|| {
                     let all: Vec<String> = scenarios::all()
                         .iter()
-                        .flat_map(|s| s.bugs().iter().map(move |b| format!("{} ({})", b.name, s.name())))
+                        .flat_map(|s| {
+                            s.bugs()
+                                .iter()
+                                .map(move |b| format!("{} ({})", b.name, s.name()))
+                        })
                         .collect();
                     format!("unknown bug `{bug}`; valid bugs: {}", all.join(", "))
                 })?;
@@ -96,14 +105,24 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
                 bug: Some(bug_name(scenario, bug)?),
             }])
         }
-        (None, None) => Ok(scenarios::all().iter().map(|&scenario| Target { scenario, bug: None }).collect()),
+        (None, None) => Ok(scenarios::all()
+            .iter()
+            .map(|&scenario| Target {
+                scenario,
+                bug: None,
+            })
+            .collect()),
     }
 }
 
 fn campaign(args: Args) -> Result<i32, String> {
     let targets = targets(&args)?;
     let single = args.scenario.is_some() || args.bug.is_some();
-    let seeds = args.seeds.unwrap_or(if single { SEEDS_DEFAULT } else { SEEDS_DEFAULT_CAMPAIGN });
+    let seeds = args.seeds.unwrap_or(if single {
+        SEEDS_DEFAULT
+    } else {
+        SEEDS_DEFAULT_CAMPAIGN
+    });
     if seeds == 0 {
         return Err("--seeds must be positive".into());
     }
@@ -113,19 +132,36 @@ fn campaign(args: Args) -> Result<i32, String> {
     if jobs == 0 {
         return Err("--jobs must be positive".into());
     }
-    if let Some(path) = &args.json {
-        if path.exists() && !args.force {
-            return Err(format!("{} exists; pass --force to replace it", path.display()));
-        }
+    if let Some(path) = &args.json
+        && path.exists()
+        && !args.force
+    {
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        ));
     }
-    let start = if args.random { random_seed() } else { args.start };
-    let end = start.checked_add(seeds - 1).ok_or("--start plus --seeds overflows a u64")?;
+    let start = if args.random {
+        random_seed()
+    } else {
+        args.start
+    };
+    let end = start
+        .checked_add(seeds - 1)
+        .ok_or("--start plus --seeds overflows a u64")?;
     for target in &targets {
         eprintln!(
             "fuzz {}{}: seeds {start}..={end}, {jobs} jobs{}",
             target.scenario.name(),
-            target.bug.map(|b| format!(" --bug {b}")).unwrap_or_default(),
-            if args.check_determinism { ", each run twice" } else { "" }
+            target
+                .bug
+                .map(|b| format!(" --bug {b}"))
+                .unwrap_or_default(),
+            if args.check_determinism {
+                ", each run twice"
+            } else {
+                ""
+            }
         );
     }
 
@@ -158,7 +194,9 @@ fn campaign(args: Args) -> Result<i32, String> {
                         break;
                     };
                     let result = run_one(&targets[target], seed, args.check_determinism);
-                    results.lock().expect("no worker panics while holding the lock")[index] = Some(result);
+                    results
+                        .lock()
+                        .expect("no worker panics while holding the lock")[index] = Some(result);
                     progress.inc(1);
                 }
             });
@@ -227,7 +265,10 @@ fn run_one(target: &Target, seed: u64, twice: bool) -> SeedResult {
         scenario: target.scenario.name(),
         seed,
         bug: target.bug.map(str::to_string),
-        verdict: sim::Verdict::fail(Outcome::Panic, format!("the scenario generated a plan it rejects: {bad_plan}")),
+        verdict: sim::Verdict::fail(
+            Outcome::Panic,
+            format!("the scenario generated a plan it rejects: {bad_plan}"),
+        ),
         report: None,
     })
 }
@@ -261,7 +302,9 @@ fn summarize(target: &Target, results: &[&SeedResult]) -> Summary {
         if !result.verdict.is_pass() {
             summary.failures.push((*result).clone());
         }
-        let Some(report) = &result.report else { continue };
+        let Some(report) = &result.report else {
+            continue;
+        };
         summary.events += report.event_count;
         for (kind, count) in &report.faults {
             *summary.faults.entry(kind.clone()).or_insert(0) += count;
@@ -270,15 +313,25 @@ fn summarize(target: &Target, results: &[&SeedResult]) -> Summary {
             *summary.counters.entry(name.clone()).or_insert(0) += count;
         }
         for (name, quantiles) in &report.latencies {
-            summary.latencies.entry(name.clone()).or_default().push(*quantiles);
+            summary
+                .latencies
+                .entry(name.clone())
+                .or_default()
+                .push(*quantiles);
         }
     }
     summary
 }
 
-fn join_counts<K: std::fmt::Display, V: std::fmt::Display>(map: impl IntoIterator<Item = (K, V)>) -> String {
+fn join_counts<K: std::fmt::Display, V: std::fmt::Display>(
+    map: impl IntoIterator<Item = (K, V)>,
+) -> String {
     let parts: Vec<String> = map.into_iter().map(|(k, v)| format!("{k} {v}")).collect();
-    if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Quantiles across seeds of each per-seed quantile: the median seed's p50, the worst seed's
@@ -301,9 +354,15 @@ fn latency_line(per_seed: &[Quantiles]) -> String {
 }
 
 fn print_summary(summary: &Summary) {
-    let bug = summary.bug.map(|b| format!(" --bug {b}")).unwrap_or_default();
+    let bug = summary
+        .bug
+        .map(|b| format!(" --bug {b}"))
+        .unwrap_or_default();
     println!("== {}{bug}: {} seeds", summary.scenario, summary.seeds);
-    println!("   outcomes: {}", join_counts(summary.outcomes.iter().map(|(o, n)| (o.as_str(), n))));
+    println!(
+        "   outcomes: {}",
+        join_counts(summary.outcomes.iter().map(|(o, n)| (o.as_str(), n)))
+    );
     println!("   events:   {}", summary.events);
     println!("   faults:   {}", join_counts(&summary.faults));
     println!("   counters: {}", join_counts(&summary.counters));
@@ -323,7 +382,10 @@ fn print_summary(summary: &Summary) {
         println!("     replay: {}", failure.replay_command());
     }
     if summary.failures.len() > FAILURES_SHOWN_MAX {
-        println!("     ... and {} more failing seeds", summary.failures.len() - FAILURES_SHOWN_MAX);
+        println!(
+            "     ... and {} more failing seeds",
+            summary.failures.len() - FAILURES_SHOWN_MAX
+        );
     }
     let _ = std::io::stdout().flush();
 }
@@ -350,7 +412,9 @@ impl Summary {
 
 /// The regression corpus of a scenario: `scenarios/corpus/NAME.tsv`.
 pub fn corpus_path(scenario: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/corpus").join(format!("{scenario}.tsv"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/corpus")
+        .join(format!("{scenario}.tsv"))
 }
 
 /// Appends failing seeds that the corpus does not have yet, with the outcome they showed.
@@ -364,11 +428,16 @@ fn add_to_corpus(scenario: &str, results: &[&SeedResult]) -> Result<(), String> 
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut added = 0;
     for result in results.iter().filter(|r| !r.verdict.is_pass()) {
-        let key = format!("{}\t{}\t", result.seed, result.bug.as_deref().unwrap_or("-"));
+        let key = format!(
+            "{}\t{}\t",
+            result.seed,
+            result.bug.as_deref().unwrap_or("-")
+        );
         if existing.lines().any(|line| line.starts_with(&key)) {
             continue;
         }
-        writeln!(file, "{key}{}", result.verdict.outcome.as_str()).map_err(|e| format!("{}: {e}", path.display()))?;
+        writeln!(file, "{key}{}", result.verdict.outcome.as_str())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         added += 1;
     }
     eprintln!("added {added} seeds to {}", path.display());

@@ -18,7 +18,11 @@ use clap::{Parser, Subcommand};
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Faultline: deterministic simulation testing", version)]
+#[command(
+    name = "cargo xtask",
+    about = "Faultline: deterministic simulation testing",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,7 +64,9 @@ fn main() {
             "engine" => bench_engine::run(args.engine),
             "checker" => bench_checker::run(),
             other => {
-                eprintln!("error: unknown bench subject `{other}`; valid subjects: engine, checker");
+                eprintln!(
+                    "error: unknown bench subject `{other}`; valid subjects: engine, checker"
+                );
                 EXIT_BAD_INPUT
             }
         },

@@ -74,15 +74,22 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let scenario = find(&plan.scenario).map_err(|e| format!("{}: {e}", path.display()))?;
-        if let Some(name) = &args.scenario {
-            if name != scenario.name() {
-                return Err(format!("--scenario {name} but {} is a plan for {}", path.display(), scenario.name()));
-            }
+        if let Some(name) = &args.scenario
+            && name != scenario.name()
+        {
+            return Err(format!(
+                "--scenario {name} but {} is a plan for {}",
+                path.display(),
+                scenario.name()
+            ));
         }
         check_bug(scenario, plan.bug.as_deref()).map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok((scenario, plan));
     }
-    let name = args.scenario.as_deref().ok_or("--scenario is required (or --plan)")?;
+    let name = args
+        .scenario
+        .as_deref()
+        .ok_or("--scenario is required (or --plan)")?;
     let scenario = find(name)?;
     let seed = args.seed.ok_or("--seed is required (or --plan)")?;
     check_bug(scenario, args.bug.as_deref())?;
@@ -91,9 +98,15 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
 
 fn replay(args: Args) -> Result<i32, String> {
     let (scenario, plan) = load_plan(&args)?;
-    for path in [&args.save, &args.history, &args.dump_plan].into_iter().flatten() {
+    for path in [&args.save, &args.history, &args.dump_plan]
+        .into_iter()
+        .flatten()
+    {
         if path.exists() && !args.force {
-            return Err(format!("{} exists; pass --force to replace it", path.display()));
+            return Err(format!(
+                "{} exists; pass --force to replace it",
+                path.display()
+            ));
         }
     }
     if let Some(path) = &args.dump_plan {
@@ -101,24 +114,31 @@ fn replay(args: Args) -> Result<i32, String> {
         eprintln!("wrote the plan to {}", path.display());
     }
     if args.log != "off" {
-        let level: tracing::Level = args
-            .log
-            .parse()
-            .map_err(|_| format!("--log {}: use off, error, warn, info, debug or trace", args.log))?;
+        let level: tracing::Level = args.log.parse().map_err(|_| {
+            format!(
+                "--log {}: use off, error, warn, info, debug or trace",
+                args.log
+            )
+        })?;
         traces::logging::init(level);
     }
     runner::install_quiet_panic_hook();
-    let (result, run) = runner::execute(scenario, &plan, TraceLevel::Record).map_err(|e| match &args.plan {
-        Some(path) => format!("{}: {e}", path.display()),
-        None => e,
-    })?;
+    let (result, run) =
+        runner::execute(scenario, &plan, TraceLevel::Record).map_err(|e| match &args.plan {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e,
+        })?;
     let replay_line = match &args.plan {
         Some(path) => format!("cargo xtask replay --plan {}", path.display()),
         None => result.replay_command(),
     };
     let Some(run) = run else {
         // The run panicked: no trace or report survived the unwinding.
-        println!("verdict   {}: {}", result.verdict.outcome.as_str(), result.verdict.message);
+        println!(
+            "verdict   {}: {}",
+            result.verdict.outcome.as_str(),
+            result.verdict.message
+        );
         println!("replay    {replay_line}");
         return Ok(result.verdict.outcome.exit_code());
     };
@@ -142,7 +162,11 @@ fn replay(args: Args) -> Result<i32, String> {
         let mut bytes = Vec::new();
         sim::history::write_jsonl(&run.history, &mut bytes).expect("writing to memory");
         crate::files::write_new(path, &bytes, args.force)?;
-        eprintln!("wrote the history ({} lines) to {}", run.history.len(), path.display());
+        eprintln!(
+            "wrote the history ({} lines) to {}",
+            run.history.len(),
+            path.display()
+        );
     }
     if let Some(path) = &args.save {
         let stored = StoredTrace {
@@ -152,7 +176,11 @@ fn replay(args: Args) -> Result<i32, String> {
             records: run.trace.into_records(),
         };
         store::save(path, &stored, args.force)?;
-        eprintln!("stored the trace in {} (render it with cargo xtask show {})", path.display(), path.display());
+        eprintln!(
+            "stored the trace in {} (render it with cargo xtask show {})",
+            path.display(),
+            path.display()
+        );
     }
     Ok(result.verdict.outcome.exit_code())
 }
@@ -168,13 +196,44 @@ pub fn print_report(report: &Report, replay_line: &str) {
     if report.verdict.is_pass() {
         println!("verdict   pass");
     } else {
-        println!("verdict   {}: {}", report.verdict.outcome.as_str(), report.verdict.message);
+        println!(
+            "verdict   {}: {}",
+            report.verdict.outcome.as_str(),
+            report.verdict.message
+        );
     }
-    println!("events    {} (trace hash {:016x})", report.event_count, report.trace_hash);
+    println!(
+        "events    {} (trace hash {:016x})",
+        report.event_count, report.trace_hash
+    );
     println!("virtual   {}", sim::Instant::ZERO + report.virtual_time);
-    let join = |pairs: Vec<String>| if pairs.is_empty() { "none".to_string() } else { pairs.join(", ") };
-    println!("faults    {}", join(report.faults.iter().map(|(k, v)| format!("{k} {v}")).collect()));
-    println!("counters  {}", join(report.counters.iter().map(|(k, v)| format!("{k} {v}")).collect()));
+    let join = |pairs: Vec<String>| {
+        if pairs.is_empty() {
+            "none".to_string()
+        } else {
+            pairs.join(", ")
+        }
+    };
+    println!(
+        "faults    {}",
+        join(
+            report
+                .faults
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect()
+        )
+    );
+    println!(
+        "counters  {}",
+        join(
+            report
+                .counters
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect()
+        )
+    );
     for (name, q) in &report.latencies {
         println!(
             "latency   {name}: p50 {} p95 {} p99 {} max {} (n={})",
@@ -192,7 +251,11 @@ pub fn show(args: ShowArgs) -> i32 {
             return crate::EXIT_BAD_INPUT;
         }
     };
-    let replay_line = runner::replay_command(&stored.report.scenario, stored.report.seed, stored.report.bug.as_deref());
+    let replay_line = runner::replay_command(
+        &stored.report.scenario,
+        stored.report.seed,
+        stored.report.bug.as_deref(),
+    );
     match args.format {
         Format::Text => {
             print!("{}", traces::render(&stored.records));

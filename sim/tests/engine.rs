@@ -1,0 +1,403 @@
+//! Goal: the engine's guarantees hold for any seed, network and fault schedule. Method: a
+//! chatty test protocol (every node sends to random peers on random timers) runs under
+//! generated swarm options and fault schedules; properties are checked against the recorded
+//! trace and the network's accounting.
+
+use proptest::prelude::*;
+use sim::{
+    Config, Context, Duration, Fault, FaultBudget, Instant, Latency, LinkConfig, Node, NodeId,
+    Partition, Rng, ScheduledFault, Simulation, Swarm, TraceEvent, TraceLevel,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, Hash)]
+struct Ping {
+    sequence: u64,
+}
+
+#[derive(Clone, Debug, Hash)]
+enum Tick {
+    Send,
+}
+
+/// Sends a ping to a random peer every few milliseconds, and remembers its first draws.
+struct Chatter {
+    sent: u64,
+    first_draws: Vec<u64>,
+    received: u64,
+}
+
+impl Chatter {
+    fn new() -> Chatter {
+        Chatter {
+            sent: 0,
+            first_draws: Vec::new(),
+            received: 0,
+        }
+    }
+}
+
+impl Node for Chatter {
+    type Message = Ping;
+    type Timer = Tick;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Ping, Tick>) {
+        self.first_draws = (0..4).map(|_| ctx.rng().next_u64()).collect();
+        ctx.set_timer(Duration::from_millis(1), Tick::Send);
+    }
+
+    fn on_message(&mut self, _ctx: &mut Context<'_, Ping, Tick>, _from: NodeId, _message: Ping) {
+        self.received += 1;
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Ping, Tick>, _timer: Tick) {
+        let count = ctx.node_count() as u64;
+        let to = NodeId(ctx.rng().below(count) as u32);
+        self.sent += 1;
+        ctx.send(
+            to,
+            Ping {
+                sequence: self.sent,
+            },
+        );
+        let pause = Duration::from_micros(ctx.rng().between(500, 5_000));
+        ctx.set_timer(pause, Tick::Send);
+    }
+}
+
+fn lossy(loss_ppm: u32, duplicate_ppm: u32) -> LinkConfig {
+    LinkConfig {
+        latency: Latency::Uniform {
+            min: Duration::from_micros(100),
+            max: Duration::from_millis(20),
+        },
+        loss_ppm,
+        duplicate_ppm,
+        queue_capacity: 50,
+    }
+}
+
+fn simulation(seed: u64, nodes: u32, link: LinkConfig) -> Simulation<Ping, Tick> {
+    let mut config = Config::new(seed, link.clone(), link);
+    config.trace_level = TraceLevel::Record;
+    let mut sim = Simulation::new(config);
+    for _ in 0..nodes {
+        sim.add_node(|_| Chatter::new());
+    }
+    sim
+}
+
+fn schedule(seed: u64, nodes: u32, link: &LinkConfig) -> Vec<ScheduledFault> {
+    let swarm = Swarm {
+        partition_weight: 3,
+        crash_weight: 2,
+        pause_weight: 2,
+        clock_weight: 1,
+        hold_weight: 2,
+        fault_gap_mean: Duration::from_millis(150),
+        ..Swarm::quiet(link.clone(), link.clone())
+    };
+    let servers: Vec<NodeId> = (0..nodes).map(NodeId).collect();
+    let budget = FaultBudget {
+        faulty_nodes_max: nodes as usize - 1,
+    };
+    sim::plan::generate_schedule(
+        &swarm,
+        &servers,
+        budget,
+        Duration::from_secs(2),
+        &mut Rng::from_seed(seed, 99),
+    )
+}
+
+/// Replays a trace's fault events and checks every delivery against the state of the world.
+fn check_trace(sim: &Simulation<Ping, Tick>) {
+    let records = sim.trace().records();
+    let mut cut: BTreeSet<(u32, u32)> = BTreeSet::new();
+    let mut down: BTreeSet<u32> = BTreeSet::new();
+    let mut paused: BTreeSet<u32> = BTreeSet::new();
+    let mut deliveries: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut duplicates: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut last_time = 0;
+    for record in records {
+        assert!(record.time_nanos >= last_time, "events in time order");
+        last_time = record.time_nanos;
+        let node = record.node;
+        match &record.event {
+            TraceEvent::Fault { kind, .. } if kind == "heal" => cut.clear(),
+            TraceEvent::Fault { kind, detail } if kind == "partition" => cut = parse_cut(detail),
+            TraceEvent::Crash => assert!(down.insert(node)),
+            TraceEvent::Start { .. } => {
+                down.remove(&node);
+            }
+            TraceEvent::Pause => assert!(paused.insert(node)),
+            TraceEvent::Resume => assert!(paused.remove(&node)),
+            TraceEvent::Deliver { from, id, .. } => {
+                assert!(
+                    !cut.contains(&(*from, node)),
+                    "#{id} crossed a partition {from}->{node}"
+                );
+                assert!(!down.contains(&node), "#{id} delivered to crashed n{node}");
+                assert!(!paused.contains(&node), "#{id} delivered to paused n{node}");
+                *deliveries.entry(*id).or_insert(0) += 1;
+            }
+            TraceEvent::Duplicate { id, .. } => *duplicates.entry(*id).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    for (id, count) in deliveries {
+        let allowed = 1 + duplicates.get(&id).copied().unwrap_or(0);
+        assert!(
+            count <= allowed,
+            "#{id} delivered {count} times, {allowed} allowed"
+        );
+    }
+    let stats = sim.network_stats();
+    assert_eq!(
+        stats.sent + stats.duplicated,
+        stats.delivered + stats.dropped + stats.in_flight,
+        "every message is delivered, dropped or in flight: {stats:?}"
+    );
+}
+
+/// The cut links of a rendered partition (`groups {n0} | {n1,n2}`, `bridge ...`,
+/// `one-way {..} -/-> {..}`), recomputed from the same shapes the engine uses.
+fn parse_cut(detail: &str) -> BTreeSet<(u32, u32)> {
+    let sets: Vec<Vec<NodeId>> = detail
+        .split('{')
+        .skip(1)
+        .map(|part| {
+            let inside = &part[..part.find('}').expect("closing brace")];
+            inside
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| NodeId(s.trim_start_matches('n').parse().expect("node id")))
+                .collect()
+        })
+        .collect();
+    let partition = if detail.starts_with("groups") {
+        Partition::Groups(sets)
+    } else if detail.starts_with("bridge") {
+        let bridge = detail.split(" - ").nth(1).expect("bridge node");
+        Partition::Bridge {
+            left: sets[0].clone(),
+            right: sets[1].clone(),
+            bridge: NodeId(bridge.trim_start_matches('n').parse().expect("node id")),
+        }
+    } else {
+        Partition::OneWay {
+            from: sets[0].clone(),
+            to: sets[1].clone(),
+        }
+    };
+    partition
+        .cut_links()
+        .into_iter()
+        .map(|(a, b)| (a.0, b.0))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    // Nothing crosses a partition, nothing reaches a crashed or paused node, duplicates are
+    // accounted for, and every message is delivered, dropped or still in flight.
+    #[test]
+    fn network_guarantees(seed in any::<u64>(), nodes in 2u32..6, loss_ppm in 0u32..300_000, duplicate_ppm in 0u32..300_000) {
+        let link = lossy(loss_ppm, duplicate_ppm);
+        let mut sim = simulation(seed, nodes, link.clone());
+        sim.schedule_all(&schedule(seed, nodes, &link));
+        sim.run_until(Instant::ZERO + Duration::from_secs(2));
+        check_trace(&sim);
+        sim.heal_all();
+        sim.run_for(Duration::from_millis(500));
+        check_trace(&sim);
+    }
+
+    // The same seed gives the same trace, event for event.
+    #[test]
+    fn same_seed_same_trace(seed in any::<u64>(), nodes in 2u32..5) {
+        let link = lossy(100_000, 100_000);
+        let run = || {
+            let mut sim = simulation(seed, nodes, link.clone());
+            sim.schedule_all(&schedule(seed, nodes, &link));
+            sim.run_until(Instant::ZERO + Duration::from_secs(1));
+            (sim.trace().hash(), sim.trace().records().to_vec())
+        };
+        prop_assert_eq!(run(), run());
+    }
+
+    // A node's random stream depends on the seed and the node alone: adding a node or
+    // changing the network's loss does not shift it.
+    #[test]
+    fn node_streams_are_independent(seed in any::<u64>()) {
+        let draws = |nodes: u32, loss_ppm: u32| {
+            let mut sim = simulation(seed, nodes, lossy(loss_ppm, 0));
+            sim.run_until(Instant::ZERO);
+            sim.node::<Chatter>(NodeId(1)).expect("up").first_draws.clone()
+        };
+        let base = draws(2, 0);
+        prop_assert_eq!(&base, &draws(5, 0));
+        prop_assert_eq!(&base, &draws(2, 500_000));
+    }
+}
+
+// Goal: the queue orders by (time, insertion sequence). Method: timers set for the same
+// instant fire in the order they were set.
+#[test]
+fn same_time_events_fire_in_insertion_order() {
+    struct Orderly {
+        fired: Vec<u32>,
+    }
+    impl Node for Orderly {
+        type Message = ();
+        type Timer = u32;
+        fn on_start(&mut self, ctx: &mut Context<'_, (), u32>) {
+            for i in [3, 1, 2, 0] {
+                ctx.set_timer(Duration::from_millis(5), i);
+            }
+        }
+        fn on_message(&mut self, _: &mut Context<'_, (), u32>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, _: &mut Context<'_, (), u32>, timer: u32) {
+            self.fired.push(timer);
+        }
+    }
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut sim: Simulation<(), u32> = Simulation::new(Config::new(1, link.clone(), link));
+    let node = sim.add_node(|_| Orderly { fired: vec![] });
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Orderly>(node).unwrap().fired, [3, 1, 2, 0]);
+}
+
+/// Records what its clock said when each timer fired, and can cancel timers.
+struct Clocked {
+    fired_at_global: Vec<(u32, Instant)>,
+    local_at_start: Instant,
+}
+
+impl Node for Clocked {
+    type Message = ();
+    type Timer = u32;
+    fn on_start(&mut self, ctx: &mut Context<'_, (), u32>) {
+        self.local_at_start = ctx.now();
+        ctx.set_timer(Duration::from_secs(1), 1);
+        let doomed = ctx.set_timer(Duration::from_millis(500), 2);
+        ctx.cancel_timer(doomed);
+        ctx.cancel_timer(doomed);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, (), u32>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, (), u32>, timer: u32) {
+        let _ = ctx.now();
+        self.fired_at_global.push((timer, sim::current_event().0));
+    }
+}
+
+// Goal: timers run on the node's clock: a clock 10% fast fires a 1 s timer after about 0.909
+// s of global time; a backwards jump changes `now()` but not when timers fire; a cancelled
+// timer never fires.
+#[test]
+fn timers_follow_the_local_clock() {
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut sim: Simulation<(), u32> = Simulation::new(Config::new(1, link.clone(), link));
+    let fast = sim.add_node(|_| Clocked {
+        fired_at_global: vec![],
+        local_at_start: Instant::ZERO,
+    });
+    let jumpy = sim.add_node(|_| Clocked {
+        fired_at_global: vec![],
+        local_at_start: Instant::ZERO,
+    });
+    sim.apply(Fault::ClockDrift {
+        node: fast,
+        drift_ppm: 100_000,
+    });
+    sim.schedule(
+        Instant::ZERO + Duration::from_millis(100),
+        Fault::ClockJump {
+            node: jumpy,
+            offset_nanos: -50_000_000,
+        },
+    );
+    sim.run_for(Duration::from_secs(2));
+    let fired = &sim.node::<Clocked>(fast).unwrap().fired_at_global;
+    assert_eq!(fired.len(), 1, "the cancelled timer never fires");
+    assert_eq!(fired[0].1, Instant::from_nanos(909_090_909));
+    let fired = &sim.node::<Clocked>(jumpy).unwrap().fired_at_global;
+    assert_eq!(fired, &[(1, Instant::ZERO + Duration::from_secs(1))]);
+}
+
+// Goal: charged processing time delays the node's next events (overload is simulable).
+// Method: a server that charges 10 ms per request receives three requests at once; its
+// replies leave 10 ms apart.
+#[test]
+fn processing_time_delays_the_next_event() {
+    struct Slow;
+    impl Node for Slow {
+        type Message = u32;
+        type Timer = ();
+        fn on_start(&mut self, _: &mut Context<'_, u32, ()>) {}
+        fn on_message(&mut self, ctx: &mut Context<'_, u32, ()>, from: NodeId, message: u32) {
+            ctx.charge(Duration::from_millis(10));
+            ctx.send(from, message);
+        }
+        fn on_timer(&mut self, _: &mut Context<'_, u32, ()>, _: ()) {}
+    }
+    struct Burst {
+        replies_at: Vec<Instant>,
+    }
+    impl Node for Burst {
+        type Message = u32;
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, u32, ()>) {
+            for i in 0..3 {
+                ctx.send(NodeId(0), i);
+            }
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_, u32, ()>, _: NodeId, _: u32) {
+            self.replies_at.push(ctx.now());
+        }
+        fn on_timer(&mut self, _: &mut Context<'_, u32, ()>, _: ()) {}
+    }
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut sim: Simulation<u32, ()> = Simulation::new(Config::new(1, link.clone(), link));
+    sim.add_node(|_| Slow);
+    let client = sim.add_client(|_| Burst { replies_at: vec![] });
+    sim.run_for(Duration::from_secs(1));
+    let millis: Vec<u64> = sim
+        .node::<Burst>(client)
+        .unwrap()
+        .replies_at
+        .iter()
+        .map(|t| t.as_nanos() / 1_000_000)
+        .collect();
+    assert_eq!(millis, [2, 12, 22]);
+}
+
+// Goal: a held link keeps its messages until released, then delivers them all; a crash
+// loses the node's memory and timers, and a restart builds a fresh instance.
+#[test]
+fn hold_release_crash_restart() {
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut sim = simulation(5, 2, link);
+    let (a, b) = (NodeId(0), NodeId(1));
+    sim.apply(Fault::Hold { from: a, to: b });
+    sim.run_for(Duration::from_millis(200));
+    let received_while_held = sim.node::<Chatter>(b).unwrap().received;
+    let stats = sim.network_stats();
+    assert!(
+        stats.in_flight > 10,
+        "messages wait on the held link: {stats:?}"
+    );
+    sim.apply(Fault::Release { from: a, to: b });
+    sim.run_for(Duration::from_millis(50));
+    assert!(sim.node::<Chatter>(b).unwrap().received > received_while_held + 10);
+
+    sim.apply(Fault::Crash(b));
+    assert!(sim.node::<Chatter>(b).is_none());
+    sim.run_for(Duration::from_millis(100));
+    sim.apply(Fault::Restart(b));
+    let restarted = sim.node::<Chatter>(b).unwrap();
+    assert_eq!(restarted.received, 0, "memory does not survive a crash");
+    sim.run_for(Duration::from_millis(100));
+    check_trace(&sim);
+}
