@@ -14,6 +14,7 @@ pub mod net;
 pub mod plan;
 pub mod report;
 pub mod rng;
+pub mod testing;
 pub mod time;
 pub mod trace;
 

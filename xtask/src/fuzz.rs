@@ -181,6 +181,7 @@ fn campaign(args: Args) -> Result<i32, String> {
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let deadline = args.duration.map(std::time::Duration::from_secs);
+    // Seeds run in parallel on threads; each simulation stays on one thread.
     #[allow(clippy::disallowed_methods)]
     std::thread::scope(|scope| {
         for _ in 0..jobs {
