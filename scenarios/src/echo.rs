@@ -89,13 +89,7 @@ impl Scenario for Echo {
                 "plan's workload: echo needs at least one server and one request in flight".into(),
             );
         }
-        let mut config = Config::new(
-            plan.seed,
-            plan.swarm.link.clone(),
-            plan.swarm.client_link.clone(),
-        );
-        config.trace_level = level;
-        let mut sim = Simulation::new(config);
+        let mut sim = Simulation::new(Config::for_plan(plan, level));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| sim.add_node(|_| EchoServer::default()))
             .collect();

@@ -47,6 +47,7 @@ pub fn draw_swarm(
         pause_weight,
         clock_weight,
         hold_weight,
+        disk: sim::DiskConfig::default(),
     }
 }
 

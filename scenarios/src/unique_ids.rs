@@ -108,13 +108,7 @@ impl Scenario for UniqueIds {
             Some("counter-resets-on-restart") => IdBug::CounterResetsOnRestart,
             Some(other) => return Err(format!("unknown bug `{other}` for unique-ids")),
         };
-        let mut config = Config::new(
-            plan.seed,
-            plan.swarm.link.clone(),
-            plan.swarm.client_link.clone(),
-        );
-        config.trace_level = level;
-        let mut sim = Simulation::new(config);
+        let mut sim = Simulation::new(Config::for_plan(plan, level));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| sim.add_node(move |_| IdServer::new(bug)))
             .collect();

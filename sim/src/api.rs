@@ -6,6 +6,7 @@
 //! **Architecture Invariant:** `protocols/` imports only this module (and the re-exports of
 //! `sim`'s root that come from it). A user's own protocol plugs in the same way.
 
+use crate::disk::{DiskOp, IoResult};
 use crate::engine::Core;
 use crate::history::{HistoryRecord, OpStatus};
 use crate::rng::Rng;
@@ -45,6 +46,16 @@ pub struct TimerId {
     pub(crate) generation: u32,
 }
 
+/// A handle to a disk operation, matched with its completion in `Node::on_disk`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct IoId(pub u64);
+
+impl fmt::Display for IoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "io{}", self.0)
+    }
+}
+
 /// What a message must offer: cloning (the network may duplicate it), `Debug` (the text trace
 /// shows it) and `Hash` (the trace hash covers message contents).
 pub trait Message: Clone + fmt::Debug + Hash + 'static {}
@@ -70,6 +81,12 @@ pub trait Node: Any {
         message: Self::Message,
     );
     fn on_timer(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, timer: Self::Timer);
+
+    /// A disk operation submitted with `Context::disk` completed. Protocols without a disk
+    /// need not implement it.
+    fn on_disk(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, id: IoId, result: IoResult) {
+        let _ = (ctx, id, result);
+    }
 }
 
 /// The node's window onto the simulation during one handler call.
@@ -153,6 +170,19 @@ impl<M: Message, T: Message> Context<'_, M, T> {
         );
         let record = HistoryRecord::new(process, status, f, key, value);
         self.core.record_history(self.node, record);
+    }
+
+    /// Submits a disk operation on this node's disk; it completes after a virtual latency, in
+    /// `Node::on_disk`. Completions of concurrent operations may arrive in any order. See
+    /// `sim::disk` for what survives a crash.
+    pub fn disk(&mut self, op: DiskOp) -> IoId {
+        self.core.disk_submit(self.node, op)
+    }
+
+    /// The files on this node's disk as reads see them, with their lengths (a directory
+    /// listing: immediate, like a `stat`).
+    pub fn disk_files(&self) -> Vec<(String, u64)> {
+        self.core.disks[self.node.index()].files()
     }
 
     /// Adds `delta` to the run's counter `name` (reported and aggregated by `fuzz`).

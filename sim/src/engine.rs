@@ -5,7 +5,8 @@
 //! slot), so delivering a message allocates, clones and serializes nothing: the message moves
 //! from the sender's `send` into its slot and from there into the receiver's handler.
 
-use crate::api::{Context, Message, Node, NodeId, TimerId};
+use crate::api::{Context, IoId, Message, Node, NodeId, TimerId};
+use crate::disk::{Disk, DiskConfig, DiskOp, Durability, IoResult};
 use crate::history::HistoryRecord;
 use crate::net::LinkConfig;
 use crate::plan::{Fault, ScheduledFault};
@@ -41,6 +42,8 @@ pub struct Config {
     /// Links with a client at either end.
     pub client_link: LinkConfig,
     pub trace_level: TraceLevel,
+    /// Every node's disk.
+    pub disk: DiskConfig,
     /// A bound on the events one run may process: a protocol that sets zero-delay timers in a
     /// loop would otherwise never let virtual time advance.
     pub events_max: u64,
@@ -53,7 +56,19 @@ impl Config {
             link,
             client_link,
             trace_level: TraceLevel::Hash,
+            disk: DiskConfig::default(),
             events_max: 500_000_000,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration a plan asks for.
+    pub fn for_plan(plan: &crate::plan::Plan, trace_level: TraceLevel) -> Config {
+        Config {
+            trace_level,
+            disk: plan.swarm.disk.clone(),
+            ..Config::new(plan.seed, plan.swarm.link.clone(), plan.swarm.client_link.clone())
         }
     }
 }
@@ -93,6 +108,13 @@ enum Event<M, T> {
         timer: T,
     },
     Fault(Fault),
+    DiskDone {
+        node: u32,
+        incarnation: u32,
+        id: u64,
+        result: IoResult,
+        durability: Option<Durability>,
+    },
 }
 
 impl<M, T> Event<M, T> {
@@ -100,7 +122,7 @@ impl<M, T> Event<M, T> {
     fn target(&self) -> Option<u32> {
         match self {
             Event::Deliver { to, .. } => Some(*to),
-            Event::Timer { node, .. } => Some(*node),
+            Event::Timer { node, .. } | Event::DiskDone { node, .. } => Some(*node),
             Event::Start { .. } | Event::Fault(_) => None,
         }
     }
@@ -183,6 +205,13 @@ pub(crate) struct Core<M, T> {
     next_timer_id: u64,
     events_handled: u64,
     events_max: u64,
+    /// One disk per node; disks outlive crashes.
+    pub(crate) disks: Vec<Disk>,
+    disk_rngs: Vec<Rng>,
+    disk_config: DiskConfig,
+    /// Nodes whose disks have suffered a storage fault (the disk fault budget).
+    disk_faulty: Vec<u32>,
+    next_io_id: u64,
 }
 
 type Factory<M, T> = Box<dyn FnMut(NodeId) -> Box<dyn Node<Message = M, Timer = T>>>;
@@ -226,6 +255,11 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 next_timer_id: 0,
                 events_handled: 0,
                 events_max: config.events_max,
+                disks: Vec::new(),
+                disk_rngs: Vec::new(),
+                disk_config: config.disk,
+                disk_faulty: Vec::new(),
+                next_io_id: 0,
             },
             instances: Vec::new(),
             factories: Vec::new(),
@@ -276,6 +310,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
             },
             deferred: Vec::new(),
         });
+        self.core.disks.push(Disk::default());
+        let disk_stream = stream::DISK_BASE + u64::from(id.0);
+        self.core.disk_rngs.push(Rng::from_seed(self.core.seed, disk_stream));
         self.instances.push(None);
         self.factories
             .push(Box::new(move |id| Box::new(factory(id))));
@@ -334,6 +371,11 @@ impl<M: Message, T: Message> Simulation<M, T> {
 
     pub fn into_parts(self) -> (Trace, Vec<HistoryRecord>) {
         (self.core.trace, self.core.history)
+    }
+
+    /// A node's disk, for checkers.
+    pub fn disk(&self, node: NodeId) -> &Disk {
+        &self.core.disks[node.index()]
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -543,6 +585,30 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 instance.on_timer(&mut ctx, timer);
             }
             Event::Fault(fault) => self.apply_fault(fault),
+            Event::DiskDone {
+                node,
+                incarnation,
+                id,
+                result,
+                durability,
+            } => {
+                let state = &self.core.nodes[node as usize];
+                if state.status != Status::Up || state.incarnation != incarnation {
+                    return; // The node crashed since: the crash already decided what survived.
+                }
+                let core = &mut self.core;
+                if let Some(durability) = durability {
+                    core.disks[node as usize].make_durable(durability);
+                }
+                core.trace.disk_complete(core.now, node, id, &result);
+                let instance = self.instances[node as usize].as_mut().expect("up node has an instance");
+                CURRENT.with(|c| c.set((core.now, node)));
+                let mut ctx = Context {
+                    core,
+                    node: NodeId(node),
+                };
+                instance.on_disk(&mut ctx, IoId(id), result);
+            }
         }
     }
 
@@ -638,6 +704,11 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 let deferred = std::mem::take(&mut state.deferred);
                 self.instances[node.index()] = None;
                 core.trace.crash(now, node.0);
+                let events = core.disks[node.index()].crash(&core.disk_config, &mut core.disk_rngs[node.index()]);
+                for event in events {
+                    *core.fault_counts.entry(event.kind).or_insert(0) += 1;
+                    core.trace.fault(now, node.0, event.kind, format_args!("{}", event.detail));
+                }
                 for slot in deferred {
                     if let Some(Event::Deliver { from, to, id, .. }) =
                         core.slots[slot as usize].event.take()
@@ -956,6 +1027,38 @@ impl<M: Message, T: Message> Core<M, T> {
 
     pub(crate) fn annotate(&mut self, node: NodeId, text: fmt::Arguments<'_>) {
         self.trace.note(self.now, node.0, text);
+    }
+
+    pub(crate) fn disk_submit(&mut self, node: NodeId, op: DiskOp) -> IoId {
+        let index = node.index();
+        let id = self.next_io_id;
+        self.next_io_id += 1;
+        self.trace.disk_submit(self.now, node.0, id, &op);
+        let faults = &self.disk_config.faults;
+        let faulty = faults.any()
+            && (faults.unlimited
+                || self.disk_faulty.contains(&node.0)
+                || self.disk_faulty.len() < faults.nodes_max as usize);
+        let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut self.disk_rngs[index]);
+        for event in &submitted.events {
+            *self.fault_counts.entry(event.kind).or_insert(0) += 1;
+            self.trace.fault(self.now, node.0, event.kind, format_args!("{}", event.detail));
+            if event.kind != "disk-full" && !self.disk_faulty.contains(&node.0) {
+                self.disk_faulty.push(node.0);
+            }
+        }
+        let incarnation = self.nodes[index].incarnation;
+        self.push(
+            self.now + submitted.latency.as_nanos(),
+            Event::DiskDone {
+                node: node.0,
+                incarnation,
+                id,
+                result: submitted.result,
+                durability: submitted.durability,
+            },
+        );
+        IoId(id)
     }
 
     pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryRecord) {

@@ -7,6 +7,7 @@
 //! order, the same losses, partitions, crashes and clock jumps, event for event.
 
 pub mod api;
+pub mod disk;
 mod engine;
 pub mod hash;
 pub mod history;
@@ -18,7 +19,8 @@ pub mod testing;
 pub mod time;
 pub mod trace;
 
-pub use api::{Context, Message, Node, NodeId, TimerId};
+pub use api::{Context, IoId, Message, Node, NodeId, TimerId};
+pub use disk::{Disk, DiskConfig, DiskFaults, DiskOp, IoError, IoResult};
 pub use engine::{Config, NetworkStats, Simulation, current_event};
 pub use hash::StableHasher;
 pub use history::{HistoryRecord, OpStatus};

@@ -101,6 +101,9 @@ pub struct Swarm {
     pub pause_weight: u32,
     pub clock_weight: u32,
     pub hold_weight: u32,
+    /// Every node's disk.
+    #[serde(default)]
+    pub disk: crate::disk::DiskConfig,
 }
 
 impl Swarm {
@@ -115,6 +118,7 @@ impl Swarm {
             pause_weight: 0,
             clock_weight: 0,
             hold_weight: 0,
+            disk: crate::disk::DiskConfig::default(),
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod stream {
     pub const PLAN: u64 = 2;
     pub const WORKLOAD: u64 = 3;
     pub const NODE_BASE: u64 = 1 << 62;
+    /// Each node's disk draws from `DISK_BASE + node`.
+    pub const DISK_BASE: u64 = 1 << 61;
 }
 
 /// A probability in parts per million: `Ppm(0)` never, `Ppm(1_000_000)` always.

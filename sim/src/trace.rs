@@ -121,6 +121,16 @@ pub enum TraceEvent {
     Phase {
         name: String,
     },
+    /// A disk operation was submitted.
+    DiskSubmit {
+        id: u64,
+        op: String,
+    },
+    /// A disk operation completed.
+    DiskComplete {
+        id: u64,
+        result: String,
+    },
 }
 
 /// The trace of one run.
@@ -151,6 +161,8 @@ mod tag {
     pub const NOTE: u8 = 14;
     pub const CLIENT: u8 = 15;
     pub const PHASE: u8 = 16;
+    pub const DISK_SUBMIT: u8 = 17;
+    pub const DISK_COMPLETE: u8 = 18;
 }
 
 impl Trace {
@@ -388,6 +400,24 @@ impl Trace {
                 value,
             };
             self.push(time, node, event);
+        }
+    }
+
+    pub(crate) fn disk_submit(&mut self, time: u64, node: u32, id: u64, op: &crate::disk::DiskOp) {
+        let record = self.head(tag::DISK_SUBMIT, time, node);
+        self.hasher.write_u64(id);
+        op.hash(&mut self.hasher);
+        if record {
+            self.push(time, node, TraceEvent::DiskSubmit { id, op: op.describe() });
+        }
+    }
+
+    pub(crate) fn disk_complete(&mut self, time: u64, node: u32, id: u64, result: &crate::disk::IoResult) {
+        let record = self.head(tag::DISK_COMPLETE, time, node);
+        self.hasher.write_u64(id);
+        result.hash(&mut self.hasher);
+        if record {
+            self.push(time, node, TraceEvent::DiskComplete { id, result: result.describe() });
         }
     }
 

@@ -33,6 +33,12 @@
 //! | `note` | a protocol's annotation |
 //! | `invoke`, `ok`, `fail`, `info` | `pPROCESS F [KEY] VALUE`: a client operation, as in the history |
 //! | `phase` | `safety` or `liveness` |
+//! | `disk` | `ioID OPERATION`: a disk operation submitted (write, append, truncate, sync, read, rename, delete, sync-dir) |
+//! | `disk-done` | `ioID RESULT`: it completed: `ok`, `N bytes` read, or `error Io`/`NoSpace`/`NotFound` |
+//!
+//! Storage faults and crash decisions are `fault` lines on the node: `read-corruption`,
+//! `latent-sector-error`, `read-error`, `write-error`, `misdirected-write`, `disk-full`, and at
+//! a crash `lost-write`, `torn-write`, `lost-name-op`.
 
 pub mod diagram;
 pub mod logging;
@@ -109,6 +115,8 @@ fn describe(event: &TraceEvent) -> (&'static str, String) {
             (status.as_str(), detail)
         }
         TraceEvent::Phase { name } => ("phase", name.clone()),
+        TraceEvent::DiskSubmit { id, op } => ("disk", format!("io{id} {op}")),
+        TraceEvent::DiskComplete { id, result } => ("disk-done", format!("io{id} {result}")),
     }
 }
 

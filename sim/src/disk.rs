@@ -1,0 +1,560 @@
+//! Simulated disks. Each node owns one; it outlives crashes. A protocol reaches it only through
+//! its context, as effects (write, append, truncate, sync, read, rename, delete, sync_dir) that
+//! complete after a virtual latency, reported to `Node::on_disk`.
+//!
+//! # Durability rules
+//!
+//! - Reads see every write submitted so far (the page cache), synced or not.
+//! - **Data** (write, append, truncate) becomes durable when a `sync` of that file completes:
+//!   every data operation on the file submitted before the `sync` was submitted.
+//! - **Names** (a file created by its first write, `rename`, `delete`) become durable when a
+//!   `sync_dir` completes: every name operation submitted before it. A rename is atomic: after
+//!   a crash the file has its old name or its new one. Name operations survive a crash as an
+//!   ordered prefix (file systems journal metadata in order), so write-then-rename installs a
+//!   snapshot atomically: write `snap.tmp`, sync it, rename it to `snap`, `sync_dir`.
+//! - On a **crash**, each unsynced data operation is independently kept, lost, or torn (only a
+//!   prefix of its sectors reaches the disk), with the probabilities of the plan's `DiskConfig`;
+//!   synced data always survives. Then the page cache is the disk again.
+//!
+//! # Storage faults
+//!
+//! Each with its own probability, zero allowed: a read returns flipped bits (transient); a read
+//! finds a latent sector error (the sector returns the same corruption until rewritten); a
+//! write or read fails with an I/O error (a failed write changed nothing); a write lands at the
+//! wrong offset (misdirected, silently); the disk is full (`capacity_bytes`). A fault budget
+//! keeps faults to the files a scenario names and to at most `nodes_max` nodes' disks, unless
+//! `unlimited` is set.
+
+use crate::hash::StableHasher;
+use crate::net::Latency;
+use crate::rng::Rng;
+use crate::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
+/// How a node's disk behaves: latencies, crash behaviour and faults.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DiskConfig {
+    /// The unit of tearing and of latent errors.
+    pub sector_bytes: u32,
+    /// Reads, writes and name operations.
+    pub latency: Latency,
+    pub sync_latency: Latency,
+    /// Writes that would grow the disk past this fail with `NoSpace`.
+    pub capacity_bytes: u64,
+    /// On a crash, each unsynced data operation is lost with this probability...
+    pub crash_lose_ppm: u32,
+    /// ...or torn with this one, and otherwise kept.
+    pub crash_tear_ppm: u32,
+    pub faults: DiskFaults,
+}
+
+impl Default for DiskConfig {
+    fn default() -> DiskConfig {
+        DiskConfig {
+            sector_bytes: 512,
+            latency: Latency::Uniform {
+                min: Duration::from_micros(50),
+                max: Duration::from_micros(500),
+            },
+            sync_latency: Latency::Uniform {
+                min: Duration::from_micros(500),
+                max: Duration::from_millis(5),
+            },
+            capacity_bytes: u64::MAX,
+            crash_lose_ppm: 300_000,
+            crash_tear_ppm: 300_000,
+            faults: DiskFaults::default(),
+        }
+    }
+}
+
+/// Storage faults and their budget. All zero by default.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct DiskFaults {
+    /// A read returns one flipped bit (this read only).
+    pub read_corrupt_ppm: u32,
+    /// A read finds a latent sector error: the sector returns the same corruption until it is
+    /// written again.
+    pub latent_ppm: u32,
+    pub read_error_ppm: u32,
+    pub write_error_ppm: u32,
+    /// A write lands one to four sectors away from where it was aimed.
+    pub misdirect_ppm: u32,
+    /// Files (exact names, or prefixes ending in `*`) that faults may touch; empty: all.
+    pub files: Vec<String>,
+    /// How many nodes' disks may suffer faults in one run.
+    pub nodes_max: u32,
+    /// No budget: faults anywhere, on every node (safety-only runs).
+    pub unlimited: bool,
+}
+
+impl DiskFaults {
+    pub fn any(&self) -> bool {
+        self.read_corrupt_ppm > 0
+            || self.latent_ppm > 0
+            || self.read_error_ppm > 0
+            || self.write_error_ppm > 0
+            || self.misdirect_ppm > 0
+    }
+
+    fn covers(&self, file: &str) -> bool {
+        self.unlimited
+            || self.files.is_empty()
+            || self.files.iter().any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => file.starts_with(prefix),
+                None => file == pattern,
+            })
+    }
+}
+
+/// A disk operation, as a protocol asks for it.
+#[derive(Clone, PartialEq, Eq, Debug, Hash)]
+pub enum DiskOp {
+    Write { file: String, offset: u64, data: Vec<u8> },
+    Append { file: String, data: Vec<u8> },
+    Truncate { file: String, len: u64 },
+    Sync { file: String },
+    Read { file: String, offset: u64, len: u64 },
+    Rename { from: String, to: String },
+    Delete { file: String },
+    SyncDir,
+}
+
+impl DiskOp {
+    fn is_sync(&self) -> bool {
+        matches!(self, DiskOp::Sync { .. } | DiskOp::SyncDir)
+    }
+
+    /// A one-line description for the trace (data is summarized, not dumped).
+    pub fn describe(&self) -> String {
+        match self {
+            DiskOp::Write { file, offset, data } => format!("write {file} @{offset} {} bytes", data.len()),
+            DiskOp::Append { file, data } => format!("append {file} {} bytes", data.len()),
+            DiskOp::Truncate { file, len } => format!("truncate {file} to {len}"),
+            DiskOp::Sync { file } => format!("sync {file}"),
+            DiskOp::Read { file, offset, len } => format!("read {file} @{offset} {len} bytes"),
+            DiskOp::Rename { from, to } => format!("rename {from} -> {to}"),
+            DiskOp::Delete { file } => format!("delete {file}"),
+            DiskOp::SyncDir => "sync-dir".to_string(),
+        }
+    }
+}
+
+/// Why a disk operation failed. A failed operation changed nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
+pub enum IoError {
+    /// The device reported an error.
+    Io,
+    /// The disk is full.
+    NoSpace,
+    /// No file of that name.
+    NotFound,
+}
+
+/// How a disk operation completed.
+#[derive(Clone, PartialEq, Eq, Debug, Hash)]
+pub enum IoResult {
+    Ok,
+    /// The bytes read (fewer than asked at the end of the file).
+    Data(Vec<u8>),
+    Err(IoError),
+}
+
+impl IoResult {
+    pub fn describe(&self) -> String {
+        match self {
+            IoResult::Ok => "ok".to_string(),
+            IoResult::Data(data) => format!("{} bytes", data.len()),
+            IoResult::Err(error) => format!("error {error:?}"),
+        }
+    }
+}
+
+/// What becomes durable when a sync completes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub(crate) enum Durability {
+    File { inode: usize, upto: u64 },
+    Names { upto: u64 },
+}
+
+#[derive(Clone, Debug)]
+enum DataOp {
+    Write { offset: u64, data: Vec<u8> },
+    Truncate { len: u64 },
+}
+
+#[derive(Clone, Debug)]
+enum NameOp {
+    Link { name: String, inode: usize },
+    Rename { from: String, to: String },
+    Delete { name: String },
+}
+
+#[derive(Clone, Debug, Default)]
+struct Inode {
+    volatile: Vec<u8>,
+    durable: Vec<u8>,
+    pending: Vec<(u64, DataOp)>,
+}
+
+/// A fault or crash decision, for the trace and the fault counts.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DiskEvent {
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// The result of submitting an operation.
+pub(crate) struct Submitted {
+    pub result: IoResult,
+    pub durability: Option<Durability>,
+    pub latency: Duration,
+    pub events: Vec<DiskEvent>,
+}
+
+/// One node's disk.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    inodes: Vec<Inode>,
+    names: BTreeMap<String, usize>,
+    durable_names: BTreeMap<String, usize>,
+    pending_names: Vec<(u64, NameOp)>,
+    latent: BTreeSet<(usize, u64)>,
+    sequence: u64,
+}
+
+fn apply(content: &mut Vec<u8>, op: &DataOp) {
+    match op {
+        DataOp::Write { offset, data } => {
+            let offset = *offset as usize;
+            if content.len() < offset + data.len() {
+                content.resize(offset + data.len(), 0);
+            }
+            content[offset..offset + data.len()].copy_from_slice(data);
+        }
+        DataOp::Truncate { len } => content.resize(*len as usize, 0),
+    }
+}
+
+fn apply_name(names: &mut BTreeMap<String, usize>, op: &NameOp) {
+    match op {
+        NameOp::Link { name, inode } => {
+            names.insert(name.clone(), *inode);
+        }
+        NameOp::Rename { from, to } => {
+            if let Some(inode) = names.remove(from) {
+                names.insert(to.clone(), inode);
+            }
+        }
+        NameOp::Delete { name } => {
+            names.remove(name);
+        }
+    }
+}
+
+/// The bit a latent error flips in a sector: fixed per (inode, sector), so it repeats.
+fn latent_bit(inode: usize, sector: u64, sector_bytes: u32) -> usize {
+    let mut hasher = StableHasher::new();
+    (inode, sector).hash(&mut hasher);
+    (hasher.finish() % (u64::from(sector_bytes) * 8)) as usize
+}
+
+impl Disk {
+    /// The files as reads see them, with their lengths.
+    pub fn files(&self) -> Vec<(String, u64)> {
+        self.names
+            .iter()
+            .map(|(name, &inode)| (name.clone(), self.inodes[inode].volatile.len() as u64))
+            .collect()
+    }
+
+    /// A file's current content (the page cache), for checkers and tests.
+    pub fn content(&self, file: &str) -> Option<&[u8]> {
+        self.names.get(file).map(|&inode| self.inodes[inode].volatile.as_slice())
+    }
+
+    /// A file's durable content under its durable name: what a crash now would keep at least.
+    pub fn durable_content(&self, file: &str) -> Option<&[u8]> {
+        self.durable_names.get(file).map(|&inode| self.inodes[inode].durable.as_slice())
+    }
+
+    fn used_bytes(&self) -> u64 {
+        self.names.values().map(|&i| self.inodes[i].volatile.len() as u64).sum()
+    }
+
+    fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    /// Carries out an operation's immediate effect and decides its result and latency.
+    /// `faulty` says whether the fault budget lets this disk suffer faults.
+    pub(crate) fn submit(&mut self, op: &DiskOp, config: &DiskConfig, faulty: bool, rng: &mut Rng) -> Submitted {
+        let latency = if op.is_sync() { &config.sync_latency } else { &config.latency }.sample(rng);
+        let mut events = Vec::new();
+        let faults = &config.faults;
+        let eligible = |file: &str| faulty && faults.covers(file);
+        let mut durability = None;
+        let result = match op {
+            DiskOp::Write { file, offset, data } => self.write(file, *offset, data, config, eligible(file), rng, &mut events),
+            DiskOp::Append { file, data } => {
+                let offset = self.content(file).map_or(0, |c| c.len() as u64);
+                self.write(file, offset, data, config, eligible(file), rng, &mut events)
+            }
+            DiskOp::Truncate { file, len } => match self.names.get(file) {
+                None => IoResult::Err(IoError::NotFound),
+                Some(_) if eligible(file) && rng.chance_ppm(faults.write_error_ppm) => {
+                    events.push(DiskEvent { kind: "write-error", detail: format!("truncate {file}") });
+                    IoResult::Err(IoError::Io)
+                }
+                Some(&inode) => {
+                    let sequence = self.next_sequence();
+                    let op = DataOp::Truncate { len: *len };
+                    apply(&mut self.inodes[inode].volatile, &op);
+                    self.inodes[inode].pending.push((sequence, op));
+                    IoResult::Ok
+                }
+            },
+            DiskOp::Sync { file } => match self.names.get(file) {
+                None => IoResult::Err(IoError::NotFound),
+                Some(&inode) => {
+                    durability = Some(Durability::File { inode, upto: self.sequence });
+                    IoResult::Ok
+                }
+            },
+            DiskOp::SyncDir => {
+                durability = Some(Durability::Names { upto: self.sequence });
+                IoResult::Ok
+            }
+            DiskOp::Read { file, offset, len } => match self.names.get(file) {
+                None => IoResult::Err(IoError::NotFound),
+                Some(_) if eligible(file) && rng.chance_ppm(faults.read_error_ppm) => {
+                    events.push(DiskEvent { kind: "read-error", detail: format!("{file} @{offset}") });
+                    IoResult::Err(IoError::Io)
+                }
+                Some(&inode) => IoResult::Data(self.read(inode, file, *offset, *len, config, eligible(file), rng, &mut events)),
+            },
+            DiskOp::Rename { from, to } => {
+                if self.names.contains_key(from) {
+                    let sequence = self.next_sequence();
+                    let op = NameOp::Rename { from: from.clone(), to: to.clone() };
+                    apply_name(&mut self.names, &op);
+                    self.pending_names.push((sequence, op));
+                    IoResult::Ok
+                } else {
+                    IoResult::Err(IoError::NotFound)
+                }
+            }
+            DiskOp::Delete { file } => {
+                if self.names.contains_key(file) {
+                    let sequence = self.next_sequence();
+                    let op = NameOp::Delete { name: file.clone() };
+                    apply_name(&mut self.names, &op);
+                    self.pending_names.push((sequence, op));
+                    IoResult::Ok
+                } else {
+                    IoResult::Err(IoError::NotFound)
+                }
+            }
+        };
+        Submitted {
+            result,
+            durability,
+            latency,
+            events,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // The disk's own helper; the arguments are the write.
+    fn write(
+        &mut self,
+        file: &str,
+        offset: u64,
+        data: &[u8],
+        config: &DiskConfig,
+        eligible: bool,
+        rng: &mut Rng,
+        events: &mut Vec<DiskEvent>,
+    ) -> IoResult {
+        let faults = &config.faults;
+        if eligible && rng.chance_ppm(faults.write_error_ppm) {
+            events.push(DiskEvent { kind: "write-error", detail: format!("{file} @{offset}") });
+            return IoResult::Err(IoError::Io);
+        }
+        let current = self.content(file).map_or(0, |c| c.len() as u64);
+        let growth = (offset + data.len() as u64).saturating_sub(current);
+        if self.used_bytes().saturating_add(growth) > config.capacity_bytes {
+            events.push(DiskEvent { kind: "disk-full", detail: format!("{file} @{offset}") });
+            return IoResult::Err(IoError::NoSpace);
+        }
+        let inode = match self.names.get(file) {
+            Some(&inode) => inode,
+            None => {
+                self.inodes.push(Inode::default());
+                let inode = self.inodes.len() - 1;
+                let sequence = self.next_sequence();
+                let op = NameOp::Link { name: file.to_string(), inode };
+                apply_name(&mut self.names, &op);
+                self.pending_names.push((sequence, op));
+                inode
+            }
+        };
+        let sector = u64::from(config.sector_bytes);
+        let mut landed = offset;
+        if eligible && rng.chance_ppm(faults.misdirect_ppm) {
+            let shift = rng.between(1, 4) * sector;
+            landed = if rng.below(2) == 0 { offset + shift } else { offset.saturating_sub(shift) };
+            events.push(DiskEvent {
+                kind: "misdirected-write",
+                detail: format!("{file}: aimed at @{offset}, landed at @{landed}"),
+            });
+        }
+        // Rewriting a sector clears its latent error, as a drive remaps it.
+        let first = landed / sector;
+        let last = (landed + data.len() as u64).div_ceil(sector);
+        self.latent.retain(|&(i, s)| i != inode || s < first || s >= last);
+        let sequence = self.next_sequence();
+        let op = DataOp::Write { offset: landed, data: data.to_vec() };
+        apply(&mut self.inodes[inode].volatile, &op);
+        self.inodes[inode].pending.push((sequence, op));
+        IoResult::Ok
+    }
+
+    #[allow(clippy::too_many_arguments)] // The disk's own helper; the arguments are the read.
+    fn read(
+        &mut self,
+        inode: usize,
+        file: &str,
+        offset: u64,
+        len: u64,
+        config: &DiskConfig,
+        eligible: bool,
+        rng: &mut Rng,
+        events: &mut Vec<DiskEvent>,
+    ) -> Vec<u8> {
+        let content = &self.inodes[inode].volatile;
+        let start = (offset as usize).min(content.len());
+        let end = (offset.saturating_add(len) as usize).min(content.len());
+        let mut data = content[start..end].to_vec();
+        if data.is_empty() {
+            return data;
+        }
+        let sector = u64::from(config.sector_bytes);
+        let faults = &config.faults;
+        if eligible && rng.chance_ppm(faults.latent_ppm) {
+            let first = start as u64 / sector;
+            let last = (end as u64 - 1) / sector;
+            let bad = rng.between(first, last);
+            if self.latent.insert((inode, bad)) {
+                events.push(DiskEvent { kind: "latent-sector-error", detail: format!("{file} sector {bad}") });
+            }
+        }
+        for &(_, bad) in self.latent.range((inode, 0)..(inode + 1, 0)) {
+            let bit = bad * sector * 8 + latent_bit(inode, bad, config.sector_bytes) as u64;
+            let byte = bit / 8;
+            if byte >= start as u64 && byte < end as u64 {
+                data[(byte - start as u64) as usize] ^= 1 << (bit % 8);
+            }
+        }
+        if eligible && rng.chance_ppm(faults.read_corrupt_ppm) {
+            let bit = rng.below(data.len() as u64 * 8);
+            data[(bit / 8) as usize] ^= 1 << (bit % 8);
+            events.push(DiskEvent {
+                kind: "read-corruption",
+                detail: format!("{file} byte {}", start as u64 + bit / 8),
+            });
+        }
+        data
+    }
+
+    /// A sync completed: what it covers becomes durable.
+    pub(crate) fn make_durable(&mut self, durability: Durability) {
+        match durability {
+            Durability::File { inode, upto } => {
+                let node = &mut self.inodes[inode];
+                let count = node.pending.iter().take_while(|(s, _)| *s <= upto).count();
+                for (_, op) in node.pending.drain(..count) {
+                    apply(&mut node.durable, &op);
+                }
+            }
+            Durability::Names { upto } => {
+                let count = self.pending_names.iter().take_while(|(s, _)| *s <= upto).count();
+                for (_, op) in self.pending_names.drain(..count) {
+                    apply_name(&mut self.durable_names, &op);
+                }
+            }
+        }
+    }
+
+    /// A crash: every unsynced data operation is kept, lost or torn; an ordered prefix of the
+    /// unsynced name operations survives. Afterwards the page cache equals the disk.
+    pub(crate) fn crash(&mut self, config: &DiskConfig, rng: &mut Rng) -> Vec<DiskEvent> {
+        let mut events = Vec::new();
+        let sector = u64::from(config.sector_bytes);
+        let mut by_inode: BTreeMap<usize, &str> = BTreeMap::new();
+        for (name, &inode) in &self.names {
+            by_inode.entry(inode).or_insert(name);
+        }
+        for (index, inode) in self.inodes.iter_mut().enumerate() {
+            let name = by_inode.get(&index).copied().unwrap_or("(unlinked)");
+            for (_, op) in inode.pending.drain(..) {
+                let draw = rng.below(u64::from(crate::rng::PPM)) as u32;
+                if draw < config.crash_lose_ppm {
+                    events.push(DiskEvent { kind: "lost-write", detail: format!("{name}: {}", describe_data(&op)) });
+                    continue;
+                }
+                let tear = draw < config.crash_lose_ppm.saturating_add(config.crash_tear_ppm);
+                match op {
+                    DataOp::Write { offset, data } if tear => {
+                        // Keep whole sectors from the start of the write, never all of them.
+                        let end = offset + data.len() as u64;
+                        let boundaries: Vec<u64> = ((offset / sector + 1)..end.div_ceil(sector))
+                            .map(|s| s * sector)
+                            .collect();
+                        let kept_bytes = match rng.below(boundaries.len() as u64 + 1) as usize {
+                            0 => 0,
+                            k => (boundaries[k - 1] - offset) as usize,
+                        };
+                        events.push(DiskEvent {
+                            kind: "torn-write",
+                            detail: format!("{name} @{offset}: {kept_bytes} of {} bytes reached the disk", data.len()),
+                        });
+                        if kept_bytes > 0 {
+                            apply(&mut inode.durable, &DataOp::Write { offset, data: data[..kept_bytes].to_vec() });
+                        }
+                    }
+                    op => apply(&mut inode.durable, &op),
+                }
+            }
+            inode.volatile = inode.durable.clone();
+        }
+        let pending = std::mem::take(&mut self.pending_names);
+        let kept = rng.below(pending.len() as u64 + 1) as usize;
+        for (position, (_, op)) in pending.into_iter().enumerate() {
+            if position < kept {
+                apply_name(&mut self.durable_names, &op);
+            } else {
+                events.push(DiskEvent { kind: "lost-name-op", detail: describe_name(&op) });
+            }
+        }
+        self.names = self.durable_names.clone();
+        events
+    }
+}
+
+fn describe_data(op: &DataOp) -> String {
+    match op {
+        DataOp::Write { offset, data } => format!("write @{offset} {} bytes", data.len()),
+        DataOp::Truncate { len } => format!("truncate to {len}"),
+    }
+}
+
+fn describe_name(op: &NameOp) -> String {
+    match op {
+        NameOp::Link { name, .. } => format!("create {name}"),
+        NameOp::Rename { from, to } => format!("rename {from} -> {to}"),
+        NameOp::Delete { name } => format!("delete {name}"),
+    }
+}
