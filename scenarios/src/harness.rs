@@ -124,6 +124,18 @@ pub fn check_answered(
     end: Instant,
     timeout: Duration,
 ) -> Verdict {
+    check_answered_with(history, healed_at, end, timeout, &[OpStatus::Ok])
+}
+
+/// As `check_answered`, accepting the given completions as answers (a definite `fail` is an
+/// answer where a scenario lets the protocol refuse).
+pub fn check_answered_with(
+    history: &[HistoryRecord],
+    healed_at: Instant,
+    end: Instant,
+    timeout: Duration,
+    answers: &[OpStatus],
+) -> Verdict {
     let last_invoke = Instant::from_nanos(end.as_nanos().saturating_sub(timeout.as_nanos()));
     let mut open: std::collections::BTreeMap<u64, &HistoryRecord> = Default::default();
     let mut checked = 0u64;
@@ -140,7 +152,7 @@ pub fn check_answered(
             continue;
         }
         checked += 1;
-        if record.status != OpStatus::Ok {
+        if !answers.contains(&record.status) {
             return Verdict::fail(
                 sim::Outcome::Liveness,
                 format!(
@@ -175,4 +187,57 @@ pub fn check_answered(
         );
     }
     Verdict::pass()
+}
+
+/// The memo the linearizability search may use per key before it answers `unknown`. A memory
+/// bound, not a time bound, so the verdict stays a function of the seed.
+const CHECKER_MEMORY_BYTES_MAX: usize = 512 << 20;
+
+/// Checks a history for linearizability against a built-in model of the `checkers` crate.
+pub fn check_linearizable(history: &[HistoryRecord], model: checkers::BuiltinModel) -> Verdict {
+    use checkers::{Event, EventKind};
+    let events: Vec<Event> = history
+        .iter()
+        .map(|record| {
+            let kind = match record.status {
+                OpStatus::Invoke => EventKind::Invoke,
+                OpStatus::Ok => EventKind::Ok,
+                OpStatus::Fail => EventKind::Fail,
+                OpStatus::Info => EventKind::Info,
+            };
+            let value = match record.status {
+                OpStatus::Invoke | OpStatus::Ok => record.value.clone(),
+                OpStatus::Fail | OpStatus::Info => serde_json::Value::Null,
+            };
+            let mut event =
+                Event::new(kind, record.process, &record.f, value).with_time(record.time as i64);
+            if let Some(key) = &record.key {
+                event = event.with_key(key);
+            }
+            event
+        })
+        .collect();
+    let limits = checkers::Limits {
+        duration_max: None,
+        memory_bytes_max: Some(CHECKER_MEMORY_BYTES_MAX),
+    };
+    match model.check(&checkers::History::from_events(events), &limits) {
+        Err(error) => Verdict::fail(
+            sim::Outcome::Safety,
+            format!("the history is malformed: {error}"),
+        ),
+        Ok(report) => match report.verdict {
+            checkers::Verdict::Linearizable => Verdict::pass(),
+            checkers::Verdict::NotLinearizable => Verdict::fail(
+                sim::Outcome::Safety,
+                format!("not linearizable: {}", report.explain().unwrap_or_default()),
+            ),
+            checkers::Verdict::Unknown => Verdict::fail(
+                sim::Outcome::Unknown,
+                report
+                    .explain()
+                    .unwrap_or_else(|| "the checker's limit ran out".to_string()),
+            ),
+        },
+    }
 }

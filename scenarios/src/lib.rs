@@ -8,6 +8,7 @@ pub mod harness;
 pub mod rpc;
 pub mod runner;
 mod unique_ids;
+mod wal_kv;
 
 use sim::{HistoryRecord, Plan, Report, Trace, TraceLevel};
 
@@ -51,6 +52,7 @@ pub fn all() -> &'static [&'static dyn Scenario] {
         let mut all: Vec<&'static dyn Scenario> = vec![&echo::Echo, &unique_ids::UniqueIds];
         all.extend_from_slice(broadcast::SCENARIOS);
         all.extend_from_slice(rpc::SCENARIOS);
+        all.extend_from_slice(wal_kv::SCENARIOS);
         all
     })
 }

@@ -8,7 +8,10 @@ use std::path::Path;
 fn corpus_seeds_end_as_recorded() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&folder).expect("the corpus folder").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the corpus folder")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
@@ -18,13 +21,20 @@ fn corpus_seeds_end_as_recorded() {
         let name = path.file_stem().unwrap().to_str().unwrap();
         let scenario = scenarios::find(name).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let text = std::fs::read_to_string(&path).unwrap();
-        for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#')) {
+        for (number, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        {
             let at = format!("{}:{}", path.display(), number + 1);
             let fields: Vec<&str> = line.split('\t').collect();
             assert_eq!(fields.len(), 3, "{at}: expected SEED<TAB>BUG<TAB>OUTCOME");
-            let seed: u64 = fields[0].parse().unwrap_or_else(|_| panic!("{at}: bad seed"));
+            let seed: u64 = fields[0]
+                .parse()
+                .unwrap_or_else(|_| panic!("{at}: bad seed"));
             let bug = (fields[1] != "-").then_some(fields[1]);
-            let run = scenarios::run_seed(scenario, seed, bug, TraceLevel::Hash).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let run = scenarios::run_seed(scenario, seed, bug, TraceLevel::Hash)
+                .unwrap_or_else(|e| panic!("{at}: {e}"));
             assert_eq!(
                 run.report.verdict.outcome.as_str(),
                 fields[2],

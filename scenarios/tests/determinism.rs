@@ -6,7 +6,10 @@
 
 use scenarios::runner::execute_twice;
 use scenarios::{Run, Scenario};
-use sim::{Config, Context, Duration, Latency, LinkConfig, Node, NodeId, Outcome, Plan, Simulation, Swarm, TraceLevel, Verdict};
+use sim::{
+    Config, Context, Duration, Latency, LinkConfig, Node, NodeId, Outcome, Plan, Simulation, Swarm,
+    TraceLevel, Verdict,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const SEEDS: u64 = 6;
@@ -18,13 +21,27 @@ fn every_scenario_replays_from_its_seed_and_its_plan() {
         for bug in bugs {
             for seed in 0..SEEDS {
                 let plan = scenario.plan(seed, bug);
-                assert_eq!(plan, scenario.plan(seed, bug), "{} seed {seed}: plans are deterministic", scenario.name());
+                assert_eq!(
+                    plan,
+                    scenario.plan(seed, bug),
+                    "{} seed {seed}: plans are deterministic",
+                    scenario.name()
+                );
                 let reloaded = Plan::from_json(&plan.to_json()).expect("a dumped plan loads");
                 let a = scenario.run(&plan, TraceLevel::Hash).expect("a valid plan");
-                let b = scenario.run(&reloaded, TraceLevel::Record).expect("a valid plan");
+                let b = scenario
+                    .run(&reloaded, TraceLevel::Record)
+                    .expect("a valid plan");
                 let context = format!("{} seed {seed} bug {bug:?}", scenario.name());
-                assert_eq!(a.report, b.report, "{context}: same report from the seed and the reloaded plan");
-                assert_eq!(b.trace.records().len() as u64, b.report.event_count, "{context}");
+                assert_eq!(
+                    a.report, b.report,
+                    "{context}: same report from the seed and the reloaded plan"
+                );
+                assert_eq!(
+                    b.trace.records().len() as u64,
+                    b.report.event_count,
+                    "{context}"
+                );
             }
         }
     }
@@ -72,14 +89,22 @@ impl Scenario for LeakyScenario {
         }
     }
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
-        let mut config = Config::new(plan.seed, plan.swarm.link.clone(), plan.swarm.client_link.clone());
+        let mut config = Config::new(
+            plan.seed,
+            plan.swarm.link.clone(),
+            plan.swarm.client_link.clone(),
+        );
         config.trace_level = level;
         let mut sim: Simulation<u64, ()> = Simulation::new(config);
         sim.add_node(|_| Leaky);
         sim.run_for(plan.safety_duration);
         let report = sim.report("leaky", plan.seed, None, Verdict::pass());
         let (trace, history) = sim.into_parts();
-        Ok(Run { report, trace, history })
+        Ok(Run {
+            report,
+            trace,
+            history,
+        })
     }
 }
 
@@ -87,8 +112,19 @@ impl Scenario for LeakyScenario {
 fn nondeterminism_is_detected_and_located() {
     let result = execute_twice(&LeakyScenario, &LeakyScenario.plan(1, None)).expect("a valid plan");
     assert_eq!(result.verdict.outcome, Outcome::Nondeterminism);
-    assert!(result.verdict.message.contains("first difference at event 1"), "{}", result.verdict.message);
-    assert!(result.verdict.message.contains("TimerSet"), "{}", result.verdict.message);
+    assert!(
+        result
+            .verdict
+            .message
+            .contains("first difference at event 1"),
+        "{}",
+        result.verdict.message
+    );
+    assert!(
+        result.verdict.message.contains("TimerSet"),
+        "{}",
+        result.verdict.message
+    );
 }
 
 #[test]
@@ -96,6 +132,11 @@ fn deterministic_scenarios_pass_the_double_run() {
     let scenario = scenarios::find("echo").unwrap();
     for seed in 0..3 {
         let result = execute_twice(scenario, &scenario.plan(seed, None)).expect("a valid plan");
-        assert_eq!(result.verdict.outcome, Outcome::Pass, "{}", result.verdict.message);
+        assert_eq!(
+            result.verdict.outcome,
+            Outcome::Pass,
+            "{}",
+            result.verdict.message
+        );
     }
 }

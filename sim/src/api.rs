@@ -84,7 +84,12 @@ pub trait Node: Any {
 
     /// A disk operation submitted with `Context::disk` completed. Protocols without a disk
     /// need not implement it.
-    fn on_disk(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, id: IoId, result: IoResult) {
+    fn on_disk(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        id: IoId,
+        result: IoResult,
+    ) {
         let _ = (ctx, id, result);
     }
 }

@@ -102,23 +102,47 @@ impl DiskFaults {
     fn covers(&self, file: &str) -> bool {
         self.unlimited
             || self.files.is_empty()
-            || self.files.iter().any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => file.starts_with(prefix),
-                None => file == pattern,
-            })
+            || self
+                .files
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => file.starts_with(prefix),
+                    None => file == pattern,
+                })
     }
 }
 
 /// A disk operation, as a protocol asks for it.
 #[derive(Clone, PartialEq, Eq, Debug, Hash)]
 pub enum DiskOp {
-    Write { file: String, offset: u64, data: Vec<u8> },
-    Append { file: String, data: Vec<u8> },
-    Truncate { file: String, len: u64 },
-    Sync { file: String },
-    Read { file: String, offset: u64, len: u64 },
-    Rename { from: String, to: String },
-    Delete { file: String },
+    Write {
+        file: String,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Append {
+        file: String,
+        data: Vec<u8>,
+    },
+    Truncate {
+        file: String,
+        len: u64,
+    },
+    Sync {
+        file: String,
+    },
+    Read {
+        file: String,
+        offset: u64,
+        len: u64,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Delete {
+        file: String,
+    },
     SyncDir,
 }
 
@@ -130,7 +154,9 @@ impl DiskOp {
     /// A one-line description for the trace (data is summarized, not dumped).
     pub fn describe(&self) -> String {
         match self {
-            DiskOp::Write { file, offset, data } => format!("write {file} @{offset} {} bytes", data.len()),
+            DiskOp::Write { file, offset, data } => {
+                format!("write {file} @{offset} {} bytes", data.len())
+            }
             DiskOp::Append { file, data } => format!("append {file} {} bytes", data.len()),
             DiskOp::Truncate { file, len } => format!("truncate {file} to {len}"),
             DiskOp::Sync { file } => format!("sync {file}"),
@@ -272,16 +298,23 @@ impl Disk {
 
     /// A file's current content (the page cache), for checkers and tests.
     pub fn content(&self, file: &str) -> Option<&[u8]> {
-        self.names.get(file).map(|&inode| self.inodes[inode].volatile.as_slice())
+        self.names
+            .get(file)
+            .map(|&inode| self.inodes[inode].volatile.as_slice())
     }
 
     /// A file's durable content under its durable name: what a crash now would keep at least.
     pub fn durable_content(&self, file: &str) -> Option<&[u8]> {
-        self.durable_names.get(file).map(|&inode| self.inodes[inode].durable.as_slice())
+        self.durable_names
+            .get(file)
+            .map(|&inode| self.inodes[inode].durable.as_slice())
     }
 
     fn used_bytes(&self) -> u64 {
-        self.names.values().map(|&i| self.inodes[i].volatile.len() as u64).sum()
+        self.names
+            .values()
+            .map(|&i| self.inodes[i].volatile.len() as u64)
+            .sum()
     }
 
     fn next_sequence(&mut self) -> u64 {
@@ -291,14 +324,33 @@ impl Disk {
 
     /// Carries out an operation's immediate effect and decides its result and latency.
     /// `faulty` says whether the fault budget lets this disk suffer faults.
-    pub(crate) fn submit(&mut self, op: &DiskOp, config: &DiskConfig, faulty: bool, rng: &mut Rng) -> Submitted {
-        let latency = if op.is_sync() { &config.sync_latency } else { &config.latency }.sample(rng);
+    pub(crate) fn submit(
+        &mut self,
+        op: &DiskOp,
+        config: &DiskConfig,
+        faulty: bool,
+        rng: &mut Rng,
+    ) -> Submitted {
+        let latency = if op.is_sync() {
+            &config.sync_latency
+        } else {
+            &config.latency
+        }
+        .sample(rng);
         let mut events = Vec::new();
         let faults = &config.faults;
         let eligible = |file: &str| faulty && faults.covers(file);
         let mut durability = None;
         let result = match op {
-            DiskOp::Write { file, offset, data } => self.write(file, *offset, data, config, eligible(file), rng, &mut events),
+            DiskOp::Write { file, offset, data } => self.write(
+                file,
+                *offset,
+                data,
+                config,
+                eligible(file),
+                rng,
+                &mut events,
+            ),
             DiskOp::Append { file, data } => {
                 let offset = self.content(file).map_or(0, |c| c.len() as u64);
                 self.write(file, offset, data, config, eligible(file), rng, &mut events)
@@ -306,7 +358,10 @@ impl Disk {
             DiskOp::Truncate { file, len } => match self.names.get(file) {
                 None => IoResult::Err(IoError::NotFound),
                 Some(_) if eligible(file) && rng.chance_ppm(faults.write_error_ppm) => {
-                    events.push(DiskEvent { kind: "write-error", detail: format!("truncate {file}") });
+                    events.push(DiskEvent {
+                        kind: "write-error",
+                        detail: format!("truncate {file}"),
+                    });
                     IoResult::Err(IoError::Io)
                 }
                 Some(&inode) => {
@@ -320,26 +375,46 @@ impl Disk {
             DiskOp::Sync { file } => match self.names.get(file) {
                 None => IoResult::Err(IoError::NotFound),
                 Some(&inode) => {
-                    durability = Some(Durability::File { inode, upto: self.sequence });
+                    durability = Some(Durability::File {
+                        inode,
+                        upto: self.sequence,
+                    });
                     IoResult::Ok
                 }
             },
             DiskOp::SyncDir => {
-                durability = Some(Durability::Names { upto: self.sequence });
+                durability = Some(Durability::Names {
+                    upto: self.sequence,
+                });
                 IoResult::Ok
             }
             DiskOp::Read { file, offset, len } => match self.names.get(file) {
                 None => IoResult::Err(IoError::NotFound),
                 Some(_) if eligible(file) && rng.chance_ppm(faults.read_error_ppm) => {
-                    events.push(DiskEvent { kind: "read-error", detail: format!("{file} @{offset}") });
+                    events.push(DiskEvent {
+                        kind: "read-error",
+                        detail: format!("{file} @{offset}"),
+                    });
                     IoResult::Err(IoError::Io)
                 }
-                Some(&inode) => IoResult::Data(self.read(inode, file, *offset, *len, config, eligible(file), rng, &mut events)),
+                Some(&inode) => IoResult::Data(self.read(
+                    inode,
+                    file,
+                    *offset,
+                    *len,
+                    config,
+                    eligible(file),
+                    rng,
+                    &mut events,
+                )),
             },
             DiskOp::Rename { from, to } => {
                 if self.names.contains_key(from) {
                     let sequence = self.next_sequence();
-                    let op = NameOp::Rename { from: from.clone(), to: to.clone() };
+                    let op = NameOp::Rename {
+                        from: from.clone(),
+                        to: to.clone(),
+                    };
                     apply_name(&mut self.names, &op);
                     self.pending_names.push((sequence, op));
                     IoResult::Ok
@@ -367,7 +442,8 @@ impl Disk {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // The disk's own helper; the arguments are the write.
+    // The disk's own helper; its arguments are the write and where faults may strike.
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
         file: &str,
@@ -380,14 +456,38 @@ impl Disk {
     ) -> IoResult {
         let faults = &config.faults;
         if eligible && rng.chance_ppm(faults.write_error_ppm) {
-            events.push(DiskEvent { kind: "write-error", detail: format!("{file} @{offset}") });
+            events.push(DiskEvent {
+                kind: "write-error",
+                detail: format!("{file} @{offset}"),
+            });
             return IoResult::Err(IoError::Io);
         }
+        let sector = u64::from(config.sector_bytes);
+        let mut landed = offset;
+        let misdirected = eligible && rng.chance_ppm(faults.misdirect_ppm);
+        if misdirected {
+            let shift = rng.between(1, 4) * sector;
+            landed = if rng.below(2) == 0 {
+                offset + shift
+            } else {
+                offset.saturating_sub(shift)
+            };
+        }
+        // Only growth can fill a disk; it is measured where the data actually lands.
         let current = self.content(file).map_or(0, |c| c.len() as u64);
-        let growth = (offset + data.len() as u64).saturating_sub(current);
-        if self.used_bytes().saturating_add(growth) > config.capacity_bytes {
-            events.push(DiskEvent { kind: "disk-full", detail: format!("{file} @{offset}") });
+        let growth = (landed + data.len() as u64).saturating_sub(current);
+        if growth > 0 && self.used_bytes().saturating_add(growth) > config.capacity_bytes {
+            events.push(DiskEvent {
+                kind: "disk-full",
+                detail: format!("{file} @{offset}"),
+            });
             return IoResult::Err(IoError::NoSpace);
+        }
+        if misdirected {
+            events.push(DiskEvent {
+                kind: "misdirected-write",
+                detail: format!("{file}: aimed at @{offset}, landed at @{landed}"),
+            });
         }
         let inode = match self.names.get(file) {
             Some(&inode) => inode,
@@ -395,34 +495,34 @@ impl Disk {
                 self.inodes.push(Inode::default());
                 let inode = self.inodes.len() - 1;
                 let sequence = self.next_sequence();
-                let op = NameOp::Link { name: file.to_string(), inode };
+                let op = NameOp::Link {
+                    name: file.to_string(),
+                    inode,
+                };
                 apply_name(&mut self.names, &op);
                 self.pending_names.push((sequence, op));
                 inode
             }
         };
-        let sector = u64::from(config.sector_bytes);
-        let mut landed = offset;
-        if eligible && rng.chance_ppm(faults.misdirect_ppm) {
-            let shift = rng.between(1, 4) * sector;
-            landed = if rng.below(2) == 0 { offset + shift } else { offset.saturating_sub(shift) };
-            events.push(DiskEvent {
-                kind: "misdirected-write",
-                detail: format!("{file}: aimed at @{offset}, landed at @{landed}"),
-            });
-        }
+
         // Rewriting a sector clears its latent error, as a drive remaps it.
+        let sector = u64::from(config.sector_bytes);
         let first = landed / sector;
         let last = (landed + data.len() as u64).div_ceil(sector);
-        self.latent.retain(|&(i, s)| i != inode || s < first || s >= last);
+        self.latent
+            .retain(|&(i, s)| i != inode || s < first || s >= last);
         let sequence = self.next_sequence();
-        let op = DataOp::Write { offset: landed, data: data.to_vec() };
+        let op = DataOp::Write {
+            offset: landed,
+            data: data.to_vec(),
+        };
         apply(&mut self.inodes[inode].volatile, &op);
         self.inodes[inode].pending.push((sequence, op));
         IoResult::Ok
     }
 
-    #[allow(clippy::too_many_arguments)] // The disk's own helper; the arguments are the read.
+    // The disk's own helper; its arguments are the read and where faults may strike.
+    #[allow(clippy::too_many_arguments)]
     fn read(
         &mut self,
         inode: usize,
@@ -448,7 +548,10 @@ impl Disk {
             let last = (end as u64 - 1) / sector;
             let bad = rng.between(first, last);
             if self.latent.insert((inode, bad)) {
-                events.push(DiskEvent { kind: "latent-sector-error", detail: format!("{file} sector {bad}") });
+                events.push(DiskEvent {
+                    kind: "latent-sector-error",
+                    detail: format!("{file} sector {bad}"),
+                });
             }
         }
         for &(_, bad) in self.latent.range((inode, 0)..(inode + 1, 0)) {
@@ -480,7 +583,11 @@ impl Disk {
                 }
             }
             Durability::Names { upto } => {
-                let count = self.pending_names.iter().take_while(|(s, _)| *s <= upto).count();
+                let count = self
+                    .pending_names
+                    .iter()
+                    .take_while(|(s, _)| *s <= upto)
+                    .count();
                 for (_, op) in self.pending_names.drain(..count) {
                     apply_name(&mut self.durable_names, &op);
                 }
@@ -502,7 +609,10 @@ impl Disk {
             for (_, op) in inode.pending.drain(..) {
                 let draw = rng.below(u64::from(crate::rng::PPM)) as u32;
                 if draw < config.crash_lose_ppm {
-                    events.push(DiskEvent { kind: "lost-write", detail: format!("{name}: {}", describe_data(&op)) });
+                    events.push(DiskEvent {
+                        kind: "lost-write",
+                        detail: format!("{name}: {}", describe_data(&op)),
+                    });
                     continue;
                 }
                 let tear = draw < config.crash_lose_ppm.saturating_add(config.crash_tear_ppm);
@@ -519,10 +629,19 @@ impl Disk {
                         };
                         events.push(DiskEvent {
                             kind: "torn-write",
-                            detail: format!("{name} @{offset}: {kept_bytes} of {} bytes reached the disk", data.len()),
+                            detail: format!(
+                                "{name} @{offset}: {kept_bytes} of {} bytes reached the disk",
+                                data.len()
+                            ),
                         });
                         if kept_bytes > 0 {
-                            apply(&mut inode.durable, &DataOp::Write { offset, data: data[..kept_bytes].to_vec() });
+                            apply(
+                                &mut inode.durable,
+                                &DataOp::Write {
+                                    offset,
+                                    data: data[..kept_bytes].to_vec(),
+                                },
+                            );
                         }
                     }
                     op => apply(&mut inode.durable, &op),
@@ -536,7 +655,10 @@ impl Disk {
             if position < kept {
                 apply_name(&mut self.durable_names, &op);
             } else {
-                events.push(DiskEvent { kind: "lost-name-op", detail: describe_name(&op) });
+                events.push(DiskEvent {
+                    kind: "lost-name-op",
+                    detail: describe_name(&op),
+                });
             }
         }
         self.names = self.durable_names.clone();

@@ -68,7 +68,11 @@ impl Config {
         Config {
             trace_level,
             disk: plan.swarm.disk.clone(),
-            ..Config::new(plan.seed, plan.swarm.link.clone(), plan.swarm.client_link.clone())
+            ..Config::new(
+                plan.seed,
+                plan.swarm.link.clone(),
+                plan.swarm.client_link.clone(),
+            )
         }
     }
 }
@@ -312,7 +316,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
         });
         self.core.disks.push(Disk::default());
         let disk_stream = stream::DISK_BASE + u64::from(id.0);
-        self.core.disk_rngs.push(Rng::from_seed(self.core.seed, disk_stream));
+        self.core
+            .disk_rngs
+            .push(Rng::from_seed(self.core.seed, disk_stream));
         self.instances.push(None);
         self.factories
             .push(Box::new(move |id| Box::new(factory(id))));
@@ -601,7 +607,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     core.disks[node as usize].make_durable(durability);
                 }
                 core.trace.disk_complete(core.now, node, id, &result);
-                let instance = self.instances[node as usize].as_mut().expect("up node has an instance");
+                let instance = self.instances[node as usize]
+                    .as_mut()
+                    .expect("up node has an instance");
                 CURRENT.with(|c| c.set((core.now, node)));
                 let mut ctx = Context {
                     core,
@@ -704,10 +712,12 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 let deferred = std::mem::take(&mut state.deferred);
                 self.instances[node.index()] = None;
                 core.trace.crash(now, node.0);
-                let events = core.disks[node.index()].crash(&core.disk_config, &mut core.disk_rngs[node.index()]);
+                let events = core.disks[node.index()]
+                    .crash(&core.disk_config, &mut core.disk_rngs[node.index()]);
                 for event in events {
                     *core.fault_counts.entry(event.kind).or_insert(0) += 1;
-                    core.trace.fault(now, node.0, event.kind, format_args!("{}", event.detail));
+                    core.trace
+                        .fault(now, node.0, event.kind, format_args!("{}", event.detail));
                 }
                 for slot in deferred {
                     if let Some(Event::Deliver { from, to, id, .. }) =
@@ -1039,10 +1049,16 @@ impl<M: Message, T: Message> Core<M, T> {
             && (faults.unlimited
                 || self.disk_faulty.contains(&node.0)
                 || self.disk_faulty.len() < faults.nodes_max as usize);
-        let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut self.disk_rngs[index]);
+        let submitted =
+            self.disks[index].submit(&op, &self.disk_config, faulty, &mut self.disk_rngs[index]);
         for event in &submitted.events {
             *self.fault_counts.entry(event.kind).or_insert(0) += 1;
-            self.trace.fault(self.now, node.0, event.kind, format_args!("{}", event.detail));
+            self.trace.fault(
+                self.now,
+                node.0,
+                event.kind,
+                format_args!("{}", event.detail),
+            );
             if event.kind != "disk-full" && !self.disk_faulty.contains(&node.0) {
                 self.disk_faulty.push(node.0);
             }

@@ -53,13 +53,21 @@ pub fn check_seeds(seeds: Range<u64>, mut run: impl FnMut(u64) -> Result<(), Str
                 format!("panicked: {text}")
             }
         };
-        panic!("seed {seed} failed: {message}\nreplay: {}", replay_line(seed));
+        panic!(
+            "seed {seed} failed: {message}\nreplay: {}",
+            replay_line(seed)
+        );
     }
 }
 
 fn replay_line(seed: u64) -> String {
     // Cargo names the test thread after the test; the package comes from cargo's environment.
-    let test = std::thread::current().name().unwrap_or("TEST_NAME").to_string();
-    let package = std::env::var("CARGO_PKG_NAME").map(|p| format!(" -p {p}")).unwrap_or_default();
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("TEST_NAME")
+        .to_string();
+    let package = std::env::var("CARGO_PKG_NAME")
+        .map(|p| format!(" -p {p}"))
+        .unwrap_or_default();
     format!("{SEED_VARIABLE}={seed} cargo test{package} {test} -- --exact --nocapture")
 }

@@ -408,16 +408,36 @@ impl Trace {
         self.hasher.write_u64(id);
         op.hash(&mut self.hasher);
         if record {
-            self.push(time, node, TraceEvent::DiskSubmit { id, op: op.describe() });
+            self.push(
+                time,
+                node,
+                TraceEvent::DiskSubmit {
+                    id,
+                    op: op.describe(),
+                },
+            );
         }
     }
 
-    pub(crate) fn disk_complete(&mut self, time: u64, node: u32, id: u64, result: &crate::disk::IoResult) {
+    pub(crate) fn disk_complete(
+        &mut self,
+        time: u64,
+        node: u32,
+        id: u64,
+        result: &crate::disk::IoResult,
+    ) {
         let record = self.head(tag::DISK_COMPLETE, time, node);
         self.hasher.write_u64(id);
         result.hash(&mut self.hasher);
         if record {
-            self.push(time, node, TraceEvent::DiskComplete { id, result: result.describe() });
+            self.push(
+                time,
+                node,
+                TraceEvent::DiskComplete {
+                    id,
+                    result: result.describe(),
+                },
+            );
         }
     }
 

@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 use sim::{
-    Config, Context, DiskConfig, DiskOp, Duration, Fault, Instant, IoId, IoResult, Latency, LinkConfig, Node,
-    NodeId, Simulation, TraceEvent, TraceLevel,
+    Config, Context, DiskConfig, DiskOp, Duration, Fault, Instant, IoId, IoResult, Latency,
+    LinkConfig, Node, NodeId, Simulation, TraceEvent, TraceLevel,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -89,7 +89,11 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..64u64, 1..40u64, any::<u8>()).prop_map(|(offset, len, byte)| Step::Write { offset, len, byte }),
+        (0..64u64, 1..40u64, any::<u8>()).prop_map(|(offset, len, byte)| Step::Write {
+            offset,
+            len,
+            byte
+        }),
         (1..40u64, any::<u8>()).prop_map(|(len, byte)| Step::Append { len, byte }),
         (0..80u64).prop_map(|len| Step::Truncate { len }),
         Just(Step::Sync),
@@ -99,8 +103,15 @@ fn step() -> impl Strategy<Value = Step> {
 fn to_op(step: &Step) -> DiskOp {
     let file = "f".to_string();
     match *step {
-        Step::Write { offset, len, byte } => DiskOp::Write { file, offset, data: vec![byte; len as usize] },
-        Step::Append { len, byte } => DiskOp::Append { file, data: vec![byte; len as usize] },
+        Step::Write { offset, len, byte } => DiskOp::Write {
+            file,
+            offset,
+            data: vec![byte; len as usize],
+        },
+        Step::Append { len, byte } => DiskOp::Append {
+            file,
+            data: vec![byte; len as usize],
+        },
         Step::Truncate { len } => DiskOp::Truncate { file, len },
         Step::Sync => DiskOp::Sync { file },
     }
@@ -134,7 +145,10 @@ fn outcomes(op: &Resolved) -> Vec<Option<Resolved>> {
         let end = offset + data.len() as u64;
         for boundary in ((offset / SECTOR + 1)..end.div_ceil(SECTOR)).map(|s| s * SECTOR) {
             let kept = (boundary - offset) as usize;
-            all.push(Some(Resolved::Write { offset: *offset, data: data[..kept].to_vec() }));
+            all.push(Some(Resolved::Write {
+                offset: *offset,
+                data: data[..kept].to_vec(),
+            }));
         }
     }
     all
@@ -225,7 +239,11 @@ proptest! {
 }
 
 fn read_all(file: &str) -> DiskOp {
-    DiskOp::Read { file: file.into(), offset: 0, len: 1 << 20 }
+    DiskOp::Read {
+        file: file.into(),
+        offset: 0,
+        len: 1 << 20,
+    }
 }
 
 fn data_of(result: &IoResult) -> Vec<u8> {
@@ -257,10 +275,18 @@ fn latent_errors_stay_where_injected_until_rewritten() {
         // Whole sectors, so every latent bit lies inside the file.
         let content: Vec<u8> = (0..96).collect();
         let ops = vec![
-            DiskOp::Write { file: "f".into(), offset: 0, data: content.clone() },
+            DiskOp::Write {
+                file: "f".into(),
+                offset: 0,
+                data: content.clone(),
+            },
             read_all("f"),
             read_all("f"),
-            DiskOp::Write { file: "f".into(), offset: 0, data: content.clone() },
+            DiskOp::Write {
+                file: "f".into(),
+                offset: 0,
+                data: content.clone(),
+            },
         ];
         let (mut sim, log) = simulation(seed, config, ops);
         sim.run_for(Duration::from_millis(10));
@@ -272,14 +298,33 @@ fn latent_errors_stay_where_injected_until_rewritten() {
             .filter(|(kind, _)| kind == "latent-sector-error")
             .map(|(_, detail)| detail.rsplit(' ').next().unwrap().parse().unwrap())
             .collect();
-        assert!(!sectors.is_empty(), "seed {seed}: every read finds a latent error");
+        assert!(
+            !sectors.is_empty(),
+            "seed {seed}: every read finds a latent error"
+        );
         for (read, data) in [(1, &first), (2, &second)] {
-            let differing: Vec<usize> = (0..content.len()).filter(|&i| data[i] != content[i]).collect();
-            let flipped_bits: u32 = differing.iter().map(|&i| (data[i] ^ content[i]).count_ones()).sum();
-            let expected_sectors = if read == 1 { &sectors[..1] } else { &sectors[..] };
-            assert_eq!(flipped_bits as usize, expected_sectors.len(), "seed {seed} read {read}: one bit per bad sector");
+            let differing: Vec<usize> = (0..content.len())
+                .filter(|&i| data[i] != content[i])
+                .collect();
+            let flipped_bits: u32 = differing
+                .iter()
+                .map(|&i| (data[i] ^ content[i]).count_ones())
+                .sum();
+            let expected_sectors = if read == 1 {
+                &sectors[..1]
+            } else {
+                &sectors[..]
+            };
+            assert_eq!(
+                flipped_bits as usize,
+                expected_sectors.len(),
+                "seed {seed} read {read}: one bit per bad sector"
+            );
             for i in differing {
-                assert!(expected_sectors.contains(&(i as u64 / SECTOR)), "seed {seed}: byte {i} outside bad sectors {sectors:?}");
+                assert!(
+                    expected_sectors.contains(&(i as u64 / SECTOR)),
+                    "seed {seed}: byte {i} outside bad sectors {sectors:?}"
+                );
             }
         }
         // The disk itself was never changed by a read, and rewriting clears the latent errors.
@@ -294,7 +339,14 @@ fn read_corruption_flips_one_bit_of_one_read() {
     config.faults.read_corrupt_ppm = 1_000_000;
     config.faults.nodes_max = 1;
     let content = vec![0u8; 64];
-    let ops = vec![DiskOp::Write { file: "f".into(), offset: 0, data: content.clone() }, read_all("f")];
+    let ops = vec![
+        DiskOp::Write {
+            file: "f".into(),
+            offset: 0,
+            data: content.clone(),
+        },
+        read_all("f"),
+    ];
     let (mut sim, log) = simulation(1, config, ops);
     sim.run_for(Duration::from_millis(10));
     let data = data_of(&log.borrow()[1].1);
@@ -312,8 +364,14 @@ fn the_budget_confines_faults_to_named_files() {
     config.faults.files = vec!["wal*".into()];
     config.faults.nodes_max = 1;
     let ops = vec![
-        DiskOp::Append { file: "wal.1".into(), data: vec![1; 10] },
-        DiskOp::Append { file: "meta".into(), data: vec![2; 10] },
+        DiskOp::Append {
+            file: "wal.1".into(),
+            data: vec![1; 10],
+        },
+        DiskOp::Append {
+            file: "meta".into(),
+            data: vec![2; 10],
+        },
         read_all("meta"),
         read_all("wal.1"),
     ];
@@ -323,8 +381,16 @@ fn the_budget_confines_faults_to_named_files() {
     assert_eq!(log[0].1, IoResult::Err(sim::IoError::Io));
     assert_eq!(log[1].1, IoResult::Ok);
     assert_eq!(log[2].1, IoResult::Data(vec![2; 10]));
-    assert_eq!(log[3].1, IoResult::Err(sim::IoError::NotFound), "the failed append created nothing");
-    assert!(fault_events(&sim).iter().all(|(_, detail)| detail.starts_with("wal")));
+    assert_eq!(
+        log[3].1,
+        IoResult::Err(sim::IoError::NotFound),
+        "the failed append created nothing"
+    );
+    assert!(
+        fault_events(&sim)
+            .iter()
+            .all(|(_, detail)| detail.starts_with("wal"))
+    );
 }
 
 // Write-then-rename installs a snapshot atomically: after a crash at any moment, `snap` holds
@@ -335,22 +401,44 @@ fn write_then_rename_is_atomic() {
     let new = vec![2u8; 70];
     for seed in 0..300 {
         let ops = vec![
-            DiskOp::Write { file: "snap".into(), offset: 0, data: old.clone() },
-            DiskOp::Sync { file: "snap".into() },
+            DiskOp::Write {
+                file: "snap".into(),
+                offset: 0,
+                data: old.clone(),
+            },
+            DiskOp::Sync {
+                file: "snap".into(),
+            },
             DiskOp::SyncDir,
-            DiskOp::Write { file: "snap.tmp".into(), offset: 0, data: new.clone() },
-            DiskOp::Sync { file: "snap.tmp".into() },
-            DiskOp::Rename { from: "snap.tmp".into(), to: "snap".into() },
+            DiskOp::Write {
+                file: "snap.tmp".into(),
+                offset: 0,
+                data: new.clone(),
+            },
+            DiskOp::Sync {
+                file: "snap.tmp".into(),
+            },
+            DiskOp::Rename {
+                from: "snap.tmp".into(),
+                to: "snap".into(),
+            },
             DiskOp::SyncDir,
         ];
         let (mut sim, log) = simulation(seed, disk_config(), ops);
         // Crash somewhere after the old snapshot is durable.
-        sim.run_until_condition(Instant::ZERO + Duration::from_secs(1), Duration::from_micros(1), |_| log.borrow().len() >= 3);
+        sim.run_until_condition(
+            Instant::ZERO + Duration::from_secs(1),
+            Duration::from_micros(1),
+            |_| log.borrow().len() >= 3,
+        );
         let extra = Duration::from_micros(seed % 700);
         sim.run_for(extra);
         sim.apply(Fault::Crash(NodeId(0)));
         let snap = sim.disk(NodeId(0)).content("snap").map(<[u8]>::to_vec);
-        assert!(snap == Some(old.clone()) || snap == Some(new.clone()), "seed {seed}: snap is {snap:?}");
+        assert!(
+            snap == Some(old.clone()) || snap == Some(new.clone()),
+            "seed {seed}: snap is {snap:?}"
+        );
     }
 }
 
@@ -358,7 +446,10 @@ fn write_then_rename_is_atomic() {
 #[test]
 fn a_restarted_node_reads_its_disk() {
     let ops = vec![
-        DiskOp::Append { file: "f".into(), data: vec![5; 30] },
+        DiskOp::Append {
+            file: "f".into(),
+            data: vec![5; 30],
+        },
         DiskOp::Sync { file: "f".into() },
         DiskOp::SyncDir,
         read_all("f"),

@@ -7,14 +7,20 @@
 
 use sim::testing::check_seeds;
 use sim::{
-    Config, Context, Duration, Fault, Instant, Latency, LinkConfig, Node, NodeId, Partition, Simulation,
+    Config, Context, Duration, Fault, Instant, Latency, LinkConfig, Node, NodeId, Partition,
+    Simulation,
 };
 
 #[derive(Clone, Debug, Hash)]
 enum Msg {
     /// Entries `first..=last`.
-    Apply { first: u64, last: u64 },
-    Ack { index: u64 },
+    Apply {
+        first: u64,
+        last: u64,
+    },
+    Ack {
+        index: u64,
+    },
 }
 
 #[derive(Clone, Debug, Hash)]
@@ -78,9 +84,18 @@ impl Node for Follower {
     fn on_message(&mut self, ctx: &mut Context<'_, Msg, Timer>, from: NodeId, message: Msg) {
         if let Msg::Apply { first, last } = message {
             // The protocol's invariant: the leader never skips an entry the follower lacks.
-            assert!(first <= self.applied + 1, "entries {first}..={last} skip entry {}", self.applied + 1);
+            assert!(
+                first <= self.applied + 1,
+                "entries {first}..={last} skip entry {}",
+                self.applied + 1
+            );
             self.applied = self.applied.max(last);
-            ctx.send(from, Msg::Ack { index: self.applied });
+            ctx.send(
+                from,
+                Msg::Ack {
+                    index: self.applied,
+                },
+            );
         }
     }
 
@@ -110,14 +125,19 @@ fn run(seed: u64) -> Result<(), String> {
         sim.add_node(|_| Follower { applied: 0 });
     }
     let isolate = Partition::Groups(vec![vec![NodeId(0), NodeId(1)], vec![NodeId(2)]]);
-    sim.schedule(Instant::ZERO + Duration::from_millis(300), Fault::Partition(isolate));
+    sim.schedule(
+        Instant::ZERO + Duration::from_millis(300),
+        Fault::Partition(isolate),
+    );
     sim.schedule(Instant::ZERO + Duration::from_millis(800), Fault::Heal);
     sim.run_until(Instant::ZERO + Duration::from_secs(2));
     let issued_before_end = sim.node::<Leader>(leader).expect("up").issued - 20;
     for follower in [NodeId(1), NodeId(2)] {
         let applied = sim.node::<Follower>(follower).expect("up").applied;
         if applied < issued_before_end {
-            return Err(format!("{follower} applied {applied} of {issued_before_end} entries"));
+            return Err(format!(
+                "{follower} applied {applied} of {issued_before_end} entries"
+            ));
         }
     }
     Ok(())
@@ -132,10 +152,24 @@ fn replicated_counter_catches_up_after_a_partition() {
 #[test]
 fn a_failing_seed_names_its_replay_line() {
     let outcome = std::panic::catch_unwind(|| {
-        check_seeds(0..10, |seed| if seed == 7 { Err("planted".to_string()) } else { Ok(()) })
+        check_seeds(0..10, |seed| {
+            if seed == 7 {
+                Err("planted".to_string())
+            } else {
+                Ok(())
+            }
+        })
     });
     let payload = outcome.expect_err("seed 7 fails");
-    let message = payload.downcast_ref::<String>().expect("a formatted message");
-    assert!(message.starts_with("seed 7 failed: planted\nreplay: FAULTLINE_SEED=7 cargo test"), "{message}");
-    assert!(message.contains("a_failing_seed_names_its_replay_line -- --exact"), "{message}");
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.starts_with("seed 7 failed: planted\nreplay: FAULTLINE_SEED=7 cargo test"),
+        "{message}"
+    );
+    assert!(
+        message.contains("a_failing_seed_names_its_replay_line -- --exact"),
+        "{message}"
+    );
 }

@@ -7,11 +7,16 @@
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn rust_files(folder: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(folder) else { return };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
@@ -29,7 +34,10 @@ fn files_under(crates: &[&str]) -> Vec<(PathBuf, String)> {
         rust_files(&root().join(name).join("src"), &mut paths);
     }
     assert!(!paths.is_empty());
-    paths.into_iter().map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap())).collect()
+    paths
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
 }
 
 /// Code lines, without comments: a doc comment may name what it forbids.
@@ -65,7 +73,10 @@ fn simulated_code_is_deterministic() {
         for (number, line) in code_lines(&text) {
             for pattern in banned {
                 if line.contains(pattern) && !(allowed_env && pattern == "std::env::var") {
-                    problems.push(format!("{}:{number}: `{pattern}` in simulated code", path.display()));
+                    problems.push(format!(
+                        "{}:{number}: `{pattern}` in simulated code",
+                        path.display()
+                    ));
                 }
             }
         }
@@ -104,7 +115,13 @@ fn sim_imports(code: &str) -> Vec<String> {
                     '{' => depth += 1,
                     '}' => depth -= 1,
                     ',' if depth == 0 => {
-                        let first = item.trim().split("::").next().unwrap_or("").trim().to_string();
+                        let first = item
+                            .trim()
+                            .split("::")
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
                         if !first.is_empty() {
                             names.push(first);
                         }
@@ -116,7 +133,10 @@ fn sim_imports(code: &str) -> Vec<String> {
                 item.push(c);
             }
         } else {
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             names.push(name);
         }
     }
@@ -124,22 +144,47 @@ fn sim_imports(code: &str) -> Vec<String> {
 }
 
 fn without_comments(text: &str) -> String {
-    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 // Protocols reach the simulator only through the protocol-facing API: the api, time,
-// history, rng and hash modules, and the root re-exports of their items.
+// history, rng, hash and disk modules, and the root re-exports of their items.
 #[test]
 fn protocols_use_only_the_protocol_api() {
     let allowed = [
-        "api", "time", "history", "rng", "hash", "Context", "Node", "NodeId", "TimerId", "Message", "Duration",
-        "Instant", "Rng", "HistoryRecord", "OpStatus", "StableHasher",
+        "api",
+        "time",
+        "history",
+        "rng",
+        "hash",
+        "disk",
+        "Context",
+        "Node",
+        "NodeId",
+        "TimerId",
+        "IoId",
+        "Message",
+        "Duration",
+        "Instant",
+        "Rng",
+        "HistoryRecord",
+        "OpStatus",
+        "StableHasher",
+        "DiskOp",
+        "IoResult",
+        "IoError",
     ];
     let mut problems = Vec::new();
     for (path, text) in files_under(&["protocols"]) {
         for name in sim_imports(&without_comments(&text)) {
             if !allowed.contains(&name.as_str()) {
-                problems.push(format!("{}: `sim::{name}` is not part of the protocol-facing API", path.display()));
+                problems.push(format!(
+                    "{}: `sim::{name}` is not part of the protocol-facing API",
+                    path.display()
+                ));
             }
         }
     }
@@ -148,7 +193,8 @@ fn protocols_use_only_the_protocol_api() {
 
 #[test]
 fn sim_imports_are_parsed() {
-    let code = "use sim::{Context, time::{Duration, Instant}};\nuse sim::engine::Core; let x = mysim::y;";
+    let code =
+        "use sim::{Context, time::{Duration, Instant}};\nuse sim::engine::Core; let x = mysim::y;";
     assert_eq!(sim_imports(code), ["Context", "time", "engine"]);
 }
 
@@ -159,7 +205,10 @@ fn the_engine_knows_no_protocol() {
     for (path, text) in files_under(&["sim"]) {
         for (number, line) in code_lines(&text) {
             if line.contains("protocols::") || line.contains("scenarios::") {
-                problems.push(format!("{}:{number}: the engine names a protocol", path.display()));
+                problems.push(format!(
+                    "{}:{number}: the engine names a protocol",
+                    path.display()
+                ));
             }
         }
     }
@@ -170,13 +219,29 @@ fn the_engine_knows_no_protocol() {
 #[test]
 fn every_allow_has_a_reason() {
     let mut problems = Vec::new();
-    for (path, text) in files_under(&["sim", "protocols", "scenarios", "checkers", "traces", "xtask"]) {
+    for (path, text) in files_under(&[
+        "sim",
+        "protocols",
+        "scenarios",
+        "checkers",
+        "traces",
+        "xtask",
+    ]) {
         let lines: Vec<&str> = text.lines().collect();
         for (index, line) in lines.iter().enumerate() {
-            if line.trim_start().starts_with("#[allow(") || line.trim_start().starts_with("#![allow(") {
-                let previous = index.checked_sub(1).map(|i| lines[i].trim_start()).unwrap_or("");
+            if line.trim_start().starts_with("#[allow(")
+                || line.trim_start().starts_with("#![allow(")
+            {
+                let previous = index
+                    .checked_sub(1)
+                    .map(|i| lines[i].trim_start())
+                    .unwrap_or("");
                 if !previous.starts_with("//") {
-                    problems.push(format!("{}:{}: an allow without a comment saying why", path.display(), index + 1));
+                    problems.push(format!(
+                        "{}:{}: an allow without a comment saying why",
+                        path.display(),
+                        index + 1
+                    ));
                 }
             }
         }

@@ -1,0 +1,224 @@
+//! A key-value workload client that any key-value protocol can plug into: each logical
+//! process issues get, put and append operations on a few keys, one at a time, records them in
+//! the history (the `kv` model of `../shared/formats/history.md`), and gives up after a
+//! timeout (an indeterminate `info`). A protocol adapts its own message and timer types through
+//! [`KvProtocol`].
+
+use sim::api::{Context, Message, Node, NodeId};
+use sim::history::OpStatus;
+use sim::time::{Duration, Instant};
+use std::marker::PhantomData;
+
+/// A key-value operation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum KvOp {
+    Get { key: String },
+    Put { key: String, value: String },
+    Append { key: String, value: String },
+}
+
+impl KvOp {
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Get { key } | KvOp::Put { key, .. } | KvOp::Append { key, .. } => key,
+        }
+    }
+
+    /// The history's `f`.
+    pub fn f(&self) -> &'static str {
+        match self {
+            KvOp::Get { .. } => "get",
+            KvOp::Put { .. } => "put",
+            KvOp::Append { .. } => "append",
+        }
+    }
+}
+
+/// How a server answered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum KvReply {
+    /// A get's value (`""` for a missing key).
+    Value(String),
+    /// A put or append took effect.
+    Done,
+    /// The operation certainly did not take effect (recorded `fail`), with the reason.
+    Failed(String),
+}
+
+/// Client-side timers, wrapped into the protocol's timer type.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum ClientTimer {
+    Think { process: usize },
+    Timeout { process: usize, request: u64 },
+}
+
+/// How a protocol's messages and timers carry the client's requests, replies and timers.
+pub trait KvProtocol: 'static {
+    type Message: Message;
+    type Timer: Message;
+    fn request(request: u64, op: KvOp) -> Self::Message;
+    /// The request id and reply, if the message is a reply to a client.
+    fn reply(message: Self::Message) -> Option<(u64, KvReply)>;
+    fn timer(timer: ClientTimer) -> Self::Timer;
+    fn client_timer(timer: Self::Timer) -> Option<ClientTimer>;
+}
+
+#[derive(Clone, Debug)]
+pub struct KvClientConfig {
+    pub servers: Vec<NodeId>,
+    pub processes: usize,
+    pub first_process: u64,
+    pub key_count: usize,
+    pub think_mean: Duration,
+    pub timeout: Duration,
+    /// Stop issuing operations after this local time (the scenario's end of load).
+    pub stop_after: Duration,
+}
+
+#[derive(Clone)]
+struct Pending {
+    request: u64,
+    op: KvOp,
+    sent_at: Instant,
+}
+
+/// The workload client.
+pub struct KvClient<P> {
+    config: KvClientConfig,
+    pending: Vec<Option<Pending>>,
+    next_request: u64,
+    next_value: u64,
+    protocol: PhantomData<P>,
+}
+
+impl<P: KvProtocol> KvClient<P> {
+    pub fn new(config: KvClientConfig) -> KvClient<P> {
+        assert!(!config.servers.is_empty() && config.processes > 0 && config.key_count > 0);
+        KvClient {
+            pending: vec![None; config.processes],
+            config,
+            next_request: 0,
+            next_value: 0,
+            protocol: PhantomData,
+        }
+    }
+
+    fn process_id(&self, process: usize) -> u64 {
+        self.config.first_process + process as u64
+    }
+
+    fn think(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, process: usize) {
+        let pause = ctx.rng().exponential(self.config.think_mean);
+        ctx.set_timer(pause, P::timer(ClientTimer::Think { process }));
+    }
+
+    fn issue(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, process: usize) {
+        assert!(
+            self.pending[process].is_none(),
+            "a process has one operation outstanding"
+        );
+        if ctx.now() >= Instant::ZERO + self.config.stop_after {
+            return;
+        }
+        let key = format!("k{}", ctx.rng().below(self.config.key_count as u64));
+        self.next_value += 1;
+        // Values are unique, so the checker can tell every write apart.
+        let value = format!("{}.{}", self.process_id(process), self.next_value);
+        // Mostly gets and puts: an indeterminate append can land anywhere, and each one
+        // multiplies the orders the checker must consider.
+        let op = match ctx.rng().below(10) {
+            0..=4 => KvOp::Get { key },
+            5..=8 => KvOp::Put { key, value },
+            _ => KvOp::Append {
+                key,
+                value: format!("{value};"),
+            },
+        };
+        let request = self.next_request * self.config.processes as u64 + process as u64;
+        self.next_request += 1;
+        let argument = match &op {
+            KvOp::Get { .. } => serde_json::Value::Null,
+            KvOp::Put { value, .. } | KvOp::Append { value, .. } => value.clone().into(),
+        };
+        ctx.invoke(self.process_id(process), op.f(), Some(op.key()), argument);
+        let server = *ctx
+            .rng()
+            .choose(&self.config.servers)
+            .expect("servers is not empty");
+        self.pending[process] = Some(Pending {
+            request,
+            op: op.clone(),
+            sent_at: ctx.now(),
+        });
+        ctx.send(server, P::request(request, op));
+        let timeout = P::timer(ClientTimer::Timeout { process, request });
+        ctx.set_timer(self.config.timeout, timeout);
+    }
+}
+
+impl<P: KvProtocol> Node for KvClient<P> {
+    type Message = P::Message;
+    type Timer = P::Timer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>) {
+        for process in 0..self.config.processes {
+            self.think(ctx, process);
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, P::Message, P::Timer>,
+        _from: NodeId,
+        message: P::Message,
+    ) {
+        let Some((request, reply)) = P::reply(message) else {
+            return;
+        };
+        let process = (request % self.config.processes as u64) as usize;
+        let Some(pending) = self.pending[process].take_if(|p| p.request == request) else {
+            ctx.count("late-replies", 1);
+            return;
+        };
+        let (f, key) = (pending.op.f(), pending.op.key().to_string());
+        let id = self.process_id(process);
+        match reply {
+            KvReply::Value(value) => {
+                assert_eq!(f, "get", "only a get returns a value");
+                ctx.complete(id, OpStatus::Ok, f, Some(&key), value.into());
+            }
+            KvReply::Done => {
+                assert_ne!(f, "get", "a get returns a value");
+                ctx.complete(id, OpStatus::Ok, f, Some(&key), serde_json::Value::Null);
+            }
+            KvReply::Failed(reason) => {
+                ctx.count("failed-ops", 1);
+                ctx.complete(id, OpStatus::Fail, f, Some(&key), reason.into());
+            }
+        }
+        ctx.sample("kv-latency", ctx.now().saturating_since(pending.sent_at));
+        self.think(ctx, process);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, timer: P::Timer) {
+        match P::client_timer(timer) {
+            Some(ClientTimer::Think { process }) => self.issue(ctx, process),
+            Some(ClientTimer::Timeout { process, request }) => {
+                if let Some(pending) = self.pending[process].take_if(|p| p.request == request) {
+                    ctx.count("timeouts", 1);
+                    let id = self.process_id(process);
+                    let key = pending.op.key().to_string();
+                    ctx.complete(
+                        id,
+                        OpStatus::Info,
+                        pending.op.f(),
+                        Some(&key),
+                        serde_json::Value::Null,
+                    );
+                    self.think(ctx, process);
+                }
+            }
+            None => {}
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! RPC (issue 6): being written.

@@ -1,0 +1,376 @@
+//! The counter service of `rpc-unreliable`: `add` a positive amount (exactly once, through the
+//! deduplication table) and `read` the total (idempotent, retried freely). The server keeps an
+//! audit of how often each call was applied, and the client a log of how each `add` ended, so
+//! a checker can say which increment went wrong and how.
+
+use super::{
+    ClientConfig, ClientTimer, Completion, ErrorKind, Request, RpcClient, RpcMessage, RpcServer,
+    ServerConfig, ServerTimer,
+};
+use crate::rpc::{CallOptions, ClientId};
+use sim::api::{Context, Node, NodeId};
+use sim::history::OpStatus;
+use sim::time::Duration;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum CounterRequest {
+    Add(u64),
+    Read,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum CounterResponse {
+    Added,
+    Value(u64),
+}
+
+pub type CounterMessage = RpcMessage<CounterRequest, CounterResponse>;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum CounterTimer {
+    Rpc(ClientTimer),
+    Server(ServerTimer),
+    /// Process `process` is done thinking and issues its next operation.
+    Think {
+        process: usize,
+    },
+}
+
+impl From<ClientTimer> for CounterTimer {
+    fn from(timer: ClientTimer) -> CounterTimer {
+        CounterTimer::Rpc(timer)
+    }
+}
+
+impl From<ServerTimer> for CounterTimer {
+    fn from(timer: ServerTimer) -> CounterTimer {
+        CounterTimer::Server(timer)
+    }
+}
+
+impl fmt::Debug for CounterTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CounterTimer::Rpc(timer) => timer.fmt(f),
+            CounterTimer::Server(timer) => timer.fmt(f),
+            CounterTimer::Think { process } => write!(f, "Think p{process}"),
+        }
+    }
+}
+
+/// Planted bugs, for proving that the checker can fail.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum CounterBug {
+    #[default]
+    None,
+    /// `add` is sent without an idempotency key but still retried after timeouts (marked
+    /// idempotent): a retry of an increment that ran applies it again.
+    NoDedup,
+    /// A timed-out `add` is recorded `fail`, though it may have run.
+    TimeoutIsFailure,
+}
+
+/// Audit entries at most: one per call applied, far more than a scenario makes.
+const AUDIT_MAX: usize = 1_000_000;
+
+pub struct CounterServer {
+    rpc: RpcServer<CounterRequest, CounterResponse>,
+    service_time: Duration,
+    value: u64,
+    /// How many times each (client, call) was applied: the ground truth for the checker.
+    applied: BTreeMap<(ClientId, u64), u32>,
+}
+
+impl CounterServer {
+    pub fn new(config: ServerConfig, service_time: Duration) -> CounterServer {
+        CounterServer {
+            rpc: RpcServer::new(config),
+            service_time,
+            value: 0,
+            applied: BTreeMap::new(),
+        }
+    }
+
+    pub fn value(&self) -> u64 {
+        self.value
+    }
+
+    /// How many times the `add` with this client and call was applied.
+    pub fn applied(&self, client: ClientId, call: u64) -> u32 {
+        self.applied.get(&(client, call)).copied().unwrap_or(0)
+    }
+
+    pub fn stored_replies(&self) -> usize {
+        self.rpc.stored_replies()
+    }
+}
+
+impl Node for CounterServer {
+    type Message = CounterMessage;
+    type Timer = CounterTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>) {
+        self.rpc.start(ctx);
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
+        from: NodeId,
+        message: CounterMessage,
+    ) {
+        if let RpcMessage::Request(request) = message {
+            self.rpc.on_request(ctx, from, request, self.service_time);
+        }
+    }
+
+    fn on_timer(
+        &mut self,
+        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
+        timer: CounterTimer,
+    ) {
+        if let CounterTimer::Server(timer) = timer {
+            // The closure borrows the counter's fields, the call the RPC layer: disjoint.
+            self.rpc.on_timer(ctx, timer, |_, request| {
+                apply(&mut self.value, &mut self.applied, request)
+            });
+        }
+    }
+}
+
+/// Runs one call against the counter: this is when an `add` takes effect.
+fn apply(
+    value: &mut u64,
+    applied: &mut BTreeMap<(ClientId, u64), u32>,
+    request: &Request<CounterRequest>,
+) -> CounterResponse {
+    match request.body {
+        CounterRequest::Add(amount) => {
+            assert!(amount > 0, "increments are positive");
+            *value = value
+                .checked_add(amount)
+                .expect("the counter fits in 64 bits");
+            *applied.entry((request.client, request.call)).or_insert(0) += 1;
+            assert!(
+                applied.len() <= AUDIT_MAX,
+                "the audit is for runs of bounded length"
+            );
+            CounterResponse::Added
+        }
+        CounterRequest::Read => CounterResponse::Value(*value),
+    }
+}
+
+/// How a counter client behaves.
+#[derive(Clone, Debug)]
+pub struct CounterClientConfig {
+    pub server: NodeId,
+    /// Logical clients, each with one operation outstanding at most; history processes are
+    /// numbered from `first_process`.
+    pub processes: usize,
+    pub first_process: u64,
+    /// Mean pause between an operation's end and the next (exponential).
+    pub think_mean: Duration,
+    /// The share of operations that are `add`s; the rest are `read`s.
+    pub add_percent: u64,
+    /// Amounts are uniform in `1..=amount_max`.
+    pub amount_max: u64,
+    pub call_deadline: Duration,
+    pub rpc: ClientConfig,
+    pub bug: CounterBug,
+}
+
+/// The process and the amount of an outstanding operation (`None` for a read).
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    process: usize,
+    amount: Option<u64>,
+}
+
+/// How an `add` ended, as the client recorded it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LoggedAdd {
+    pub process: u64,
+    pub amount: u64,
+    /// `Invoke` while outstanding.
+    pub status: OpStatus,
+}
+
+pub struct CounterClient {
+    config: CounterClientConfig,
+    rpc: RpcClient<CounterRequest, CounterResponse, Pending>,
+    /// Every `add` call this incarnation made, by call sequence number.
+    log: BTreeMap<u64, LoggedAdd>,
+}
+
+impl CounterClient {
+    pub fn new(config: CounterClientConfig) -> CounterClient {
+        assert!(config.processes > 0);
+        assert!(
+            config.amount_max >= 1 && config.amount_max <= 1 << 40,
+            "sums must fit the history's integers"
+        );
+        assert!(config.add_percent <= 100);
+        CounterClient {
+            rpc: RpcClient::new(config.rpc.clone()),
+            config,
+            log: BTreeMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> ClientId {
+        self.rpc.id()
+    }
+
+    /// Every `add` this client made, by call sequence number.
+    pub fn adds(&self) -> &BTreeMap<u64, LoggedAdd> {
+        &self.log
+    }
+
+    fn think(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>, process: usize) {
+        let pause = ctx.rng().exponential(self.config.think_mean);
+        ctx.set_timer(pause, CounterTimer::Think { process });
+    }
+
+    fn issue(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>, process: usize) {
+        let history_process = self.config.first_process + process as u64;
+        let is_add = ctx.rng().below(100) < self.config.add_percent;
+        let (body, amount, options) = if is_add {
+            let amount = ctx.rng().between(1, self.config.amount_max);
+            ctx.invoke(history_process, "add", None, amount.into());
+            let no_dedup = self.config.bug == CounterBug::NoDedup;
+            let options = CallOptions {
+                deadline: self.config.call_deadline,
+                exactly_once: !no_dedup,
+                idempotent: no_dedup,
+            };
+            (CounterRequest::Add(amount), Some(amount), options)
+        } else {
+            ctx.invoke(history_process, "read", None, serde_json::Value::Null);
+            let options = CallOptions {
+                deadline: self.config.call_deadline,
+                exactly_once: false,
+                idempotent: true,
+            };
+            (CounterRequest::Read, None, options)
+        };
+        let pending = Pending { process, amount };
+        match self
+            .rpc
+            .call(ctx, self.config.server, body, options, pending)
+        {
+            Ok(call) => {
+                if let Some(amount) = amount {
+                    let logged = LoggedAdd {
+                        process: history_process,
+                        amount,
+                        status: OpStatus::Invoke,
+                    };
+                    assert!(
+                        self.log.insert(call.0, logged).is_none(),
+                        "call ids are unique"
+                    );
+                    assert!(self.log.len() <= AUDIT_MAX);
+                }
+            }
+            Err(refused) => {
+                assert!(refused.error.is_definite(), "nothing was sent");
+                let f = if amount.is_some() { "add" } else { "read" };
+                ctx.complete(
+                    history_process,
+                    OpStatus::Fail,
+                    f,
+                    None,
+                    serde_json::Value::Null,
+                );
+                self.think(ctx, process);
+            }
+        }
+    }
+
+    fn finish(
+        &mut self,
+        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
+        done: Completion<CounterResponse, Pending>,
+    ) {
+        let Pending { process, amount } = done.tag;
+        let history_process = self.config.first_process + process as u64;
+        let f = if amount.is_some() { "add" } else { "read" };
+        let (status, value) = match done.result {
+            Ok(CounterResponse::Added) => {
+                assert!(amount.is_some(), "only an add answers `added`");
+                (OpStatus::Ok, amount.into())
+            }
+            Ok(CounterResponse::Value(value)) => {
+                assert!(amount.is_none(), "only a read answers a value");
+                (OpStatus::Ok, value.into())
+            }
+            Err(error) => {
+                let timed_out =
+                    matches!(error.kind, ErrorKind::Timeout | ErrorKind::DeadlineExceeded);
+                // The planted bug reads "the call timed out" as "the call failed".
+                let believed_definite =
+                    self.config.bug == CounterBug::TimeoutIsFailure && timed_out;
+                let status = if believed_definite || error.is_definite() {
+                    OpStatus::Fail
+                } else {
+                    OpStatus::Info
+                };
+                (status, error.kind.as_str().into())
+            }
+        };
+        ctx.complete(history_process, status, f, None, value);
+        if amount.is_some() {
+            let logged = self
+                .log
+                .get_mut(&done.call.0)
+                .expect("every add call is logged");
+            assert_eq!(logged.status, OpStatus::Invoke, "a call completes once");
+            logged.status = status;
+        }
+        self.think(ctx, process);
+    }
+}
+
+impl Node for CounterClient {
+    type Message = CounterMessage;
+    type Timer = CounterTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>) {
+        self.rpc.start(ctx);
+        for process in 0..self.config.processes {
+            self.think(ctx, process);
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
+        from: NodeId,
+        message: CounterMessage,
+    ) {
+        if let RpcMessage::Reply(reply) = message
+            && let Some(done) = self.rpc.on_reply(ctx, from, reply)
+        {
+            self.finish(ctx, done);
+        }
+    }
+
+    fn on_timer(
+        &mut self,
+        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
+        timer: CounterTimer,
+    ) {
+        match timer {
+            CounterTimer::Rpc(timer) => {
+                if let Some(done) = self.rpc.on_timer(ctx, timer) {
+                    self.finish(ctx, done);
+                }
+            }
+            CounterTimer::Think { process } => self.issue(ctx, process),
+            CounterTimer::Server(_) => unreachable!("clients run no server"),
+        }
+    }
+}

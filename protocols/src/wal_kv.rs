@@ -1,0 +1,1065 @@
+//! A durable single-node key-value store with a write-ahead log.
+//!
+//! - Writes are batched (group commit): a batch of records is written at the end of the log
+//!   (`wal`), the log is synced, the new acknowledged length is written to `wal.meta` and
+//!   synced, and only then are the writes applied and acknowledged. One batch is in flight at a
+//!   time, so a failed write leaves no hole in the log.
+//! - Records are `[magic u32][lsn u64][len u32][checksum u32][payload]`: log sequence numbers
+//!   count from 1 without gaps, and the checksum covers the sequence number and the payload.
+//!   `wal.meta` holds the last acknowledged sequence number and log length.
+//! - Recovery replays records in order and stops at the first invalid one. Past the
+//!   acknowledged length that is a torn tail of unacknowledged writes: the log is truncated
+//!   there. Before it, acknowledged data was damaged (corruption, a misdirected write): the node
+//!   salvages, collecting every valid record anywhere in the file by sequence number (a
+//!   misdirected write's records are found where they landed). Sequence numbers missing up to
+//!   the acknowledged one are destroyed writes of unknown keys, so from then on the node refuses,
+//!   with an error that names the data loss, every read and append of a key that has not been
+//!   put since the last missing record, instead of serving a wrong or older value. New records
+//!   go after everything in the file, and the next recovery reaches the same conclusion.
+//! - A read that finds damage is retried first, since a flipped bit may be transient.
+
+use crate::kv_client::{ClientTimer, KvOp, KvProtocol, KvReply};
+use sim::api::{Context, IoId, Node, NodeId};
+use sim::disk::{DiskOp, IoError, IoResult};
+use sim::hash::StableHasher;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::Hasher;
+
+pub const LOG_FILE: &str = "wal";
+pub const META_FILE: &str = "wal.meta";
+const MAGIC: u32 = 0xfa17_0001;
+const HEADER_BYTES: u64 = 20;
+/// A record longer than this is corrupt, whatever its length field says.
+const RECORD_BYTES_MAX: u64 = 64 * 1024;
+const BATCH_MAX: usize = 64;
+const WAITING_MAX: usize = 1024;
+const READ_ATTEMPTS_MAX: u32 = 4;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum WalMessage {
+    Request { request: u64, op: KvOp },
+    Reply { request: u64, reply: KvReply },
+}
+
+/// The server sets no timers; clients' timers travel in this type.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum WalTimer {
+    Client(ClientTimer),
+}
+
+/// Plugs the generic key-value client into this protocol.
+pub struct WalKvProtocol;
+
+impl KvProtocol for WalKvProtocol {
+    type Message = WalMessage;
+    type Timer = WalTimer;
+    fn request(request: u64, op: KvOp) -> WalMessage {
+        WalMessage::Request { request, op }
+    }
+    fn reply(message: WalMessage) -> Option<(u64, KvReply)> {
+        match message {
+            WalMessage::Reply { request, reply } => Some((request, reply)),
+            WalMessage::Request { .. } => None,
+        }
+    }
+    fn timer(timer: ClientTimer) -> WalTimer {
+        WalTimer::Client(timer)
+    }
+    fn client_timer(timer: WalTimer) -> Option<ClientTimer> {
+        let WalTimer::Client(timer) = timer;
+        Some(timer)
+    }
+}
+
+/// Planted bugs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum WalBug {
+    #[default]
+    None,
+    /// Acknowledges a write when the log write completes, before the sync.
+    AckBeforeSync,
+    /// Recovery replays records without verifying their checksums.
+    NoChecksum,
+    /// After a torn tail, recovery trusts the torn record's length field to find the end of the
+    /// log, instead of truncating at the last valid record.
+    TrustTornLength,
+}
+
+/// What a record says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A put or an append.
+    Op(KvOp),
+    /// Records numbered `first..below` are void: unacknowledged records that a salvage found
+    /// but did not replay, so no later recovery may replay them either.
+    Void { first: u64, below: u64 },
+}
+
+/// Encodes record number `lsn` for `op` (a put or an append).
+pub fn encode_record(lsn: u64, op: &KvOp) -> Vec<u8> {
+    encode_entry(lsn, &Entry::Op(op.clone()))
+}
+
+fn encode_entry(lsn: u64, entry: &Entry) -> Vec<u8> {
+    let mut payload = Vec::new();
+    match entry {
+        Entry::Op(op) => {
+            let (kind, key, value) = match op {
+                KvOp::Put { key, value } => (1u8, key, value),
+                KvOp::Append { key, value } => (2u8, key, value),
+                KvOp::Get { .. } => panic!("gets are not logged"),
+            };
+            payload.push(kind);
+            payload.extend_from_slice(&(key.len() as u16).to_le_bytes());
+            payload.extend_from_slice(key.as_bytes());
+            payload.extend_from_slice(value.as_bytes());
+        }
+        Entry::Void { first, below } => {
+            payload.push(3);
+            payload.extend_from_slice(&first.to_le_bytes());
+            payload.extend_from_slice(&below.to_le_bytes());
+        }
+    }
+    let mut record = Vec::with_capacity(HEADER_BYTES as usize + payload.len());
+    record.extend_from_slice(&MAGIC.to_le_bytes());
+    record.extend_from_slice(&lsn.to_le_bytes());
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&checksum(lsn, &payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    record
+}
+
+fn checksum(lsn: u64, bytes: &[u8]) -> u32 {
+    let mut hasher = StableHasher::new();
+    hasher.write_u64(lsn);
+    hasher.write(bytes);
+    hasher.write_usize(bytes.len());
+    hasher.finish() as u32
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes
+        .get(at..at + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes
+        .get(at..at + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// What a log holds at an offset.
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    Record {
+        lsn: u64,
+        entry: Entry,
+        end: u64,
+    },
+    /// No valid record here. `claimed_end` is where the header says the record would end,
+    /// when the header is plausible.
+    Invalid {
+        claimed_end: Option<u64>,
+    },
+    End,
+}
+
+fn parse_at(log: &[u8], offset: u64, verify: bool) -> Parsed {
+    let at = offset as usize;
+    if at >= log.len() {
+        return Parsed::End;
+    }
+    let header = (
+        u32_at(log, at),
+        u64_at(log, at + 4),
+        u32_at(log, at + 12),
+        u32_at(log, at + 16),
+    );
+    let (Some(magic), Some(lsn), Some(len), Some(sum)) = header else {
+        return Parsed::Invalid { claimed_end: None };
+    };
+    if magic != MAGIC || u64::from(len) > RECORD_BYTES_MAX {
+        return Parsed::Invalid { claimed_end: None };
+    }
+    let end = offset + HEADER_BYTES + u64::from(len);
+    let Some(payload) = log.get(at + HEADER_BYTES as usize..end as usize) else {
+        return Parsed::Invalid {
+            claimed_end: Some(end),
+        };
+    };
+    if verify && checksum(lsn, payload) != sum {
+        return Parsed::Invalid {
+            claimed_end: Some(end),
+        };
+    }
+    match decode_payload(payload) {
+        Some(entry) => Parsed::Record { lsn, entry, end },
+        None => Parsed::Invalid {
+            claimed_end: Some(end),
+        },
+    }
+}
+
+fn decode_payload(payload: &[u8]) -> Option<Entry> {
+    let kind = *payload.first()?;
+    if kind == 3 {
+        let (first, below) = (u64_at(payload, 1)?, u64_at(payload, 9)?);
+        return Some(Entry::Void { first, below });
+    }
+    let key_len = u16::from_le_bytes(payload.get(1..3)?.try_into().ok()?) as usize;
+    let key = String::from_utf8_lossy(payload.get(3..3 + key_len)?).into_owned();
+    let value = String::from_utf8_lossy(payload.get(3 + key_len..)?).into_owned();
+    match kind {
+        1 => Some(Entry::Op(KvOp::Put { key, value })),
+        2 => Some(Entry::Op(KvOp::Append { key, value })),
+        _ => None,
+    }
+}
+
+/// What `wal.meta` records: everything up to here was acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Acked {
+    pub lsn: u64,
+    pub len: u64,
+}
+
+impl Acked {
+    const BYTES: usize = 20;
+
+    fn encode(self) -> Vec<u8> {
+        let mut bytes = self.lsn.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&self.len.to_le_bytes());
+        bytes.extend_from_slice(&checksum(self.lsn, &self.len.to_le_bytes()).to_le_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Acked> {
+        let (lsn, len, sum) = (u64_at(bytes, 0)?, u64_at(bytes, 8)?, u32_at(bytes, 16)?);
+        (sum == checksum(lsn, &len.to_le_bytes())).then_some(Acked { lsn, len })
+    }
+}
+
+/// The result of replaying a log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replay {
+    pub store: BTreeMap<String, String>,
+    /// Where the next record goes, and its number.
+    pub log_end: u64,
+    pub next_lsn: u64,
+    /// Acknowledged records were destroyed.
+    pub data_lost: bool,
+    /// Keys put after the last destroyed record: still trustworthy.
+    pub vouched: BTreeSet<String>,
+    pub records: u64,
+    /// Whether the log must be truncated at `log_end` (a torn tail) before appending.
+    pub truncate: bool,
+    /// Replay in order stopped inside the acknowledged part of the log: a disk fault (or a
+    /// bug) damaged it, and the records were salvaged.
+    pub damaged: bool,
+    /// Unacknowledged records the salvage found and did not replay: the node must declare
+    /// them void before it writes anything.
+    pub void: Option<Entry>,
+}
+
+fn apply(store: &mut BTreeMap<String, String>, op: KvOp) {
+    match op {
+        KvOp::Put { key, value } => {
+            store.insert(key, value);
+        }
+        KvOp::Append { key, value } => store.entry(key).or_default().push_str(&value),
+        KvOp::Get { .. } => {}
+    }
+}
+
+/// Replays a log of which `acked` was acknowledged.
+pub fn replay(log: &[u8], acked: Acked, bug: WalBug) -> Replay {
+    let verify = bug != WalBug::NoChecksum;
+    let mut result = Replay {
+        next_lsn: 1,
+        ..Replay::default()
+    };
+    let mut offset = 0;
+    loop {
+        match parse_at(log, offset, verify) {
+            Parsed::Record { lsn, entry, end } if lsn == result.next_lsn => {
+                if let Entry::Op(op) = entry {
+                    apply(&mut result.store, op);
+                }
+                result.records += 1;
+                result.next_lsn += 1;
+                offset = end;
+            }
+            Parsed::End => {
+                result.log_end = offset;
+                return result;
+            }
+            Parsed::Record { .. } | Parsed::Invalid { .. }
+                if offset >= acked.len && result.next_lsn > acked.lsn =>
+            {
+                // A torn tail of unacknowledged writes.
+                let claimed_end = match parse_at(log, offset, verify) {
+                    Parsed::Invalid { claimed_end } => claimed_end,
+                    _ => None,
+                };
+                result.log_end = match (bug, claimed_end) {
+                    (WalBug::TrustTornLength, Some(end)) => end,
+                    _ => offset,
+                };
+                result.truncate = bug != WalBug::TrustTornLength;
+                return result;
+            }
+            Parsed::Record { .. } | Parsed::Invalid { .. } => return salvage(log, acked, verify),
+        }
+    }
+}
+
+/// Acknowledged records were damaged: gather every valid record in the file by number.
+fn salvage(log: &[u8], acked: Acked, verify: bool) -> Replay {
+    let mut found: BTreeMap<u64, Entry> = BTreeMap::new();
+    // Bounded by the file's length: every position is looked at once.
+    for at in 0..log.len() as u64 {
+        if let Parsed::Record { lsn, entry, .. } = parse_at(log, at, verify) {
+            found.entry(lsn).or_insert(entry);
+        }
+    }
+    let voids: Vec<(u64, u64)> = found
+        .values()
+        .filter_map(|entry| match entry {
+            Entry::Void { first, below } => Some((*first, *below)),
+            Entry::Op(_) => None,
+        })
+        .collect();
+    let voided = |lsn: u64| {
+        voids
+            .iter()
+            .any(|&(first, below)| (first..below).contains(&lsn))
+    };
+    let mut result = Replay {
+        log_end: log.len() as u64,
+        damaged: true,
+        ..Replay::default()
+    };
+    // The highest acknowledged number that names no record: walk down over found records and
+    // void ranges, so the walk is as long as the log, whatever numbers corruption invents.
+    let mut last_missing = None;
+    let mut lsn = acked.lsn;
+    while lsn > 0 {
+        if found.contains_key(&lsn) {
+            lsn -= 1;
+        } else if let Some(&(first, _)) = voids
+            .iter()
+            .find(|&&(first, below)| (first..below).contains(&lsn))
+        {
+            lsn = first.saturating_sub(1).min(lsn - 1);
+        } else {
+            last_missing = Some(lsn);
+            break;
+        }
+    }
+    result.data_lost = last_missing.is_some();
+    // Records past the acknowledged ones were never applied, so no client saw them; they are
+    // declared void, and numbering goes on past them, so no number ever names two records.
+    let highest = found.keys().next_back().copied().unwrap_or(0);
+    if highest > acked.lsn {
+        result.void = Some(Entry::Void {
+            first: acked.lsn + 1,
+            below: highest.saturating_add(1),
+        });
+    }
+    result.next_lsn = acked.lsn.max(highest).saturating_add(1);
+    for (&lsn, entry) in found.iter().take_while(|(lsn, _)| **lsn <= acked.lsn) {
+        let Entry::Op(op) = entry else { continue };
+        if voided(lsn) {
+            continue;
+        }
+        if last_missing.is_some_and(|missing| lsn > missing) && matches!(op, KvOp::Put { .. }) {
+            result.vouched.insert(op.key().to_string());
+        }
+        apply(&mut result.store, op.clone());
+        result.records += 1;
+    }
+    result
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Io {
+    ReadMeta,
+    ReadLog,
+    Truncate,
+    SyncLog,
+    WriteBatch,
+    WriteVoid,
+    /// Writing, syncing and naming `wal.meta`.
+    Meta,
+}
+
+struct Waiting {
+    client: NodeId,
+    request: u64,
+    op: KvOp,
+}
+
+enum Stage {
+    /// Reading `wal.meta` and the log.
+    Reading {
+        acked: Option<Acked>,
+        log: Option<Vec<u8>>,
+        attempts: u32,
+    },
+    /// Making the recovered log the durable truth: truncating a torn tail, recording the
+    /// acknowledged state.
+    Settling,
+    Serving,
+}
+
+/// The writes being made durable together.
+struct Batch {
+    requests: Vec<Waiting>,
+    end: u64,
+    last_lsn: u64,
+    written: Option<bool>,
+    /// Writing `wal.meta` failed: the records are in the log and recovery will replay them,
+    /// but the node cannot promise it, so it applies them without replying.
+    meta_failed: bool,
+    acknowledged: bool,
+}
+
+/// The server.
+pub struct WalKv {
+    bug: WalBug,
+    stage: Stage,
+    store: BTreeMap<String, String>,
+    data_lost: bool,
+    vouched: BTreeSet<String>,
+    log_end: u64,
+    next_lsn: u64,
+    waiting: VecDeque<Waiting>,
+    batch: Option<Batch>,
+    /// Outstanding disk operations by purpose.
+    io: BTreeMap<IoId, Io>,
+    /// The void record being written while settling.
+    void: Option<PendingVoid>,
+    /// The log could not be settled (the disk is full): reads only.
+    read_only: bool,
+}
+
+struct PendingVoid {
+    lsn: u64,
+    record: Vec<u8>,
+    failed: bool,
+    attempts: u32,
+}
+
+/// Writing the void record is retried this often before the node settles for serving reads.
+const VOID_ATTEMPTS_MAX: u32 = 3;
+
+impl WalKv {
+    pub fn new(bug: WalBug) -> WalKv {
+        WalKv {
+            bug,
+            stage: Stage::Reading {
+                acked: None,
+                log: None,
+                attempts: 0,
+            },
+            store: BTreeMap::new(),
+            data_lost: false,
+            vouched: BTreeSet::new(),
+            log_end: 0,
+            next_lsn: 1,
+            waiting: VecDeque::new(),
+            batch: None,
+            io: BTreeMap::new(),
+            void: None,
+            read_only: false,
+        }
+    }
+
+    /// The store as acknowledged to clients (for checkers).
+    pub fn store(&self) -> &BTreeMap<String, String> {
+        &self.store
+    }
+
+    pub fn is_serving(&self) -> bool {
+        matches!(self.stage, Stage::Serving)
+    }
+
+    fn submit(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, op: DiskOp, purpose: Io) {
+        let id = ctx.disk(op);
+        self.io.insert(id, purpose);
+    }
+
+    fn pending(&self, purposes: &[Io]) -> bool {
+        self.io.values().any(|p| purposes.contains(p))
+    }
+
+    fn read(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, file: &str, purpose: Io) {
+        let read = DiskOp::Read {
+            file: file.to_string(),
+            offset: 0,
+            len: u64::MAX / 2,
+        };
+        self.submit(ctx, read, purpose);
+    }
+
+    fn write_meta(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, acked: Acked) {
+        let write = DiskOp::Write {
+            file: META_FILE.to_string(),
+            offset: 0,
+            data: acked.encode(),
+        };
+        self.submit(ctx, write, Io::Meta);
+        self.submit(
+            ctx,
+            DiskOp::Sync {
+                file: META_FILE.to_string(),
+            },
+            Io::Meta,
+        );
+        // The file's name must be durable too.
+        self.submit(ctx, DiskOp::SyncDir, Io::Meta);
+    }
+
+    fn reply(
+        &self,
+        ctx: &mut Context<'_, WalMessage, WalTimer>,
+        to: NodeId,
+        request: u64,
+        reply: KvReply,
+    ) {
+        ctx.send(to, WalMessage::Reply { request, reply });
+    }
+
+    fn vouches_for(&self, key: &str) -> bool {
+        !self.data_lost || self.vouched.contains(key)
+    }
+
+    fn recovered(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, log: &[u8], acked: Acked) {
+        let replay = replay(log, acked, self.bug);
+        ctx.annotate(format_args!(
+            "recovered {} records up to lsn {}, log end {}, acknowledged lsn {} at {}{}{}",
+            replay.records,
+            replay.next_lsn - 1,
+            replay.log_end,
+            acked.lsn,
+            acked.len,
+            if replay.damaged { ", LOG DAMAGED" } else { "" },
+            if replay.data_lost { ", DATA LOST" } else { "" },
+        ));
+        if replay.damaged {
+            ctx.count("log-damaged", 1);
+        }
+        if replay.data_lost {
+            ctx.count("data-loss", 1);
+            tracing::warn!("acknowledged log records were destroyed; refusing keys not put since");
+        }
+        self.store = replay.store;
+        self.data_lost = replay.data_lost;
+        self.vouched = replay.vouched;
+        self.log_end = replay.log_end;
+        self.next_lsn = replay.next_lsn;
+        self.stage = Stage::Settling;
+        if let Some(void) = replay.void {
+            // Declared before anything else is written.
+            self.void = Some(PendingVoid {
+                lsn: self.next_lsn,
+                record: encode_entry(self.next_lsn, &void),
+                failed: false,
+                attempts: 0,
+            });
+            self.write_void(ctx);
+        } else if replay.truncate {
+            let truncate = DiskOp::Truncate {
+                file: LOG_FILE.to_string(),
+                len: self.log_end,
+            };
+            self.submit(ctx, truncate, Io::Truncate);
+            self.submit(
+                ctx,
+                DiskOp::Sync {
+                    file: LOG_FILE.to_string(),
+                },
+                Io::SyncLog,
+            );
+        } else {
+            self.settle(ctx);
+        }
+    }
+
+    fn write_void(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        let void = self.void.as_mut().expect("a void record to write");
+        void.attempts += 1;
+        let write = DiskOp::Write {
+            file: LOG_FILE.to_string(),
+            offset: self.log_end,
+            data: void.record.clone(),
+        };
+        self.submit(ctx, write, Io::WriteVoid);
+        self.submit(
+            ctx,
+            DiskOp::Sync {
+                file: LOG_FILE.to_string(),
+            },
+            Io::SyncLog,
+        );
+    }
+
+    /// Once the log is settled (truncated, or its void record written), records the state.
+    fn settle_after_log(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        if self.pending(&[Io::Truncate, Io::SyncLog, Io::WriteVoid]) {
+            return;
+        }
+        if let Some(void) = self.void.take() {
+            if void.failed && void.attempts < VOID_ATTEMPTS_MAX {
+                self.void = Some(PendingVoid {
+                    failed: false,
+                    ..void
+                });
+                return self.write_void(ctx);
+            }
+            if void.failed {
+                // Nothing may be written before the void is declared: serve reads only.
+                ctx.annotate(format_args!(
+                    "cannot declare records void: serving reads only"
+                ));
+                self.read_only = true;
+                return self.serve(ctx);
+            }
+            self.next_lsn = void.lsn + 1;
+            self.log_end += void.record.len() as u64;
+        }
+        self.settle(ctx);
+    }
+
+    fn serve(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        self.stage = Stage::Serving;
+        ctx.annotate(format_args!(
+            "serving{}",
+            if self.read_only { " reads only" } else { "" }
+        ));
+        let waiting: Vec<Waiting> = self.waiting.drain(..).collect();
+        for waiting in waiting {
+            self.handle(ctx, waiting);
+        }
+    }
+
+    /// Records the recovered state as acknowledged, so the next recovery starts from it.
+    fn settle(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        let acked = Acked {
+            lsn: self.next_lsn - 1,
+            len: self.log_end,
+        };
+        self.write_meta(ctx, acked);
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, waiting: Waiting) {
+        let key = waiting.op.key().to_string();
+        match &waiting.op {
+            KvOp::Get { .. } => {
+                let reply = if self.vouches_for(&key) {
+                    KvReply::Value(self.store.get(&key).cloned().unwrap_or_default())
+                } else {
+                    KvReply::Failed(format!(
+                        "data loss: acknowledged writes to {key} may have been destroyed"
+                    ))
+                };
+                self.reply(ctx, waiting.client, waiting.request, reply);
+            }
+            KvOp::Append { .. } if !self.vouches_for(&key) => {
+                let reason =
+                    format!("data loss: the value of {key} to append to may have been destroyed");
+                self.reply(
+                    ctx,
+                    waiting.client,
+                    waiting.request,
+                    KvReply::Failed(reason),
+                );
+            }
+            KvOp::Put { .. } | KvOp::Append { .. } if self.read_only => {
+                let reason = "read-only: the log cannot be written".to_string();
+                self.reply(
+                    ctx,
+                    waiting.client,
+                    waiting.request,
+                    KvReply::Failed(reason),
+                );
+            }
+            KvOp::Put { .. } | KvOp::Append { .. } => {
+                if self.waiting.len() >= WAITING_MAX {
+                    self.reply(
+                        ctx,
+                        waiting.client,
+                        waiting.request,
+                        KvReply::Failed("overloaded".into()),
+                    );
+                } else {
+                    self.waiting.push_back(waiting);
+                    self.start_batch(ctx);
+                }
+            }
+        }
+    }
+
+    /// Writes the waiting writes as one batch, when no other is in flight.
+    fn start_batch(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        if self.batch.is_some()
+            || self.waiting.is_empty()
+            || !self.is_serving()
+            || !self.io.is_empty()
+        {
+            return;
+        }
+        let count = self.waiting.len().min(BATCH_MAX);
+        let requests: Vec<Waiting> = self.waiting.drain(..count).collect();
+        let mut data = Vec::new();
+        for (lsn, waiting) in (self.next_lsn..).zip(&requests) {
+            data.extend_from_slice(&encode_record(lsn, &waiting.op));
+        }
+        self.batch = Some(Batch {
+            end: self.log_end + data.len() as u64,
+            last_lsn: self.next_lsn + requests.len() as u64 - 1,
+            requests,
+            written: None,
+            meta_failed: false,
+            acknowledged: false,
+        });
+        let write = DiskOp::Write {
+            file: LOG_FILE.to_string(),
+            offset: self.log_end,
+            data,
+        };
+        self.submit(ctx, write, Io::WriteBatch);
+        self.submit(
+            ctx,
+            DiskOp::Sync {
+                file: LOG_FILE.to_string(),
+            },
+            Io::SyncLog,
+        );
+    }
+
+    /// Applies the batch's writes and, unless `wal.meta` could not record them, acknowledges
+    /// them.
+    fn acknowledge(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        let batch = self.batch.as_mut().expect("a batch to acknowledge");
+        assert!(!batch.acknowledged, "a batch is acknowledged once");
+        batch.acknowledged = true;
+        let reply = !batch.meta_failed;
+        if !reply {
+            ctx.annotate(format_args!(
+                "wal.meta write failed: applying the batch without replies"
+            ));
+        }
+        for waiting in std::mem::take(&mut batch.requests) {
+            let key = waiting.op.key().to_string();
+            if self.data_lost && matches!(waiting.op, KvOp::Put { .. }) {
+                self.vouched.insert(key);
+            }
+            apply(&mut self.store, waiting.op);
+            if reply {
+                let done = WalMessage::Reply {
+                    request: waiting.request,
+                    reply: KvReply::Done,
+                };
+                ctx.send(waiting.client, done);
+            }
+        }
+    }
+
+    /// Moves the batch on once its disk operations are done: the log write and its sync,
+    /// then the new acknowledged state in `wal.meta`, then the replies.
+    fn step_batch(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        let Some(batch) = &self.batch else {
+            return self.start_batch(ctx);
+        };
+        if self.pending(&[Io::WriteBatch, Io::SyncLog, Io::Meta]) {
+            return;
+        }
+        match batch.written {
+            Some(false) => {
+                // Nothing was written; the numbers are free for the next batch.
+                for waiting in self.batch.take().expect("checked").requests {
+                    let reason = "the log write failed; nothing was written".to_string();
+                    self.reply(
+                        ctx,
+                        waiting.client,
+                        waiting.request,
+                        KvReply::Failed(reason),
+                    );
+                }
+            }
+            Some(true) if self.log_end != batch.end => {
+                // In the log and synced: record the new acknowledged state.
+                let acked = Acked {
+                    lsn: batch.last_lsn,
+                    len: batch.end,
+                };
+                self.log_end = batch.end;
+                self.next_lsn = batch.last_lsn + 1;
+                self.write_meta(ctx, acked);
+                return;
+            }
+            Some(true) => {
+                if !batch.acknowledged {
+                    self.acknowledge(ctx);
+                }
+                self.batch = None;
+            }
+            None => unreachable!("the write completed: nothing is pending"),
+        }
+        self.start_batch(ctx);
+    }
+}
+
+impl Node for WalKv {
+    type Message = WalMessage;
+    type Timer = WalTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        self.read(ctx, META_FILE, Io::ReadMeta);
+        self.read(ctx, LOG_FILE, Io::ReadLog);
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, WalMessage, WalTimer>,
+        from: NodeId,
+        message: WalMessage,
+    ) {
+        let WalMessage::Request { request, op } = message else {
+            return;
+        };
+        let waiting = Waiting {
+            client: from,
+            request,
+            op,
+        };
+        if self.is_serving() {
+            self.handle(ctx, waiting);
+        } else if self.waiting.len() < WAITING_MAX {
+            self.waiting.push_back(waiting);
+        } else {
+            self.reply(ctx, from, request, KvReply::Failed("recovering".into()));
+        }
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Context<'_, WalMessage, WalTimer>, _timer: WalTimer) {}
+
+    fn on_disk(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, id: IoId, result: IoResult) {
+        let purpose = self
+            .io
+            .remove(&id)
+            .expect("a disk completion answers a submitted operation");
+        match purpose {
+            Io::ReadMeta => {
+                let Stage::Reading { acked, .. } = &mut self.stage else {
+                    unreachable!("wal.meta is read while reading");
+                };
+                // A missing or torn meta file (never synced) means nothing was acknowledged.
+                *acked = Some(match result {
+                    IoResult::Data(bytes) if bytes.len() >= Acked::BYTES => {
+                        Acked::decode(&bytes).unwrap_or_default()
+                    }
+                    _ => Acked::default(),
+                });
+                self.recover(ctx);
+            }
+            Io::ReadLog => {
+                let Stage::Reading { log, attempts, .. } = &mut self.stage else {
+                    unreachable!("the log is read while reading");
+                };
+                match result {
+                    IoResult::Data(bytes) => *log = Some(bytes),
+                    IoResult::Err(IoError::NotFound) => *log = Some(Vec::new()),
+                    IoResult::Err(_) | IoResult::Ok => {
+                        *attempts += 1;
+                        assert!(
+                            *attempts <= 1000,
+                            "the log stayed unreadable for 1000 attempts"
+                        );
+                        self.read(ctx, LOG_FILE, Io::ReadLog);
+                        return;
+                    }
+                }
+                self.recover(ctx);
+            }
+            Io::WriteVoid => {
+                if result != IoResult::Ok {
+                    self.void.as_mut().expect("a void record in flight").failed = true;
+                }
+                self.settle_after_log(ctx);
+            }
+            Io::Truncate | Io::SyncLog if !self.is_serving() => self.settle_after_log(ctx),
+            Io::Meta if !self.is_serving() => {
+                if !self.pending(&[Io::Meta]) {
+                    self.serve(ctx);
+                }
+            }
+            Io::WriteBatch => {
+                let ok = match result {
+                    IoResult::Ok => true,
+                    IoResult::Err(_) => false,
+                    IoResult::Data(_) => unreachable!("a write returns no data"),
+                };
+                self.batch.as_mut().expect("a batch is in flight").written = Some(ok);
+                if ok && self.bug == WalBug::AckBeforeSync {
+                    self.acknowledge(ctx);
+                }
+                self.step_batch(ctx);
+            }
+            Io::Meta => {
+                if let (IoResult::Err(_), Some(batch)) = (&result, &mut self.batch) {
+                    batch.meta_failed = true;
+                }
+                self.step_batch(ctx);
+            }
+            Io::SyncLog => self.step_batch(ctx),
+            Io::Truncate => unreachable!("truncation happens while settling"),
+        }
+    }
+}
+
+impl WalKv {
+    /// Replays the log once both files are read; damage is read again first, since a flipped
+    /// bit may be transient.
+    fn recover(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+        let Stage::Reading {
+            acked: Some(acked),
+            log: Some(log),
+            attempts,
+        } = &mut self.stage
+        else {
+            return;
+        };
+        let (acked, log) = (*acked, std::mem::take(log));
+        if replay(&log, acked, self.bug).damaged && *attempts + 1 < READ_ATTEMPTS_MAX {
+            *attempts += 1;
+            self.stage = Stage::Reading {
+                acked: Some(acked),
+                log: None,
+                attempts: *attempts,
+            };
+            self.read(ctx, LOG_FILE, Io::ReadLog);
+            return;
+        }
+        self.recovered(ctx, &log, acked);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> KvOp {
+        KvOp::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    fn append(key: &str, value: &str) -> KvOp {
+        KvOp::Append {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    fn log_of(ops: &[KvOp]) -> (Vec<u8>, Vec<u64>) {
+        let mut log = Vec::new();
+        let mut ends = Vec::new();
+        for (lsn, op) in (1..).zip(ops) {
+            log.extend_from_slice(&encode_record(lsn, op));
+            ends.push(log.len() as u64);
+        }
+        (log, ends)
+    }
+
+    fn value<'a>(replay: &'a Replay, key: &str) -> Option<&'a str> {
+        replay.store.get(key).map(String::as_str)
+    }
+
+    // A clean log replays whole; a torn tail past the acknowledged part is cut off (or, with
+    // the planted bug, trusted).
+    #[test]
+    fn clean_logs_and_torn_tails() {
+        let (log, ends) = log_of(&[put("a", "1"), put("b", "2"), append("a", "x")]);
+        let all = Acked {
+            lsn: 3,
+            len: ends[2],
+        };
+        let clean = replay(&log, all, WalBug::None);
+        assert_eq!(value(&clean, "a"), Some("1x"));
+        assert_eq!(
+            (clean.log_end, clean.next_lsn, clean.damaged),
+            (ends[2], 4, false)
+        );
+
+        let two = Acked {
+            lsn: 2,
+            len: ends[1],
+        };
+        let torn = &log[..log.len() - 3];
+        let replayed = replay(torn, two, WalBug::None);
+        assert_eq!(
+            (replayed.log_end, replayed.truncate, replayed.damaged),
+            (ends[1], true, false)
+        );
+        assert_eq!(value(&replayed, "a"), Some("1"));
+        let trusting = replay(torn, two, WalBug::TrustTornLength);
+        assert_eq!(
+            (trusting.log_end, trusting.truncate),
+            (ends[2], false),
+            "the torn length points past the end"
+        );
+    }
+
+    // Damage inside the acknowledged part: salvage by sequence number; keys put after the last
+    // missing record stay trustworthy, the rest do not.
+    #[test]
+    fn salvage_after_damage() {
+        let (log, ends) = log_of(&[
+            put("a", "1"),
+            put("b", "2"),
+            put("a", "3"),
+            append("c", "y"),
+        ]);
+        let all = Acked {
+            lsn: 4,
+            len: ends[3],
+        };
+        let mut corrupt = log.clone();
+        corrupt[ends[1] as usize - 1] ^= 1; // b's value
+        let replayed = replay(&corrupt, all, WalBug::None);
+        assert!(replayed.damaged && replayed.data_lost);
+        assert!(replayed.vouched.contains("a"), "a was put after the loss");
+        assert!(!replayed.vouched.contains("b") && !replayed.vouched.contains("c"));
+        assert_eq!((replayed.next_lsn, replayed.log_end), (5, ends[3]));
+
+        let unchecked = replay(&corrupt, all, WalBug::NoChecksum);
+        assert!(!unchecked.damaged);
+        assert_eq!(
+            value(&unchecked, "b"),
+            Some("3"),
+            "a flipped bit served as data"
+        );
+
+        // A misdirected batch: record 2 sits past the end instead of in place. Nothing is lost.
+        let (first, _) = log_of(&[put("a", "1")]);
+        let mut misdirected = first.clone();
+        misdirected.extend_from_slice(&[0; 64]);
+        misdirected.extend_from_slice(&encode_record(2, &put("b", "2")));
+        let acked = Acked {
+            lsn: 2,
+            len: ends[1],
+        };
+        let replayed = replay(&misdirected, acked, WalBug::None);
+        assert!(replayed.damaged && !replayed.data_lost);
+        assert_eq!(value(&replayed, "b"), Some("2"));
+        assert_eq!(
+            replayed.log_end,
+            misdirected.len() as u64,
+            "new records go after everything"
+        );
+    }
+}

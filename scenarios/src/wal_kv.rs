@@ -1,0 +1,221 @@
+//! `wal-kv` and `wal-kv-faulty-disk`: a single durable key-value node with a write-ahead log,
+//! clients doing gets, puts and appends, and a node that crashes and restarts.
+//!
+//! - `wal-kv`: crashes tear and lose unsynced writes. The history must be linearizable (so no
+//!   acknowledged write is lost and no stale or invented value is read), the node must never
+//!   claim data loss (only unsynced data is ever lost), and once faults heal every operation is
+//!   answered.
+//! - `wal-kv-faulty-disk`: the log also suffers corruption, latent sector errors, I/O errors,
+//!   misdirected writes and a full disk. A single copy can be destroyed, so the node may refuse
+//!   (a `fail` naming the data loss) but must never serve a wrong or older value: the history
+//!   must still be linearizable, and once faults heal every operation is answered, `ok` or
+//!   `fail`.
+
+use crate::harness::{self, FaultMix};
+use crate::{Bug, Run, Scenario};
+use protocols::kv_client::{KvClient, KvClientConfig};
+use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol};
+use serde::{Deserialize, Serialize};
+use sim::history::OpStatus;
+use sim::plan::draw_ppm;
+use sim::rng::stream;
+use sim::{
+    Config, DiskConfig, DiskFaults, Duration, FaultBudget, Latency, LinkConfig, Outcome, Plan, Rng,
+    Simulation, TraceLevel, Verdict,
+};
+
+pub struct WalKvScenario {
+    faulty_disk: bool,
+}
+
+pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
+    &WalKvScenario { faulty_disk: false },
+    &WalKvScenario { faulty_disk: true },
+];
+
+const CLEAN_BUGS: &[Bug] = &[
+    Bug {
+        name: "ack-before-sync",
+        description: "acknowledges a write when the log write completes, before the sync",
+    },
+    Bug {
+        name: "trust-torn-length",
+        description: "after a torn tail, trusts the torn record's length field instead of truncating the log",
+    },
+];
+
+const FAULTY_BUGS: &[Bug] = &[Bug {
+    name: "no-checksum",
+    description: "recovery replays log records without verifying their checksums",
+}];
+
+#[derive(Serialize, Deserialize)]
+struct Workload {
+    processes: usize,
+    keys: usize,
+    think_mean: Duration,
+    timeout: Duration,
+}
+
+impl Scenario for WalKvScenario {
+    fn name(&self) -> &'static str {
+        if self.faulty_disk {
+            "wal-kv-faulty-disk"
+        } else {
+            "wal-kv"
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        if self.faulty_disk {
+            "a write-ahead-logged kv node on a disk that corrupts, misdirects and fails; never a wrong value"
+        } else {
+            "a write-ahead-logged kv node that crashes and tears writes; linearizable, no acknowledged write lost"
+        }
+    }
+
+    fn bugs(&self) -> &'static [Bug] {
+        if self.faulty_disk {
+            FAULTY_BUGS
+        } else {
+            CLEAN_BUGS
+        }
+    }
+
+    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
+        let mut rng = Rng::from_seed(seed, stream::PLAN);
+        let client_link = LinkConfig::reliable(Latency::Uniform {
+            min: Duration::from_micros(100),
+            max: Duration::from_millis(1),
+        });
+        let mix = FaultMix {
+            loss_ppm_max: 0,
+            duplicate_ppm_max: 0,
+            partitions: false,
+            crashes: true,
+            pauses: true,
+            clocks: false,
+            holds: false,
+        };
+        let mut swarm = harness::draw_swarm(
+            &mut rng,
+            Latency::Constant(Duration::from_millis(1)),
+            client_link,
+            &mix,
+        );
+        swarm.crash_weight = swarm.crash_weight.max(2);
+        swarm.fault_gap_mean = Duration::from_millis(rng.between(300, 2_000));
+        let mut disk = DiskConfig {
+            // Small sectors, so a batch of records spans several and can tear between them.
+            sector_bytes: 64,
+            crash_lose_ppm: draw_ppm(&mut rng, 500_000),
+            crash_tear_ppm: draw_ppm(&mut rng, 500_000),
+            ..DiskConfig::default()
+        };
+        if self.faulty_disk {
+            disk.faults = DiskFaults {
+                read_corrupt_ppm: draw_ppm(&mut rng, 100_000),
+                latent_ppm: draw_ppm(&mut rng, 50_000),
+                read_error_ppm: draw_ppm(&mut rng, 100_000),
+                write_error_ppm: draw_ppm(&mut rng, 50_000),
+                misdirect_ppm: draw_ppm(&mut rng, 20_000),
+                // The node's metadata file is the region the protocol trusts.
+                files: vec![LOG_FILE.to_string()],
+                nodes_max: 1,
+                unlimited: false,
+            };
+            if rng.below(4) == 0 {
+                disk.capacity_bytes = rng.between(4_096, 32_768);
+            }
+        }
+        swarm.disk = disk;
+        let workload = Workload {
+            // Enough keys that few operations on any one key are ever indeterminate at once:
+            // the linearizability search is exponential in those.
+            processes: 4,
+            keys: 24,
+            think_mean: Duration::from_millis(20),
+            timeout: Duration::from_millis(500),
+        };
+        let safety = Duration::from_secs(20);
+        let faults = harness::draw_faults(
+            &swarm,
+            1,
+            FaultBudget {
+                faulty_nodes_max: 1,
+            },
+            safety,
+            &mut rng,
+        );
+        Plan {
+            scenario: self.name().to_string(),
+            seed,
+            bug: bug.map(str::to_string),
+            swarm,
+            faults,
+            safety_duration: safety,
+            liveness_duration: Duration::from_secs(3),
+            workload: serde_json::to_value(&workload).expect("serializes"),
+        }
+    }
+
+    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+        let workload: Workload = harness::workload(plan)?;
+        if workload.processes == 0 || workload.keys == 0 {
+            return Err("plan's workload: wal-kv needs processes and keys".into());
+        }
+        let bug = match plan.bug.as_deref() {
+            None => WalBug::None,
+            Some("ack-before-sync") => WalBug::AckBeforeSync,
+            Some("trust-torn-length") => WalBug::TrustTornLength,
+            Some("no-checksum") => WalBug::NoChecksum,
+            Some(other) => return Err(format!("unknown bug `{other}` for {}", self.name())),
+        };
+        let mut sim = Simulation::new(Config::for_plan(plan, level));
+        let server = sim.add_node(move |_| WalKv::new(bug));
+        let client_config = KvClientConfig {
+            servers: vec![server],
+            processes: workload.processes,
+            first_process: 0,
+            key_count: workload.keys,
+            think_mean: workload.think_mean,
+            timeout: workload.timeout,
+            stop_after: Duration::MAX,
+        };
+        sim.add_client(move |_| KvClient::<WalKvProtocol>::new(client_config.clone()));
+        harness::validate_faults(plan, sim.node_count())?;
+
+        let healed_at = harness::run_phases(&mut sim, plan);
+        let mut verdict = harness::check_linearizable(sim.history(), checkers::BuiltinModel::Kv);
+        let damaged = sim.metrics().counter("log-damaged");
+        if verdict.is_pass() && !self.faulty_disk && damaged > 0 {
+            verdict = Verdict::fail(
+                Outcome::Safety,
+                format!(
+                    "recovery found the acknowledged log damaged {damaged} times, but this disk only loses unsynced writes"
+                ),
+            );
+        }
+        if verdict.is_pass() {
+            let answers: &[OpStatus] = if self.faulty_disk {
+                &[OpStatus::Ok, OpStatus::Fail]
+            } else {
+                &[OpStatus::Ok]
+            };
+            verdict = harness::check_answered_with(
+                sim.history(),
+                healed_at,
+                sim.now(),
+                workload.timeout,
+                answers,
+            );
+        }
+        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
+        let (trace, history) = sim.into_parts();
+        Ok(Run {
+            report,
+            trace,
+            history,
+        })
+    }
+}
