@@ -1,5 +1,799 @@
-//! Broadcast scenarios (issue 5): being written.
+//! Broadcast scenarios (Gossip Glomers challenges 3a to 3e, on Maelstrom's broadcast workload).
+//!
+//! A client sends `topology` to every server, then its processes send `broadcast` (a new value)
+//! and `read` half and half, to random servers, over zero-latency client links, until the end of
+//! the safety phase. The liveness phase heals every fault and lets the cluster settle for 10
+//! virtual seconds with no client traffic. Then the checker (Maelstrom's set-full, made exact by
+//! reading every node's true state):
+//!
+//! - safety: no node holds, and no read returns, a value no client ever broadcast, and no read
+//!   returns a value before it was broadcast;
+//! - liveness: every acknowledged value is on every node (`values-lost` counts the misses);
+//! - targets (the efficiency scenarios without faults): msgs-per-op and latency quantiles below
+//!   the challenge's bounds. A seed that misses them fails as `liveness`: nothing wrong was
+//!   returned, but the cluster did not do its job within its budget of messages or time.
+//!
+//! Metrics, per run:
+//!
+//! | name | kind | meaning |
+//! |---|---|---|
+//! | `server-messages` | counter | node-to-node messages sent, acknowledgements included; duplicates the network injects are not sends and are not counted |
+//! | `client-ops` | counter | broadcasts plus reads invoked (the initial `topology` messages are setup, not counted) |
+//! | `msgs-per-op-x1000` | counter | 1000 * server-messages / client-ops, rounded down (counters are integers; `fuzz` sums it over seeds, so divide by the seed count for the mean, or divide the summed `server-messages` by the summed `client-ops`) |
+//! | `values-acked`, `values-lost`, `values-stale` | counters | acknowledged broadcasts; those missing from some node at the end; those missing from some read invoked after their acknowledgement |
+//! | `broadcast-latency` | samples | from a broadcast's acknowledgement to the moment the last node learned the value, in global virtual time |
+//!
+//! Latency is measured from the nodes' true state: each server is wrapped in an observer that,
+//! after every handler, reports the values the server learned to a tracker shared by the run;
+//! the event that makes the last node learn a value stamps it with global virtual time.
 
-use crate::Scenario;
+use crate::harness::{self, FaultMix};
+use crate::{Bug, Run, Scenario};
+use protocols::broadcast::{
+    BroadcastBug, BroadcastClient, BroadcastClientConfig, BroadcastConfig, BroadcastMessage,
+    BroadcastServer, BroadcastTimer,
+};
+use serde::{Deserialize, Serialize};
+use sim::history::OpStatus;
+use sim::rng::stream;
+use sim::{
+    Config, Context, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Node,
+    NodeId, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
+};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
-pub(crate) const SCENARIOS: &[&dyn Scenario] = &[];
+pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
+    &SINGLE,
+    &MULTI,
+    &PARTITION,
+    &EFFICIENCY_1,
+    &EFFICIENCY_2,
+    &EFFICIENCY_1_PARTITION,
+    &EFFICIENCY_2_PARTITION,
+];
+
+const NO_RETRY: Bug = Bug {
+    name: "no-retry",
+    description: "unacknowledged gossip is never sent again, so values sent across a partition are lost",
+};
+const NO_FORWARD: Bug = Bug {
+    name: "no-forward",
+    description: "values learned from a peer are not passed on, so only the first node's neighbours hear of them",
+};
+
+/// How long clients broadcast and read (the safety phase), and how long the cluster then has
+/// to settle with every fault healed (the liveness phase).
+const OPS_DURATION: Duration = Duration::from_secs(20);
+const SETTLE_DURATION: Duration = Duration::from_secs(10);
+
+/// Node-to-node latency of the small scenarios: spread, so that messages reorder.
+const LATENCY_SPREAD: Latency = Latency::Uniform {
+    min: Duration::from_millis(10),
+    max: Duration::from_millis(100),
+};
+/// The efficiency challenges' latency.
+const LATENCY_100MS: Latency = Latency::Constant(Duration::from_millis(100));
+
+/// Efficiency I: leaves send at once, the hub batches for 100 ms. Every value is at most
+/// 100 + 100 (hub batch) + 100 ms from every node; about 5 messages per operation.
+const EFFICIENT_1: Variant = Variant::Efficient {
+    flush_interval: Duration::ZERO,
+    hub_flush_interval: Duration::from_millis(100),
+};
+/// Efficiency II: leaves batch for 100 ms and the hub for 400 ms: at most 700 ms, about 2
+/// messages per operation.
+const EFFICIENT_2: Variant = Variant::Efficient {
+    flush_interval: Duration::from_millis(100),
+    hub_flush_interval: Duration::from_millis(400),
+};
+
+const SINGLE: Broadcast = Broadcast {
+    name: "broadcast-single",
+    description: "1 node stores broadcast values and answers reads (challenge 3a)",
+    servers: 1,
+    variant: Variant::Single,
+    latency: LATENCY_SPREAD,
+    nemesis: Nemesis::Quiet,
+    ops_per_second: 10,
+    targets: None,
+    bugs: &[],
+};
+
+const MULTI: Broadcast = Broadcast {
+    name: "broadcast-multi",
+    description: "5 nodes flood values over a grid topology, no faults (challenge 3b)",
+    servers: 5,
+    variant: Variant::Naive,
+    latency: LATENCY_SPREAD,
+    nemesis: Nemesis::Quiet,
+    ops_per_second: 10,
+    targets: None,
+    bugs: &[NO_FORWARD],
+};
+
+const PARTITION: Broadcast = Broadcast {
+    name: "broadcast-partition",
+    description: "5 nodes flood with acknowledgements and retries through partitions, loss, duplication, pauses (challenge 3c)",
+    servers: 5,
+    variant: Variant::FaultTolerant,
+    latency: LATENCY_SPREAD,
+    nemesis: Nemesis::Storm,
+    ops_per_second: 10,
+    targets: None,
+    bugs: &[NO_RETRY, NO_FORWARD],
+};
+
+const EFFICIENCY_1: Broadcast = Broadcast {
+    name: "broadcast-efficiency-1",
+    description: "25 nodes, 100ms latency, 100 ops/s: msgs-per-op < 30, median latency < 400ms, max < 600ms (3d)",
+    servers: 25,
+    variant: EFFICIENT_1,
+    latency: LATENCY_100MS,
+    nemesis: Nemesis::Quiet,
+    ops_per_second: 100,
+    targets: Some(Targets {
+        msgs_per_op_max: 30,
+        latency_median_max: Duration::from_millis(400),
+        latency_max: Duration::from_millis(600),
+    }),
+    bugs: &[NO_FORWARD],
+};
+
+const EFFICIENCY_2: Broadcast = Broadcast {
+    name: "broadcast-efficiency-2",
+    description: "25 nodes, 100ms latency, 100 ops/s: msgs-per-op < 20, median latency < 1s, max < 2s (3e)",
+    servers: 25,
+    variant: EFFICIENT_2,
+    latency: LATENCY_100MS,
+    nemesis: Nemesis::Quiet,
+    ops_per_second: 100,
+    targets: Some(Targets {
+        msgs_per_op_max: 20,
+        latency_median_max: Duration::from_secs(1),
+        latency_max: Duration::from_secs(2),
+    }),
+    bugs: &[NO_FORWARD],
+};
+
+const EFFICIENCY_1_PARTITION: Broadcast = Broadcast {
+    name: "broadcast-efficiency-1-partition",
+    description: "broadcast-efficiency-1's protocol through partitions: every value still reaches every node",
+    nemesis: Nemesis::Partitions,
+    targets: None,
+    bugs: &[NO_RETRY, NO_FORWARD],
+    ..EFFICIENCY_1
+};
+
+const EFFICIENCY_2_PARTITION: Broadcast = Broadcast {
+    name: "broadcast-efficiency-2-partition",
+    description: "broadcast-efficiency-2's protocol through partitions: every value still reaches every node",
+    nemesis: Nemesis::Partitions,
+    targets: None,
+    bugs: &[NO_RETRY, NO_FORWARD],
+    ..EFFICIENCY_2
+};
+
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    Single,
+    Naive,
+    FaultTolerant,
+    Efficient {
+        flush_interval: Duration,
+        hub_flush_interval: Duration,
+    },
+}
+
+impl Variant {
+    fn config(self) -> BroadcastConfig {
+        match self {
+            Variant::Single => BroadcastConfig::single(),
+            Variant::Naive => BroadcastConfig::naive(),
+            Variant::FaultTolerant => BroadcastConfig::fault_tolerant(),
+            Variant::Efficient {
+                flush_interval,
+                hub_flush_interval,
+            } => BroadcastConfig::efficient(flush_interval, hub_flush_interval),
+        }
+    }
+}
+
+/// The faults a scenario's seeds draw from.
+#[derive(Clone, Copy, Debug)]
+enum Nemesis {
+    Quiet,
+    /// Partitions only, on every seed.
+    Partitions,
+    /// Partitions on every seed, and possibly loss, duplication, pauses, held links and clock
+    /// faults. No crashes: Maelstrom's broadcast nodes keep their values in memory only, so a
+    /// crash may lose a value legitimately.
+    Storm,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Targets {
+    /// msgs-per-op must stay below this.
+    msgs_per_op_max: u64,
+    latency_median_max: Duration,
+    latency_max: Duration,
+}
+
+pub struct Broadcast {
+    name: &'static str,
+    description: &'static str,
+    servers: u32,
+    variant: Variant,
+    latency: Latency,
+    nemesis: Nemesis,
+    ops_per_second: u64,
+    targets: Option<Targets>,
+    bugs: &'static [Bug],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Workload {
+    servers: u32,
+    /// Client processes, each with one operation outstanding at most.
+    processes: usize,
+    /// Operations a second over all processes.
+    ops_per_second: u64,
+    timeout: Duration,
+}
+
+impl Scenario for Broadcast {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn description(&self) -> &'static str {
+        self.description
+    }
+
+    fn bugs(&self) -> &'static [Bug] {
+        self.bugs
+    }
+
+    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
+        let mut rng = Rng::from_seed(seed, stream::PLAN);
+        let link = LinkConfig::reliable(self.latency.clone());
+        // As in Maelstrom: latency on client links would hide anomalies.
+        let client_link = LinkConfig::reliable(Latency::Constant(Duration::ZERO));
+        let mix = match self.nemesis {
+            Nemesis::Quiet => None,
+            Nemesis::Partitions => Some(FaultMix {
+                loss_ppm_max: 0,
+                duplicate_ppm_max: 0,
+                partitions: true,
+                crashes: false,
+                pauses: false,
+                clocks: false,
+                holds: false,
+            }),
+            Nemesis::Storm => Some(FaultMix {
+                loss_ppm_max: 50_000,
+                duplicate_ppm_max: 50_000,
+                partitions: true,
+                crashes: false,
+                pauses: true,
+                clocks: true,
+                holds: true,
+            }),
+        };
+        let swarm = match &mix {
+            None => Swarm::quiet(link, client_link),
+            Some(mix) => {
+                let mut swarm =
+                    harness::draw_swarm(&mut rng, self.latency.clone(), client_link, mix);
+                // Partitions are what these scenarios are about: never switch them off.
+                swarm.partition_weight = swarm.partition_weight.max(1);
+                swarm
+            }
+        };
+        let workload = Workload {
+            servers: self.servers,
+            // Maelstrom's default concurrency: two processes per node.
+            processes: 2 * self.servers as usize,
+            ops_per_second: self.ops_per_second,
+            timeout: Duration::from_secs(1),
+        };
+        let faults = match mix {
+            None => Vec::new(),
+            Some(_) => {
+                // A strict minority may be cut off at once.
+                let budget = FaultBudget {
+                    faulty_nodes_max: (self.servers as usize).saturating_sub(1) / 2,
+                };
+                harness::draw_faults(&swarm, self.servers, budget, OPS_DURATION, &mut rng)
+            }
+        };
+        Plan {
+            scenario: self.name.to_string(),
+            seed,
+            bug: bug.map(str::to_string),
+            swarm,
+            faults,
+            safety_duration: OPS_DURATION,
+            liveness_duration: SETTLE_DURATION,
+            workload: serde_json::to_value(&workload).expect("serializes"),
+        }
+    }
+
+    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+        let workload: Workload = harness::workload(plan)?;
+        if workload.servers == 0 || workload.processes == 0 || workload.ops_per_second == 0 {
+            return Err("plan's workload: broadcast needs servers, processes and a rate".into());
+        }
+        let bug = match plan.bug.as_deref() {
+            None => BroadcastBug::None,
+            Some(name) if !self.bugs.iter().any(|b| b.name == name) => {
+                return Err(format!("unknown bug `{name}` for {}", self.name));
+            }
+            Some("no-retry") => BroadcastBug::NoRetry,
+            Some("no-forward") => BroadcastBug::NoForward,
+            Some(other) => return Err(format!("unknown bug `{other}` for {}", self.name)),
+        };
+        let server_config = self.variant.config().with_bug(bug);
+        let mut sim: Simulation<BroadcastMessage, BroadcastTimer> =
+            Simulation::new(Config::for_plan(plan, level));
+        let tracker = Rc::new(RefCell::new(Tracker::new(workload.servers as usize)));
+        let servers: Vec<NodeId> = (0..workload.servers)
+            .map(|_| {
+                let (config, tracker) = (server_config.clone(), Rc::clone(&tracker));
+                sim.add_node(move |_| {
+                    Observed::new(BroadcastServer::new(config.clone()), Rc::clone(&tracker))
+                })
+            })
+            .collect();
+        let processes = workload.processes as u64;
+        let client_config = BroadcastClientConfig {
+            topology: grid(&servers),
+            servers: servers.clone(),
+            processes: workload.processes,
+            // Each process issues about ops_per_second / processes operations a second.
+            think_mean: Duration::from_nanos(1_000_000_000 * processes / workload.ops_per_second),
+            timeout: workload.timeout,
+            stop_at: Instant::ZERO + plan.safety_duration,
+        };
+        sim.add_client(move |_| BroadcastClient::new(client_config.clone()));
+        harness::validate_faults(plan, sim.node_count())?;
+
+        harness::run_phases(&mut sim, plan);
+        let finals: Vec<(NodeId, &BTreeSet<u64>)> = servers
+            .iter()
+            .map(|&id| {
+                let observed = sim
+                    .node::<Observed>(id)
+                    .expect("broadcast scenarios never crash a server");
+                (id, observed.server.values())
+            })
+            .collect();
+        let tracker = tracker.borrow();
+        let check = check(sim.history(), &finals, &tracker, plan.liveness_duration);
+        drop(finals);
+        let server_messages = sim.metrics().counter("server-messages");
+        let client_ops = sim.metrics().counter("client-ops");
+        let msgs_per_op_x1000 = (server_messages * 1000)
+            .checked_div(client_ops)
+            .unwrap_or(0);
+        let latency = Quantiles::of(&check.latencies_nanos);
+        let metrics = sim.metrics_mut();
+        metrics.count("msgs-per-op-x1000", msgs_per_op_x1000);
+        metrics.count("values-acked", check.acked);
+        metrics.count("values-lost", check.lost);
+        metrics.count("values-stale", check.stale);
+        for &nanos in &check.latencies_nanos {
+            metrics.sample("broadcast-latency", Duration::from_nanos(nanos));
+        }
+        let mut verdict = check.verdict;
+        if let (true, Some(targets)) = (verdict.is_pass(), self.targets) {
+            verdict = check_targets(targets, msgs_per_op_x1000, &latency);
+        }
+        let report = sim.report(self.name, plan.seed, plan.bug.as_deref(), verdict);
+        let (trace, history) = sim.into_parts();
+        Ok(Run {
+            report,
+            trace,
+            history,
+        })
+    }
+
+    fn summary(&self, run: &Run) -> String {
+        let counter = |name: &str| run.report.counters.get(name).copied().unwrap_or(0);
+        let (messages, ops) = (counter("server-messages"), counter("client-ops"));
+        let mut text = format!(
+            "broadcast msgs-per-op {} ({messages} node-to-node messages / {ops} client operations)\n",
+            Thousandths((messages * 1000).checked_div(ops).unwrap_or(0))
+        );
+        // The report above lists broadcast-latency's quantiles already.
+        let latency = run
+            .report
+            .latencies
+            .get("broadcast-latency")
+            .copied()
+            .unwrap_or_default();
+        text += &format!(
+            "broadcast values: {} acknowledged, {} lost, {} stale\n",
+            counter("values-acked"),
+            counter("values-lost"),
+            counter("values-stale")
+        );
+        if let Some(targets) = self.targets {
+            let met = |ok: bool| if ok { "met" } else { "MISSED" };
+            let x1000 = counter("msgs-per-op-x1000");
+            text += &format!(
+                "broadcast targets: msgs-per-op < {} {}; median latency < {} {}; max latency < {} {}\n",
+                targets.msgs_per_op_max,
+                met(x1000 < targets.msgs_per_op_max * 1000),
+                targets.latency_median_max,
+                met(latency.p50 < targets.latency_median_max),
+                targets.latency_max,
+                met(latency.max < targets.latency_max),
+            );
+        }
+        text
+    }
+}
+
+/// A count in thousandths, shown as a decimal: `5812` is `5.812`.
+struct Thousandths(u64);
+
+impl std::fmt::Display for Thousandths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+fn check_targets(targets: Targets, msgs_per_op_x1000: u64, latency: &Quantiles) -> Verdict {
+    let mut missed = Vec::new();
+    if msgs_per_op_x1000 >= targets.msgs_per_op_max * 1000 {
+        missed.push(format!(
+            "msgs-per-op {} is not below {}",
+            Thousandths(msgs_per_op_x1000),
+            targets.msgs_per_op_max
+        ));
+    }
+    if latency.count == 0 {
+        missed.push("no broadcast was acknowledged, so there is no latency to judge".to_string());
+    }
+    if latency.p50 >= targets.latency_median_max {
+        missed.push(format!(
+            "median latency {} is not below {}",
+            latency.p50, targets.latency_median_max
+        ));
+    }
+    if latency.max >= targets.latency_max {
+        missed.push(format!(
+            "maximum latency {} is not below {}",
+            latency.max, targets.latency_max
+        ));
+    }
+    if missed.is_empty() {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            Outcome::Liveness,
+            format!("efficiency targets missed: {}", missed.join("; ")),
+        )
+    }
+}
+
+/// Maelstrom's grid topology: servers in rows of ceil(sqrt(n)), each linked to the servers
+/// left, right, above and below it.
+fn grid(servers: &[NodeId]) -> BTreeMap<NodeId, Vec<NodeId>> {
+    let count = servers.len();
+    let width = (1..=count).find(|w| w * w >= count).unwrap_or(1);
+    let mut topology = BTreeMap::new();
+    for (index, &server) in servers.iter().enumerate() {
+        let mut neighbours = Vec::new();
+        if index % width > 0 {
+            neighbours.push(servers[index - 1]);
+        }
+        if index % width + 1 < width && index + 1 < count {
+            neighbours.push(servers[index + 1]);
+        }
+        if index >= width {
+            neighbours.push(servers[index - width]);
+        }
+        if index + width < count {
+            neighbours.push(servers[index + width]);
+        }
+        neighbours.sort();
+        topology.insert(server, neighbours);
+    }
+    topology
+}
+
+/// When each value came to be held by every server, in global virtual time.
+struct Tracker {
+    server_count: usize,
+    holders: BTreeMap<u64, usize>,
+    everywhere_at: BTreeMap<u64, Instant>,
+}
+
+impl Tracker {
+    fn new(server_count: usize) -> Tracker {
+        Tracker {
+            server_count,
+            holders: BTreeMap::new(),
+            everywhere_at: BTreeMap::new(),
+        }
+    }
+
+    fn learned(&mut self, value: u64, at: Instant) {
+        let holders = self.holders.entry(value).or_insert(0);
+        *holders += 1;
+        assert!(
+            *holders <= self.server_count,
+            "value {value} learned by more servers than exist"
+        );
+        if *holders == self.server_count {
+            let previous = self.everywhere_at.insert(value, at);
+            assert!(
+                previous.is_none(),
+                "value {value} came to be everywhere twice"
+            );
+        }
+    }
+}
+
+/// A server, observed: after each handler, the values it learned go to the tracker.
+struct Observed {
+    server: BroadcastServer,
+    reported: usize,
+    tracker: Rc<RefCell<Tracker>>,
+}
+
+impl Observed {
+    fn new(server: BroadcastServer, tracker: Rc<RefCell<Tracker>>) -> Observed {
+        Observed {
+            server,
+            reported: 0,
+            tracker,
+        }
+    }
+
+    fn report(&mut self) {
+        let learned = &self.server.learned()[self.reported..];
+        if learned.is_empty() {
+            return;
+        }
+        // The node's own clock may be skewed; latency is measured in global time.
+        let (now, _) = sim::current_event();
+        let mut tracker = self.tracker.borrow_mut();
+        for &value in learned {
+            tracker.learned(value, now);
+        }
+        self.reported = self.server.learned().len();
+    }
+}
+
+impl Node for Observed {
+    type Message = BroadcastMessage;
+    type Timer = BroadcastTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
+        // The tracker counts each server's values once; a restarted server would count twice.
+        assert_eq!(
+            ctx.incarnation(),
+            0,
+            "broadcast scenarios never restart a server"
+        );
+        self.server.on_start(ctx);
+        self.report();
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
+        from: NodeId,
+        message: BroadcastMessage,
+    ) {
+        self.server.on_message(ctx, from, message);
+        self.report();
+    }
+
+    fn on_timer(
+        &mut self,
+        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
+        timer: BroadcastTimer,
+    ) {
+        self.server.on_timer(ctx, timer);
+        self.report();
+    }
+}
+
+struct Check {
+    verdict: Verdict,
+    acked: u64,
+    lost: u64,
+    stale: u64,
+    /// Per acknowledged value that reached every node: acknowledgement to everywhere.
+    latencies_nanos: Vec<u64>,
+}
+
+struct Read {
+    process: u64,
+    invoked: Instant,
+    completed: Instant,
+    /// Sorted: servers answer from an ordered set.
+    values: Vec<u64>,
+}
+
+/// The set-full check over the history and every server's final values.
+fn check(
+    history: &[HistoryRecord],
+    finals: &[(NodeId, &BTreeSet<u64>)],
+    tracker: &Tracker,
+    settle: Duration,
+) -> Check {
+    let mut invoked: BTreeMap<u64, Instant> = BTreeMap::new();
+    let mut acked: BTreeMap<u64, Instant> = BTreeMap::new();
+    let mut reads: Vec<Read> = Vec::new();
+    let mut open: BTreeMap<u64, &HistoryRecord> = BTreeMap::new();
+    for record in history {
+        if record.status == OpStatus::Invoke {
+            if record.f == "broadcast" {
+                let value = record
+                    .value
+                    .as_u64()
+                    .expect("a broadcast's value is an integer");
+                let previous = invoked.insert(value, record.time());
+                assert!(previous.is_none(), "the client broadcasts each value once");
+            }
+            open.insert(record.process, record);
+            continue;
+        }
+        let invoke = open
+            .remove(&record.process)
+            .expect("a completion follows its invocation");
+        if record.status != OpStatus::Ok {
+            continue;
+        }
+        match record.f.as_str() {
+            "broadcast" => {
+                let value = record
+                    .value
+                    .as_u64()
+                    .expect("a broadcast's value is an integer");
+                acked.insert(value, record.time());
+            }
+            "read" => {
+                let values: Vec<u64> = record
+                    .value
+                    .as_array()
+                    .expect("a read returns a list")
+                    .iter()
+                    .map(|v| v.as_u64().expect("values are integers"))
+                    .collect();
+                assert!(values.windows(2).all(|w| w[0] < w[1]), "reads are sorted");
+                reads.push(Read {
+                    process: record.process,
+                    invoked: invoke.time(),
+                    completed: record.time(),
+                    values,
+                });
+            }
+            other => panic!("unexpected operation {other}"),
+        }
+    }
+
+    let mut result = Check {
+        verdict: Verdict::pass(),
+        acked: acked.len() as u64,
+        lost: 0,
+        stale: 0,
+        latencies_nanos: Vec::new(),
+    };
+
+    // Safety: reads return only values that were broadcast, and not before.
+    for read in &reads {
+        for value in &read.values {
+            let fail = match invoked.get(value) {
+                None => Some("which no client ever broadcast".to_string()),
+                Some(&at) if at > read.completed => {
+                    Some(format!("before it was broadcast at {at}"))
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = fail {
+                result.verdict = Verdict::fail(
+                    Outcome::Safety,
+                    format!(
+                        "a read by process {} (invoked at {}, answered at {}) returned value {value}, {why}",
+                        read.process, read.invoked, read.completed
+                    ),
+                );
+                return result;
+            }
+        }
+    }
+    // Safety: no node holds a value never broadcast.
+    for (node, values) in finals {
+        if let Some(value) = values.iter().find(|v| !invoked.contains_key(v)) {
+            result.verdict = Verdict::fail(
+                Outcome::Safety,
+                format!("{node} holds value {value}, which no client ever broadcast"),
+            );
+            return result;
+        }
+    }
+
+    // Stale: acknowledged values that some later read did not return.
+    let mut acked_by_time: Vec<(Instant, u64)> = acked.iter().map(|(&v, &t)| (t, v)).collect();
+    acked_by_time.sort_unstable();
+    let mut stale: BTreeSet<u64> = BTreeSet::new();
+    for read in &reads {
+        let known = acked_by_time.partition_point(|&(at, _)| at < read.invoked);
+        for &(_, value) in &acked_by_time[..known] {
+            if read.values.binary_search(&value).is_err() {
+                stale.insert(value);
+            }
+        }
+    }
+    result.stale = stale.len() as u64;
+
+    // Liveness: every acknowledged value is on every node.
+    let mut first_lost: Option<(u64, Vec<NodeId>)> = None;
+    for (&value, &at) in &acked {
+        let missing: Vec<NodeId> = finals
+            .iter()
+            .filter(|(_, values)| !values.contains(&value))
+            .map(|(node, _)| *node)
+            .collect();
+        if missing.is_empty() {
+            let everywhere = tracker.everywhere_at[&value];
+            result
+                .latencies_nanos
+                .push(everywhere.saturating_since(at).as_nanos());
+        } else {
+            result.lost += 1;
+            first_lost.get_or_insert((value, missing));
+        }
+    }
+    if let Some((value, missing)) = first_lost {
+        // Name a few nodes; a protocol that forwards nothing misses values on dozens.
+        let mut names: Vec<String> = missing.iter().take(4).map(NodeId::to_string).collect();
+        if missing.len() > names.len() {
+            names.push(format!("and {} more", missing.len() - names.len()));
+        }
+        result.verdict = Verdict::fail(
+            Outcome::Liveness,
+            format!(
+                "{} of {} acknowledged values are missing from some node after every fault healed and {} of settling; \
+                 the first, value {value} (acknowledged at {}), is missing on {}",
+                result.lost,
+                result.acked,
+                settle,
+                acked[&value],
+                names.join(", ")
+            ),
+        );
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the grid matches Maelstrom's layout. Method: the 5-node grid by hand.
+    #[test]
+    fn grid_of_five() {
+        let servers: Vec<NodeId> = (0..5).map(NodeId).collect();
+        let topology = grid(&servers);
+        let expect: BTreeMap<NodeId, Vec<NodeId>> = [
+            (0, vec![1, 3]),
+            (1, vec![0, 2, 4]),
+            (2, vec![1]),
+            (3, vec![0, 4]),
+            (4, vec![1, 3]),
+        ]
+        .into_iter()
+        .map(|(n, ns)| (NodeId(n), ns.into_iter().map(NodeId).collect()))
+        .collect();
+        assert_eq!(topology, expect);
+        assert_eq!(grid(&servers[..1]), BTreeMap::from([(NodeId(0), vec![])]));
+    }
+}
