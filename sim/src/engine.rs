@@ -499,13 +499,14 @@ impl<M: Message, T: Message> Simulation<M, T> {
 
     /// A report of the run so far.
     pub fn report(&self, scenario: &str, seed: u64, bug: Option<&str>, verdict: Verdict) -> Report {
-        let (counters, latencies) = self.core.metrics.summarize();
+        let (counters, gauges, latencies) = self.core.metrics.summarize();
         Report {
             scenario: scenario.to_string(),
             seed,
             bug: bug.map(str::to_string),
             verdict,
             counters,
+            gauges,
             latencies,
             faults: self
                 .core

@@ -81,11 +81,15 @@ impl Verdict {
     }
 }
 
-/// Counters and latency samples that protocols and scenarios add during a run.
+/// Values by name, as reports hold them.
+pub type Named = BTreeMap<String, u64>;
+
+/// Counters, gauges and latency samples that protocols and scenarios add during a run.
 #[derive(Clone, Default, Debug)]
 pub struct Metrics {
     counters: BTreeMap<&'static str, u64>,
     samples: BTreeMap<&'static str, Vec<u64>>,
+    gauges: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -100,6 +104,12 @@ impl Metrics {
             .push(latency.as_nanos());
     }
 
+    /// Sets a per-run value (a ratio, a final queue length): reported as set, and shown as
+    /// quantiles across seeds by `fuzz`. A name ending in `-x1000` holds thousandths.
+    pub fn gauge(&mut self, name: &'static str, value: u64) {
+        self.gauges.insert(name, value);
+    }
+
     pub fn counter(&self, name: &str) -> u64 {
         self.counters.get(name).copied().unwrap_or(0)
     }
@@ -108,19 +118,18 @@ impl Metrics {
         self.samples.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Counters by name, and each sample set summarized as quantiles.
-    pub fn summarize(&self) -> (BTreeMap<String, u64>, BTreeMap<String, Quantiles>) {
-        let counters = self
-            .counters
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect();
+    /// Counters and gauges by name, and each sample set summarized as quantiles.
+    pub fn summarize(&self) -> (Named, Named, BTreeMap<String, Quantiles>) {
+        let named = |map: &BTreeMap<&'static str, u64>| {
+            map.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let (counters, gauges) = (named(&self.counters), named(&self.gauges));
         let quantiles = self
             .samples
             .iter()
             .map(|(k, v)| (k.to_string(), Quantiles::of(v)))
             .collect();
-        (counters, quantiles)
+        (counters, gauges, quantiles)
     }
 }
 
@@ -163,6 +172,9 @@ pub struct Report {
     pub bug: Option<String>,
     pub verdict: Verdict,
     pub counters: BTreeMap<String, u64>,
+    /// Per-run values (`Metrics::gauge`).
+    #[serde(default)]
+    pub gauges: BTreeMap<String, u64>,
     pub latencies: BTreeMap<String, Quantiles>,
     /// Faults injected, by kind (partition, crash, loss, duplicate, ...).
     pub faults: BTreeMap<String, u64>,

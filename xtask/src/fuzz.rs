@@ -281,6 +281,7 @@ struct Summary {
     outcomes: BTreeMap<Outcome, usize>,
     faults: BTreeMap<String, u64>,
     counters: BTreeMap<String, u64>,
+    gauges: BTreeMap<String, Vec<u64>>,
     latencies: BTreeMap<String, Vec<Quantiles>>,
     events: u64,
     failures: Vec<SeedResult>,
@@ -294,6 +295,7 @@ fn summarize(target: &Target, results: &[&SeedResult]) -> Summary {
         outcomes: BTreeMap::new(),
         faults: BTreeMap::new(),
         counters: BTreeMap::new(),
+        gauges: BTreeMap::new(),
         latencies: BTreeMap::new(),
         events: 0,
         failures: Vec::new(),
@@ -312,6 +314,9 @@ fn summarize(target: &Target, results: &[&SeedResult]) -> Summary {
         }
         for (name, count) in &report.counters {
             *summary.counters.entry(name.clone()).or_insert(0) += count;
+        }
+        for (name, value) in &report.gauges {
+            summary.gauges.entry(name.clone()).or_default().push(*value);
         }
         for (name, quantiles) in &report.latencies {
             summary
@@ -354,6 +359,23 @@ fn latency_line(per_seed: &[Quantiles]) -> String {
     )
 }
 
+/// A per-seed value's quantiles across seeds; `-x1000` names hold thousandths.
+fn gauge_line(name: &str, values: &[u64]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let at = |percent: usize| sorted[(sorted.len() * percent).div_ceil(100).max(1) - 1];
+    let (name, show): (&str, fn(u64) -> String) = match name.strip_suffix("-x1000") {
+        Some(base) => (base, |v| format!("{}.{:03}", v / 1000, v % 1000)),
+        None => (name, |v| v.to_string()),
+    };
+    format!(
+        "{name} across seeds: p50 {}, p95 {}, max {}",
+        show(at(50)),
+        show(at(95)),
+        show(*sorted.last().expect("one value per seed"))
+    )
+}
+
 fn print_summary(summary: &Summary) {
     let bug = summary
         .bug
@@ -367,18 +389,23 @@ fn print_summary(summary: &Summary) {
     println!("   events:   {}", summary.events);
     println!("   faults:   {}", join_counts(&summary.faults));
     println!("   counters: {}", join_counts(&summary.counters));
+    for (name, values) in &summary.gauges {
+        println!("   {}", gauge_line(name, values));
+    }
     for (name, per_seed) in &summary.latencies {
         if !per_seed.is_empty() {
             println!("   {name}: {}", latency_line(per_seed));
         }
     }
     for failure in summary.failures.iter().take(FAILURES_SHOWN_MAX) {
+        // The first line; `replay` shows the whole explanation.
+        let message = failure.verdict.message.lines().next().unwrap_or_default();
         println!(
             "FAIL {} seed {} {}: {}",
             failure.scenario,
             failure.seed,
             failure.verdict.outcome.as_str(),
-            failure.verdict.message
+            message
         );
         println!("     replay: {}", failure.replay_command());
     }
@@ -401,6 +428,7 @@ impl Summary {
             "events": self.events,
             "faults": self.faults,
             "counters": self.counters,
+            "gauges": self.gauges,
             "failures": self.failures.iter().map(|f| serde_json::json!({
                 "seed": f.seed,
                 "outcome": f.verdict.outcome.as_str(),

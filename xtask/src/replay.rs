@@ -34,6 +34,9 @@ pub struct Args {
     /// Write the run's client history (JSON Lines, the shared history format).
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Write a Lamport (space-time) diagram of the run as a self-contained SVG file.
+    #[arg(long)]
+    diagram: Option<PathBuf>,
     /// Write the run's plan as JSON, to edit and run with --plan.
     #[arg(long, conflicts_with = "plan")]
     dump_plan: Option<PathBuf>,
@@ -168,6 +171,11 @@ fn replay(args: Args) -> Result<i32, String> {
             path.display()
         );
     }
+    if let Some(path) = &args.diagram {
+        let svg = traces::diagram::lamport_svg(run.trace.records());
+        crate::files::write_new(path, svg.as_bytes(), args.force)?;
+        eprintln!("wrote the diagram to {}", path.display());
+    }
     if let Some(path) = &args.save {
         let stored = StoredTrace {
             commit: env!("FAULTLINE_COMMIT").to_string(),
@@ -214,26 +222,14 @@ pub fn print_report(report: &Report, replay_line: &str) {
             pairs.join(", ")
         }
     };
-    println!(
-        "faults    {}",
-        join(
-            report
-                .faults
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect()
-        )
-    );
-    println!(
-        "counters  {}",
-        join(
-            report
-                .counters
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect()
-        )
-    );
+    let pairs = |map: &std::collections::BTreeMap<String, u64>| {
+        join(map.iter().map(|(k, v)| format!("{k} {v}")).collect())
+    };
+    println!("faults    {}", pairs(&report.faults));
+    println!("counters  {}", pairs(&report.counters));
+    if !report.gauges.is_empty() {
+        println!("gauges    {}", pairs(&report.gauges));
+    }
     for (name, q) in &report.latencies {
         println!(
             "latency   {name}: p50 {} p95 {} p99 {} max {} (n={})",
