@@ -61,6 +61,8 @@ impl Node for IdServer {
         self.boot = ctx.rng().next_u64();
         if ctx.incarnation() > 0 {
             ctx.annotate(format_args!("restarted, boot id {:016x}", self.boot));
+            // For people watching a replay; not part of the canonical trace.
+            tracing::info!(incarnation = ctx.incarnation(), "restarted with an empty memory");
         }
     }
 

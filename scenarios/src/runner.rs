@@ -16,10 +16,14 @@ thread_local! {
 pub fn install_quiet_panic_hook() {
     panic::set_hook(Box::new(|info| {
         let message = payload_text(info.payload());
-        let text = match info.location() {
+        let mut text = match info.location() {
             Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
             None => message,
         };
+        // Inside a handler, say whose and when: the replay's trace leads up to that moment.
+        if let (time, Some(node)) = sim::current_event() {
+            text.push_str(&format!(", in a handler of {node} at {time}"));
+        }
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(text));
     }));
 }

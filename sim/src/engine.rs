@@ -25,8 +25,14 @@ thread_local! {
     static CURRENT: Cell<(u64, u32)> = const { Cell::new((0, NO_NODE)) };
 }
 
+/// Marks the end of a handler: a panic after it is not the node's.
+fn leave_handler() {
+    CURRENT.with(|c| c.set((c.get().0, NO_NODE)));
+}
+
 /// The global virtual time and node of the event being handled on this thread: log lines
-/// written through `tracing` are stamped with it (see `traces::logging`).
+/// written through `tracing` are stamped with it (see `traces::logging`), and a panic inside a
+/// handler is reported with it. The node is `None` outside handlers.
 pub fn current_event() -> (Instant, Option<NodeId>) {
     let (time, node) = CURRENT.with(Cell::get);
     let node = (node != NO_NODE).then_some(NodeId(node));
@@ -229,6 +235,7 @@ pub struct Simulation<M, T> {
 
 impl<M: Message, T: Message> Simulation<M, T> {
     pub fn new(config: Config) -> Simulation<M, T> {
+        CURRENT.with(|c| c.set((0, NO_NODE)));
         config.link.validate().expect("invalid node-to-node link");
         config.client_link.validate().expect("invalid client link");
         Simulation {
@@ -590,6 +597,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     node: NodeId(node),
                 };
                 instance.on_timer(&mut ctx, timer);
+                leave_handler();
             }
             Event::Fault(fault) => self.apply_fault(fault),
             Event::DiskDone {
@@ -617,6 +625,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     node: NodeId(node),
                 };
                 instance.on_disk(&mut ctx, IoId(id), result);
+                leave_handler();
             }
         }
     }
@@ -648,6 +657,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
             node: NodeId(to),
         };
         instance.on_message(&mut ctx, NodeId(from), message);
+        leave_handler();
     }
 
     /// Starts a node that is down: its first start, or a restart with a fresh instance and a
@@ -674,6 +684,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
             node: NodeId(node),
         };
         instance.on_start(&mut ctx);
+        leave_handler();
         self.instances[node as usize] = Some(instance);
     }
 

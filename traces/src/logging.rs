@@ -26,6 +26,7 @@ pub fn init(level: tracing::Level) {
         .with_timer(VirtualTime)
         .with_max_level(level)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
