@@ -62,7 +62,10 @@ impl Node for IdServer {
         if ctx.incarnation() > 0 {
             ctx.annotate(format_args!("restarted, boot id {:016x}", self.boot));
             // For people watching a replay; not part of the canonical trace.
-            tracing::info!(incarnation = ctx.incarnation(), "restarted with an empty memory");
+            tracing::info!(
+                incarnation = ctx.incarnation(),
+                "restarted with an empty memory"
+            );
         }
     }
 

@@ -308,16 +308,15 @@ impl Scenario for Broadcast {
                 harness::draw_faults(&swarm, self.servers, budget, OPS_DURATION, &mut rng)
             }
         };
-        Plan {
-            scenario: self.name.to_string(),
+        harness::plan(
+            self.name,
             seed,
-            bug: bug.map(str::to_string),
+            bug,
             swarm,
             faults,
-            safety_duration: OPS_DURATION,
-            liveness_duration: SETTLE_DURATION,
-            workload: serde_json::to_value(&workload).expect("serializes"),
-        }
+            (OPS_DURATION, SETTLE_DURATION),
+            &workload,
+        )
     }
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
@@ -390,13 +389,7 @@ impl Scenario for Broadcast {
         if let (true, Some(targets)) = (verdict.is_pass(), self.targets) {
             verdict = check_targets(targets, msgs_per_op_x1000, &latency);
         }
-        let report = sim.report(self.name, plan.seed, plan.bug.as_deref(), verdict);
-        let (trace, history) = sim.into_parts();
-        Ok(Run {
-            report,
-            trace,
-            history,
-        })
+        Ok(harness::finish(sim, plan, verdict))
     }
 
     fn summary(&self, run: &Run) -> String {

@@ -70,16 +70,15 @@ impl Scenario for Echo {
             safety,
             &mut rng,
         );
-        Plan {
-            scenario: self.name().to_string(),
+        harness::plan(
+            self.name(),
             seed,
-            bug: bug.map(str::to_string),
+            bug,
             swarm,
             faults,
-            safety_duration: safety,
-            liveness_duration: Duration::from_secs(2),
-            workload: serde_json::to_value(&workload).expect("serializes"),
-        }
+            (safety, Duration::from_secs(2)),
+            &workload,
+        )
     }
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
@@ -118,12 +117,6 @@ impl Scenario for Echo {
         let (round_trips, timeouts) = (echo.round_trips, echo.timeouts);
         sim.metrics_mut().count("round-trips", round_trips);
         sim.metrics_mut().count("timeouts", timeouts);
-        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
-        let (trace, history) = sim.into_parts();
-        Ok(Run {
-            report,
-            trace,
-            history,
-        })
+        Ok(harness::finish(sim, plan, verdict))
     }
 }

@@ -96,6 +96,43 @@ pub fn validate_faults(plan: &Plan, node_count: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A scenario's plan from its parts; `phases` are the safety and liveness durations.
+pub fn plan<W: serde::Serialize>(
+    scenario: &str,
+    seed: u64,
+    bug: Option<&str>,
+    swarm: Swarm,
+    faults: Vec<sim::ScheduledFault>,
+    phases: (Duration, Duration),
+    workload: &W,
+) -> Plan {
+    Plan {
+        scenario: scenario.to_string(),
+        seed,
+        bug: bug.map(str::to_string),
+        swarm,
+        faults,
+        safety_duration: phases.0,
+        liveness_duration: phases.1,
+        workload: serde_json::to_value(workload).expect("a workload serializes"),
+    }
+}
+
+/// The run's report, trace and history, judged by `verdict`.
+pub fn finish<M: Message, T: Message>(
+    sim: Simulation<M, T>,
+    plan: &Plan,
+    verdict: Verdict,
+) -> crate::Run {
+    let report = sim.report(&plan.scenario, plan.seed, plan.bug.as_deref(), verdict);
+    let (trace, history) = sim.into_parts();
+    crate::Run {
+        report,
+        trace,
+        history,
+    }
+}
+
 /// Parses a scenario's workload section of a plan.
 pub fn workload<W: serde::de::DeserializeOwned>(plan: &Plan) -> Result<W, String> {
     serde_json::from_value(plan.workload.clone()).map_err(|e| format!("plan's workload: {e}"))

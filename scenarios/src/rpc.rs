@@ -159,16 +159,15 @@ impl Scenario for Unreliable {
             safety,
             &mut rng,
         );
-        Plan {
-            scenario: self.name().to_string(),
+        harness::plan(
+            self.name(),
             seed,
-            bug: bug.map(str::to_string),
+            bug,
             swarm,
             faults,
-            safety_duration: safety,
-            liveness_duration: Duration::from_secs(3),
-            workload: serde_json::to_value(&workload).expect("serializes"),
-        }
+            (safety, Duration::from_secs(3)),
+            &workload,
+        )
     }
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
@@ -256,13 +255,7 @@ impl Scenario for Unreliable {
         sim.metrics_mut()
             .count("adds-indefinite", indefinite as u64);
         sim.metrics_mut().count("stored-replies-at-end", stored);
-        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
-        let (trace, history) = sim.into_parts();
-        Ok(Run {
-            report,
-            trace,
-            history,
-        })
+        Ok(harness::finish(sim, plan, verdict))
     }
 }
 
@@ -593,16 +586,15 @@ impl Scenario for Overload {
             healthy_goodput_percent: 90,
             healthy_latency_p50: Duration::from_millis(100),
         };
-        Plan {
-            scenario: self.name().to_string(),
+        harness::plan(
+            self.name(),
             seed,
-            bug: bug.map(str::to_string),
-            swarm: Swarm::quiet(link.clone(), link),
-            faults: Vec::new(),
-            safety_duration: Duration::from_secs(12),
-            liveness_duration: Duration::from_secs(4),
-            workload: serde_json::to_value(&workload).expect("serializes"),
-        }
+            bug,
+            Swarm::quiet(link.clone(), link),
+            Vec::new(),
+            (Duration::from_secs(12), Duration::from_secs(4)),
+            &workload,
+        )
     }
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
@@ -676,15 +668,7 @@ impl Scenario for Overload {
         let spike_end = workload.spike_start + workload.spike_length;
         let verdict = check_recovery(&seconds, &workload, spike_end);
         record_phases(&mut sim, &workload, spike_end);
-        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict.0);
-        let mut run = {
-            let (trace, history) = sim.into_parts();
-            Run {
-                report,
-                trace,
-                history,
-            }
-        };
+        let mut run = harness::finish(sim, plan, verdict.0);
         if let Some(recovery) = verdict.1 {
             run.report
                 .counters

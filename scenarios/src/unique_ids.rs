@@ -83,16 +83,15 @@ impl Scenario for UniqueIds {
             safety,
             &mut rng,
         );
-        Plan {
-            scenario: self.name().to_string(),
+        harness::plan(
+            self.name(),
             seed,
-            bug: bug.map(str::to_string),
+            bug,
             swarm,
             faults,
-            safety_duration: safety,
-            liveness_duration: Duration::from_secs(5),
-            workload: serde_json::to_value(&workload).expect("serializes"),
-        }
+            (safety, Duration::from_secs(5)),
+            &workload,
+        )
     }
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
@@ -139,13 +138,7 @@ impl Scenario for UniqueIds {
             .filter(|r| r.status == OpStatus::Ok)
             .count();
         sim.metrics_mut().count("ids", ok_count as u64);
-        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
-        let (trace, history) = sim.into_parts();
-        Ok(Run {
-            report,
-            trace,
-            history,
-        })
+        Ok(harness::finish(sim, plan, verdict))
     }
 }
 

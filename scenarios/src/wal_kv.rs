@@ -147,16 +147,15 @@ impl Scenario for WalKvScenario {
             safety,
             &mut rng,
         );
-        Plan {
-            scenario: self.name().to_string(),
+        harness::plan(
+            self.name(),
             seed,
-            bug: bug.map(str::to_string),
+            bug,
             swarm,
             faults,
-            safety_duration: safety,
-            liveness_duration: Duration::from_secs(3),
-            workload: serde_json::to_value(&workload).expect("serializes"),
-        }
+            (safety, Duration::from_secs(3)),
+            &workload,
+        )
     }
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
@@ -210,12 +209,6 @@ impl Scenario for WalKvScenario {
                 answers,
             );
         }
-        let report = sim.report(self.name(), plan.seed, plan.bug.as_deref(), verdict);
-        let (trace, history) = sim.into_parts();
-        Ok(Run {
-            report,
-            trace,
-            history,
-        })
+        Ok(harness::finish(sim, plan, verdict))
     }
 }
