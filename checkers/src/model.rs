@@ -222,93 +222,57 @@ fn compact(value: &Value) -> String {
     }
 }
 
-impl Model for Register {
-    type State = Option<i64>;
-    type Input = RegisterInput;
-    type Output = RegisterOutput;
+/// `register` and `cas-register` differ only in whether `cas` is an operation they know.
+macro_rules! register_model {
+    ($model:ty, $knows_cas:expr) => {
+        impl Model for $model {
+            type State = Option<i64>;
+            type Input = RegisterInput;
+            type Output = RegisterOutput;
 
-    fn init(&self) -> Option<i64> {
-        None
-    }
+            fn init(&self) -> Option<i64> {
+                None
+            }
 
-    fn step(
-        &self,
-        state: &Option<i64>,
-        input: &RegisterInput,
-        output: Option<&RegisterOutput>,
-    ) -> Option<Option<i64>> {
-        register_step(state, input, output)
-    }
+            fn step(
+                &self,
+                state: &Option<i64>,
+                input: &RegisterInput,
+                output: Option<&RegisterOutput>,
+            ) -> Option<Option<i64>> {
+                register_step(state, input, output)
+            }
 
-    fn partition<'a>(&self, input: &'a RegisterInput) -> Option<&'a str> {
-        input.key.as_deref()
-    }
+            fn partition<'a>(&self, input: &'a RegisterInput) -> Option<&'a str> {
+                input.key.as_deref()
+            }
 
-    fn is_read_only(&self, input: &RegisterInput) -> bool {
-        input.op == RegisterOp::Read
-    }
+            fn is_read_only(&self, input: &RegisterInput) -> bool {
+                input.op == RegisterOp::Read
+            }
 
-    fn decode_input(
-        &self,
-        f: &str,
-        key: Option<&str>,
-        value: &Value,
-    ) -> Result<RegisterInput, String> {
-        register_decode_input(f, key, value, false)
-    }
+            fn decode_input(
+                &self,
+                f: &str,
+                key: Option<&str>,
+                value: &Value,
+            ) -> Result<RegisterInput, String> {
+                register_decode_input(f, key, value, $knows_cas)
+            }
 
-    fn decode_output(
-        &self,
-        input: &RegisterInput,
-        value: &Value,
-    ) -> Result<RegisterOutput, String> {
-        register_decode_output(input, value)
-    }
+            fn decode_output(
+                &self,
+                input: &RegisterInput,
+                value: &Value,
+            ) -> Result<RegisterOutput, String> {
+                register_decode_output(input, value)
+            }
+        }
+    };
 }
 
-impl Model for CasRegister {
-    type State = Option<i64>;
-    type Input = RegisterInput;
-    type Output = RegisterOutput;
-
-    fn init(&self) -> Option<i64> {
-        None
-    }
-
-    fn step(
-        &self,
-        state: &Option<i64>,
-        input: &RegisterInput,
-        output: Option<&RegisterOutput>,
-    ) -> Option<Option<i64>> {
-        register_step(state, input, output)
-    }
-
-    fn partition<'a>(&self, input: &'a RegisterInput) -> Option<&'a str> {
-        input.key.as_deref()
-    }
-
-    fn is_read_only(&self, input: &RegisterInput) -> bool {
-        input.op == RegisterOp::Read
-    }
-
-    fn decode_input(
-        &self,
-        f: &str,
-        key: Option<&str>,
-        value: &Value,
-    ) -> Result<RegisterInput, String> {
-        register_decode_input(f, key, value, true)
-    }
-
-    fn decode_output(
-        &self,
-        input: &RegisterInput,
-        value: &Value,
-    ) -> Result<RegisterOutput, String> {
-        register_decode_output(input, value)
-    }
-}
+register_model!(Register, false);
+register_model!(CasRegister, true);
 
 /// An operation on one key of the key-value store.
 #[derive(Clone, Debug, PartialEq, Eq)]
