@@ -92,6 +92,14 @@ pub fn validate_faults(plan: &Plan, node_count: usize) -> Result<(), String> {
         {
             config.validate()?;
         }
+        if let Fault::ClockDrift { drift_ppm, .. } = scheduled.fault
+            && drift_ppm <= -1_000_000
+        {
+            return Err(format!(
+                "fault at {}: a clock cannot run at {drift_ppm}ppm (it would stop or run backwards)",
+                scheduled.at
+            ));
+        }
     }
     Ok(())
 }

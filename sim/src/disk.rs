@@ -23,7 +23,9 @@
 //! write or read fails with an I/O error (a failed write changed nothing); a write lands at the
 //! wrong offset (misdirected, silently); the disk is full (`capacity_bytes`). A fault budget
 //! keeps faults to the files a scenario names and to at most `nodes_max` nodes' disks, unless
-//! `unlimited` is set.
+//! `unlimited` is set. A full disk is a condition of every file rather than a fault, so the
+//! budget does not confine it. A latent sector error clears when the sector is written again
+//! (when the write is submitted).
 
 use crate::hash::StableHasher;
 use crate::net::Latency;
@@ -48,6 +50,33 @@ pub struct DiskConfig {
     /// ...or torn with this one, and otherwise kept.
     pub crash_tear_ppm: u32,
     pub faults: DiskFaults,
+}
+
+impl DiskConfig {
+    /// Rejects configurations the model cannot run (a plan is user input).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sector_bytes == 0 {
+            return Err("disk sector_bytes must be positive".to_string());
+        }
+        self.latency.validate()?;
+        self.sync_latency.validate()?;
+        let faults = &self.faults;
+        let probabilities = [
+            self.crash_lose_ppm,
+            self.crash_tear_ppm,
+            faults.read_corrupt_ppm,
+            faults.latent_ppm,
+            faults.read_error_ppm,
+            faults.write_error_ppm,
+            faults.misdirect_ppm,
+        ];
+        if probabilities.iter().any(|&ppm| ppm > crate::rng::PPM)
+            || self.crash_lose_ppm.saturating_add(self.crash_tear_ppm) > crate::rng::PPM
+        {
+            return Err("disk probabilities are parts per million, at most 1000000 (lose and tear together)".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for DiskConfig {
@@ -160,6 +189,9 @@ impl DiskOp {
             DiskOp::Append { file, data } => format!("append {file} {} bytes", data.len()),
             DiskOp::Truncate { file, len } => format!("truncate {file} to {len}"),
             DiskOp::Sync { file } => format!("sync {file}"),
+            DiskOp::Read { file, offset, len } if *len >= 1 << 62 => {
+                format!("read {file} @{offset} to the end")
+            }
             DiskOp::Read { file, offset, len } => format!("read {file} @{offset} {len} bytes"),
             DiskOp::Rename { from, to } => format!("rename {from} -> {to}"),
             DiskOp::Delete { file } => format!("delete {file}"),
@@ -363,6 +395,19 @@ impl Disk {
                         detail: format!("truncate {file}"),
                     });
                     IoResult::Err(IoError::Io)
+                }
+                Some(&inode)
+                    if *len > self.inodes[inode].volatile.len() as u64
+                        && self
+                            .used_bytes()
+                            .saturating_add(*len - self.inodes[inode].volatile.len() as u64)
+                            > config.capacity_bytes =>
+                {
+                    events.push(DiskEvent {
+                        kind: "disk-full",
+                        detail: format!("truncate {file} to {len}"),
+                    });
+                    IoResult::Err(IoError::NoSpace)
                 }
                 Some(&inode) => {
                     let sequence = self.next_sequence();
@@ -607,7 +652,12 @@ impl Disk {
         for (index, inode) in self.inodes.iter_mut().enumerate() {
             let name = by_inode.get(&index).copied().unwrap_or("(unlinked)");
             for (_, op) in inode.pending.drain(..) {
-                let draw = rng.below(u64::from(crate::rng::PPM)) as u32;
+                // Nothing is drawn when nothing can happen, as everywhere else.
+                let draw = if config.crash_lose_ppm == 0 && config.crash_tear_ppm == 0 {
+                    crate::rng::PPM
+                } else {
+                    rng.below(u64::from(crate::rng::PPM)) as u32
+                };
                 if draw < config.crash_lose_ppm {
                     events.push(DiskEvent {
                         kind: "lost-write",

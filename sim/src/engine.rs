@@ -167,7 +167,8 @@ impl Clock {
     /// The global time that passes while `after` passes on this clock.
     fn global_span(&self, after: Duration) -> u64 {
         let rate = 1_000_000 + i128::from(self.drift_ppm);
-        (i128::from(after.as_nanos()) * 1_000_000 / rate.max(1)) as u64
+        let span = i128::from(after.as_nanos()) * 1_000_000 / rate.max(1);
+        span.min(i128::from(u64::MAX)) as u64
     }
 }
 
@@ -238,6 +239,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
         CURRENT.with(|c| c.set((0, NO_NODE)));
         config.link.validate().expect("invalid node-to-node link");
         config.client_link.validate().expect("invalid client link");
+        config.disk.validate().expect("invalid disk configuration");
         Simulation {
             core: Core {
                 seed: config.seed,
@@ -493,6 +495,14 @@ impl<M: Message, T: Message> Simulation<M, T> {
             config.loss_ppm = 0;
             config.duplicate_ppm = 0;
         }
+        // Disks stop failing; what they already lost or corrupted stays so, and a full disk
+        // stays full.
+        let faults = &mut self.core.disk_config.faults;
+        faults.read_corrupt_ppm = 0;
+        faults.latent_ppm = 0;
+        faults.read_error_ppm = 0;
+        faults.write_error_ppm = 0;
+        faults.misdirect_ppm = 0;
         for node in 0..self.core.nodes.len() as u32 {
             match self.core.nodes[node as usize].status {
                 Status::Paused => self.apply_fault(Fault::Resume(NodeId(node))),
@@ -731,7 +741,21 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     core.trace
                         .fault(now, node.0, event.kind, format_args!("{}", event.detail));
                 }
-                for slot in deferred {
+                // Messages held on links into the node wait in the network for a node that is
+                // gone: like those it had not handled yet, they are dropped.
+                let size = core.network.size;
+                let held_into: Vec<usize> = core
+                    .network
+                    .held_messages
+                    .keys()
+                    .copied()
+                    .filter(|link| link % size == node.index())
+                    .collect();
+                let mut dropped = deferred;
+                for link in held_into {
+                    dropped.extend(core.network.held_messages.remove(&link).unwrap_or_default());
+                }
+                for slot in dropped {
                     if let Some(Event::Deliver { from, to, id, .. }) =
                         core.slots[slot as usize].event.take()
                     {

@@ -160,6 +160,7 @@ impl Plan {
         let plan: Plan = serde_json::from_str(text).map_err(|e| e.to_string())?;
         plan.swarm.link.validate()?;
         plan.swarm.client_link.validate()?;
+        plan.swarm.disk.validate()?;
         for pair in plan.faults.windows(2) {
             if pair[1].at < pair[0].at {
                 return Err(format!(
@@ -210,6 +211,7 @@ pub fn generate_schedule(
         return faults;
     }
     let mut active: Vec<Episode> = Vec::new();
+    let mut held: Vec<(NodeId, NodeId, Instant)> = Vec::new();
     let mut now = Instant::ZERO;
     // A bound on the loop, as on everything: a tiny gap cannot make it run away.
     for _ in 0..10_000 {
@@ -218,6 +220,7 @@ pub fn generate_schedule(
             break;
         }
         active.retain(|episode| episode.end > now);
+        held.retain(|&(_, _, end)| end > now);
         let faulty: Vec<NodeId> = active
             .iter()
             .flat_map(|e| e.nodes.iter().copied())
@@ -302,11 +305,16 @@ pub fn generate_schedule(
                 let from = *rng.choose(servers).expect("servers is not empty");
                 let others: Vec<NodeId> = servers.iter().copied().filter(|&n| n != from).collect();
                 let to = *rng.choose(&others).expect("at least two servers");
-                add(
-                    Fault::Hold { from, to },
-                    Some(Fault::Release { from, to }),
-                    episode_end,
-                );
+                // A link already held keeps its one hold; a second would end at the first
+                // release.
+                if !held.iter().any(|&(f, t, _)| (f, t) == (from, to)) {
+                    add(
+                        Fault::Hold { from, to },
+                        Some(Fault::Release { from, to }),
+                        episode_end,
+                    );
+                    held.push((from, to, episode_end));
+                }
             }
             _ => {}
         }

@@ -401,3 +401,27 @@ fn hold_release_crash_restart() {
     sim.run_for(Duration::from_millis(100));
     check_trace(&sim);
 }
+
+// Goal: messages held on a link into a node that crashes are dropped with it, as the ones it
+// had not handled yet are, and never reach its next incarnation.
+#[test]
+fn held_messages_die_with_their_destination() {
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut sim = simulation(6, 2, link);
+    let (a, b) = (NodeId(0), NodeId(1));
+    sim.apply(Fault::Hold { from: a, to: b });
+    sim.run_for(Duration::from_millis(100));
+    let held = sim.network_stats().in_flight;
+    assert!(held > 10, "messages wait on the held link");
+    let dropped_before = sim.network_stats().dropped;
+    sim.apply(Fault::Crash(b));
+    assert!(
+        sim.network_stats().dropped >= dropped_before + held - 2,
+        "{:?}",
+        sim.network_stats()
+    );
+    sim.apply(Fault::Restart(b));
+    sim.apply(Fault::Release { from: a, to: b });
+    sim.run_for(Duration::from_millis(1));
+    check_trace(&sim);
+}
