@@ -2,8 +2,8 @@
 //! through `sim::Context`: no sockets, clocks, threads or OS randomness.
 //!
 //! **Architecture Invariant:** this crate uses only `sim`'s protocol-facing API (`sim::api`
-//! and the time, rng and history types it hands out), never the engine. The tidy test in
-//! `scenarios/tests/tidy.rs` enforces it.
+//! and the time, rng, history, hash and disk types it hands out), never the engine. The tidy
+//! test in `xtask/tests/tidy.rs` enforces it.
 
 pub mod broadcast;
 pub mod echo;

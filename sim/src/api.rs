@@ -3,8 +3,9 @@
 //! draws randomness, sends messages, sets timers, records client operations and annotates the
 //! trace. Nothing else of the engine is visible to it.
 //!
-//! **Architecture Invariant:** `protocols/` imports only this module (and the re-exports of
-//! `sim`'s root that come from it). A user's own protocol plugs in the same way.
+//! **Architecture Invariant:** `protocols/` imports only this module and the types it hands
+//! out (`time`, `rng`, `history`, `hash`, `disk`), directly or through `sim`'s root re-exports.
+//! A user's own protocol plugs in the same way.
 
 use crate::disk::{DiskOp, IoResult};
 use crate::engine::Core;
