@@ -16,6 +16,7 @@
 //! has stayed unacknowledged through one whole retry round. The clock may jump, the timer
 //! rounds do not, so the protocol never reads `ctx.now()`.
 
+use crate::processes::Processes;
 use sim::api::{Context, Node, NodeId, TimerId};
 use sim::history::OpStatus;
 use sim::time::{Duration, Instant};
@@ -489,7 +490,6 @@ pub struct BroadcastClientConfig {
 
 #[derive(Clone, Copy)]
 struct Outstanding {
-    request: u64,
     /// The broadcast's value, or `None` for a read.
     value: Option<u64>,
     timeout: TimerId,
@@ -499,8 +499,7 @@ struct Outstanding {
 /// new value or reads, half and half. Values are 0, 1, 2, ...: unique across the run.
 pub struct BroadcastClient {
     config: BroadcastClientConfig,
-    outstanding: Vec<Option<Outstanding>>,
-    next_request: u64,
+    processes: Processes<Outstanding>,
     next_value: u64,
 }
 
@@ -512,9 +511,8 @@ impl BroadcastClient {
         );
         assert!(config.processes > 0, "a broadcast client needs a process");
         BroadcastClient {
-            outstanding: vec![None; config.processes],
+            processes: Processes::new(config.processes),
             config,
-            next_request: 0,
             next_value: 0,
         }
     }
@@ -530,13 +528,7 @@ impl BroadcastClient {
     }
 
     fn issue(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>, process: usize) {
-        assert!(
-            self.outstanding[process].is_none(),
-            "a process has one operation outstanding"
-        );
-        // Process ids live in the low digits, so a reply finds its process.
-        let request = self.next_request * self.config.processes as u64 + process as u64;
-        self.next_request += 1;
+        let request = self.processes.next_request(process);
         let server = *ctx
             .rng()
             .choose(&self.config.servers)
@@ -556,19 +548,8 @@ impl BroadcastClient {
             self.config.timeout,
             BroadcastTimer::Timeout { process, request },
         );
-        self.outstanding[process] = Some(Outstanding {
-            request,
-            value,
-            timeout,
-        });
-    }
-
-    /// The process waiting for `request`, if it still is.
-    fn waiting(&self, request: u64) -> Option<(usize, Outstanding)> {
-        let process = (request % self.config.processes as u64) as usize;
-        self.outstanding[process]
-            .filter(|o| o.request == request)
-            .map(|o| (process, o))
+        self.processes
+            .wait(process, request, Outstanding { value, timeout });
     }
 }
 
@@ -604,11 +585,10 @@ impl Node for BroadcastClient {
             BroadcastMessage::ReadOk { request, values } => (request, Some(values)),
             other => panic!("a client received {other:?}"),
         };
-        let Some((process, outstanding)) = self.waiting(request) else {
+        let Some((process, outstanding)) = self.processes.finish(request) else {
             ctx.count("late-replies", 1);
             return;
         };
-        self.outstanding[process] = None;
         ctx.cancel_timer(outstanding.timeout);
         match (outstanding.value, value) {
             (Some(broadcast), None) => {
@@ -642,11 +622,10 @@ impl Node for BroadcastClient {
                 }
             }
             BroadcastTimer::Timeout { process, request } => {
-                let Some((_, outstanding)) = self.waiting(request) else {
+                let Some((waiting, outstanding)) = self.processes.finish(request) else {
                     return;
                 };
-                assert_eq!(process, (request % self.config.processes as u64) as usize);
-                self.outstanding[process] = None;
+                assert_eq!(process, waiting);
                 ctx.count("timeouts", 1);
                 let (f, value) = match outstanding.value {
                     Some(value) => ("broadcast", value.into()),

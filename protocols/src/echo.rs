@@ -1,6 +1,7 @@
 //! Echo: the server replies with the request's payload. The smallest protocol, used by the
 //! `echo` scenario and by the engine benchmark.
 
+use crate::processes::Processes;
 use sim::api::{Context, Node, NodeId};
 use sim::history::OpStatus;
 use sim::time::{Duration, Instant};
@@ -61,7 +62,6 @@ pub struct EchoClientConfig {
 
 #[derive(Clone, Copy)]
 struct Outstanding {
-    id: u64,
     payload: u64,
     sent_at: Instant,
 }
@@ -70,8 +70,8 @@ struct Outstanding {
 /// every reply equals its request.
 pub struct EchoClient {
     config: EchoClientConfig,
-    slots: Vec<Option<Outstanding>>,
-    next_id: u64,
+    /// One process per request in flight.
+    slots: Processes<Outstanding>,
     next_server: usize,
     pub round_trips: u64,
     /// Replies whose payload differed from their request's: must stay zero.
@@ -87,9 +87,8 @@ impl EchoClient {
         assert!(!config.servers.is_empty(), "an echo client needs a server");
         assert!(config.in_flight > 0);
         EchoClient {
-            slots: vec![None; config.in_flight],
+            slots: Processes::new(config.in_flight),
             config,
-            next_id: 0,
             next_server: 0,
             round_trips: 0,
             mismatches: 0,
@@ -103,18 +102,13 @@ impl EchoClient {
         if self.round_trips + self.outstanding as u64 >= self.config.round_trips_max {
             return;
         }
-        // Request ids are unique per client incarnation: the slot is in the low bits.
-        let id = self.next_id * self.config.in_flight as u64 + slot as u64;
-        self.next_id += 1;
+        let id = self.slots.next_request(slot);
         let payload = ctx.rng().next_u64() >> 1;
         let server = self.config.servers[self.next_server];
         self.next_server = (self.next_server + 1) % self.config.servers.len();
         self.outstanding += 1;
-        self.slots[slot] = Some(Outstanding {
-            id,
-            payload,
-            sent_at: ctx.now(),
-        });
+        let sent_at = ctx.now();
+        self.slots.wait(slot, id, Outstanding { payload, sent_at });
         if self.config.record_history {
             ctx.invoke(slot as u64, "echo", None, payload.into());
         }
@@ -144,12 +138,10 @@ impl Node for EchoClient {
         let EchoMessage::Reply { id, payload } = message else {
             return;
         };
-        let slot = (id % self.config.in_flight as u64) as usize;
-        let Some(outstanding) = self.slots[slot].filter(|o| o.id == id) else {
+        let Some((slot, outstanding)) = self.slots.finish(id) else {
             self.late_replies += 1;
             return;
         };
-        self.slots[slot] = None;
         self.outstanding -= 1;
         self.round_trips += 1;
         if payload != outstanding.payload {
@@ -167,8 +159,7 @@ impl Node for EchoClient {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, timer: EchoTimer) {
         let EchoTimer::Timeout { slot, id } = timer;
-        if self.slots[slot].is_some_and(|o| o.id == id) {
-            self.slots[slot] = None;
+        if self.slots.finish(id).is_some() {
             self.outstanding -= 1;
             self.timeouts += 1;
             if self.config.record_history {

@@ -4,6 +4,7 @@
 //! timeout (an indeterminate `info`). A protocol adapts its own message and timer types through
 //! [`KvProtocol`].
 
+use crate::processes::Processes;
 use sim::api::{Context, Message, Node, NodeId};
 use sim::history::OpStatus;
 use sim::time::{Duration, Instant};
@@ -77,7 +78,6 @@ pub struct KvClientConfig {
 
 #[derive(Clone)]
 struct Pending {
-    request: u64,
     op: KvOp,
     sent_at: Instant,
 }
@@ -85,8 +85,7 @@ struct Pending {
 /// The workload client.
 pub struct KvClient<P> {
     config: KvClientConfig,
-    pending: Vec<Option<Pending>>,
-    next_request: u64,
+    processes: Processes<Pending>,
     next_value: u64,
     protocol: PhantomData<P>,
 }
@@ -95,9 +94,8 @@ impl<P: KvProtocol> KvClient<P> {
     pub fn new(config: KvClientConfig) -> KvClient<P> {
         assert!(!config.servers.is_empty() && config.processes > 0 && config.key_count > 0);
         KvClient {
-            pending: vec![None; config.processes],
+            processes: Processes::new(config.processes),
             config,
-            next_request: 0,
             next_value: 0,
             protocol: PhantomData,
         }
@@ -113,10 +111,6 @@ impl<P: KvProtocol> KvClient<P> {
     }
 
     fn issue(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, process: usize) {
-        assert!(
-            self.pending[process].is_none(),
-            "a process has one operation outstanding"
-        );
         if ctx.now() >= Instant::ZERO + self.config.stop_after {
             return;
         }
@@ -134,8 +128,7 @@ impl<P: KvProtocol> KvClient<P> {
                 value: format!("{value};"),
             },
         };
-        let request = self.next_request * self.config.processes as u64 + process as u64;
-        self.next_request += 1;
+        let request = self.processes.next_request(process);
         let argument = match &op {
             KvOp::Get { .. } => serde_json::Value::Null,
             KvOp::Put { value, .. } | KvOp::Append { value, .. } => value.clone().into(),
@@ -145,11 +138,11 @@ impl<P: KvProtocol> KvClient<P> {
             .rng()
             .choose(&self.config.servers)
             .expect("servers is not empty");
-        self.pending[process] = Some(Pending {
-            request,
+        let pending = Pending {
             op: op.clone(),
             sent_at: ctx.now(),
-        });
+        };
+        self.processes.wait(process, request, pending);
         ctx.send(server, P::request(request, op));
         let timeout = P::timer(ClientTimer::Timeout { process, request });
         ctx.set_timer(self.config.timeout, timeout);
@@ -175,8 +168,7 @@ impl<P: KvProtocol> Node for KvClient<P> {
         let Some((request, reply)) = P::reply(message) else {
             return;
         };
-        let process = (request % self.config.processes as u64) as usize;
-        let Some(pending) = self.pending[process].take_if(|p| p.request == request) else {
+        let Some((process, pending)) = self.processes.finish(request) else {
             ctx.count("late-replies", 1);
             return;
         };
@@ -204,7 +196,7 @@ impl<P: KvProtocol> Node for KvClient<P> {
         match P::client_timer(timer) {
             Some(ClientTimer::Think { process }) => self.issue(ctx, process),
             Some(ClientTimer::Timeout { process, request }) => {
-                if let Some(pending) = self.pending[process].take_if(|p| p.request == request) {
+                if let Some((_, pending)) = self.processes.finish(request) {
                     ctx.count("timeouts", 1);
                     let id = self.process_id(process);
                     let key = pending.op.key().to_string();

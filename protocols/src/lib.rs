@@ -8,6 +8,7 @@
 pub mod broadcast;
 pub mod echo;
 pub mod kv_client;
+pub mod processes;
 pub mod rpc;
 pub mod unique_ids;
 pub mod wal_kv;

@@ -5,6 +5,7 @@
 //! An id is `node-boot-counter`: the boot id is drawn from the node's random stream when it
 //! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
 
+use crate::processes::Processes;
 use sim::api::{Context, Node, NodeId};
 use sim::history::OpStatus;
 use sim::time::{Duration, Instant};
@@ -103,18 +104,12 @@ pub struct IdClientConfig {
     pub timeout: Duration,
 }
 
-#[derive(Clone, Copy)]
-struct Pending {
-    request: u64,
-    sent_at: Instant,
-}
-
 /// A workload generator: each process asks a random server for an id, records the answer in
 /// the history, thinks, and asks again.
 pub struct IdClient {
     config: IdClientConfig,
-    pending: Vec<Option<Pending>>,
-    next_request: u64,
+    /// When each process's request was sent.
+    processes: Processes<Instant>,
 }
 
 impl IdClient {
@@ -124,9 +119,8 @@ impl IdClient {
             "a unique-ids client needs a server"
         );
         IdClient {
-            pending: vec![None; config.processes],
+            processes: Processes::new(config.processes),
             config,
-            next_request: 0,
         }
     }
 
@@ -159,16 +153,11 @@ impl Node for IdClient {
         let IdMessage::GenerateOk { request, id } = message else {
             return;
         };
-        let process = (request % self.config.processes as u64) as usize;
-        let Some(pending) = self.pending[process].filter(|p| p.request == request) else {
+        let Some((process, sent_at)) = self.processes.finish(request) else {
             ctx.count("late-replies", 1);
             return;
         };
-        self.pending[process] = None;
-        ctx.sample(
-            "generate-latency",
-            ctx.now().saturating_since(pending.sent_at),
-        );
+        ctx.sample("generate-latency", ctx.now().saturating_since(sent_at));
         ctx.complete(
             self.process_id(process),
             OpStatus::Ok,
@@ -182,20 +171,12 @@ impl Node for IdClient {
     fn on_timer(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, timer: IdTimer) {
         match timer {
             IdTimer::Think { process } => {
-                assert!(
-                    self.pending[process].is_none(),
-                    "a process has one request outstanding"
-                );
-                let request = self.next_request * self.config.processes as u64 + process as u64;
-                self.next_request += 1;
+                let request = self.processes.next_request(process);
                 let server = *ctx
                     .rng()
                     .choose(&self.config.servers)
                     .expect("servers is not empty");
-                self.pending[process] = Some(Pending {
-                    request,
-                    sent_at: ctx.now(),
-                });
+                self.processes.wait(process, request, ctx.now());
                 ctx.invoke(
                     self.process_id(process),
                     "generate",
@@ -206,8 +187,7 @@ impl Node for IdClient {
                 ctx.set_timer(self.config.timeout, IdTimer::Timeout { process, request });
             }
             IdTimer::Timeout { process, request } => {
-                if self.pending[process].is_some_and(|p| p.request == request) {
-                    self.pending[process] = None;
+                if self.processes.finish(request).is_some() {
                     ctx.count("timeouts", 1);
                     ctx.complete(
                         self.process_id(process),
