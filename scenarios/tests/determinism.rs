@@ -77,34 +77,15 @@ impl Scenario for LeakyScenario {
     }
     fn plan(&self, seed: u64, _bug: Option<&str>) -> Plan {
         let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
-        Plan {
-            scenario: "leaky".into(),
-            seed,
-            bug: None,
-            swarm: Swarm::quiet(link.clone(), link),
-            faults: vec![],
-            safety_duration: Duration::from_millis(100),
-            liveness_duration: Duration::ZERO,
-            workload: serde_json::Value::Null,
-        }
+        let swarm = Swarm::quiet(link.clone(), link);
+        let phases = (Duration::from_millis(100), Duration::ZERO);
+        scenarios::harness::plan("leaky", seed, None, swarm, vec![], phases, &())
     }
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
-        let mut config = Config::new(
-            plan.seed,
-            plan.swarm.link.clone(),
-            plan.swarm.client_link.clone(),
-        );
-        config.trace_level = level;
-        let mut sim: Simulation<u64, ()> = Simulation::new(config);
+        let mut sim: Simulation<u64, ()> = Simulation::new(Config::for_plan(plan, level));
         sim.add_node(|_| Leaky);
         sim.run_for(plan.safety_duration);
-        let report = sim.report("leaky", plan.seed, None, Verdict::pass());
-        let (trace, history) = sim.into_parts();
-        Ok(Run {
-            report,
-            trace,
-            history,
-        })
+        Ok(scenarios::harness::finish(sim, plan, Verdict::pass()))
     }
 }
 
