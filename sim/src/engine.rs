@@ -17,7 +17,7 @@ use crate::trace::{DropReason, NO_NODE, Trace, TraceLevel};
 use std::any::Any;
 use std::cell::Cell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt;
 
 thread_local! {
@@ -118,6 +118,10 @@ enum Event<M, T> {
         timer: T,
     },
     Fault(Fault),
+    /// A busy node may handle its next waiting event.
+    Wake {
+        node: u32,
+    },
     DiskDone {
         node: u32,
         incarnation: u32,
@@ -133,7 +137,7 @@ impl<M, T> Event<M, T> {
         match self {
             Event::Deliver { to, .. } => Some(*to),
             Event::Timer { node, .. } | Event::DiskDone { node, .. } => Some(*node),
-            Event::Start { .. } | Event::Fault(_) => None,
+            Event::Start { .. } | Event::Fault(_) | Event::Wake { .. } => None,
         }
     }
 }
@@ -182,6 +186,10 @@ pub(crate) struct NodeState {
     clock: Clock,
     /// Slots of events that arrived while the node was paused, in arrival order.
     deferred: Vec<u32>,
+    /// Slots of events waiting for the node to finish charged work, in arrival order; one
+    /// `Wake` at a time lets the first through, so a busy node costs O(log n) per event.
+    busy_waiting: VecDeque<u32>,
+    wake_pending: bool,
 }
 
 struct Network {
@@ -322,6 +330,8 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 drift_ppm: 0,
             },
             deferred: Vec::new(),
+            busy_waiting: VecDeque::new(),
+            wake_pending: false,
         });
         self.core.disks.push(Disk::default());
         let disk_stream = stream::DISK_BASE + u64::from(id.0);
@@ -559,26 +569,46 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 state.deferred.push(entry.slot);
                 return;
             }
-            if state.status == Status::Up && state.busy_until > core.now {
-                let busy_until = state.busy_until;
-                core.requeue(busy_until, entry.slot);
+            if state.status == Status::Up
+                && (state.busy_until > core.now || !state.busy_waiting.is_empty())
+            {
+                // Behind the node's charged work, and behind whatever already waits for it.
+                state.busy_waiting.push_back(entry.slot);
+                if !std::mem::replace(&mut state.wake_pending, true) {
+                    let at = state.busy_until.max(core.now);
+                    core.push(at, Event::Wake { node: target });
+                }
                 return;
             }
-            if let Event::Deliver { from, to, id, .. } = *event {
-                let link = core.network.link(from, to);
-                if core.network.held[link] && state.status == Status::Up {
-                    core.trace.hold(core.now, from, to, id);
-                    core.network
-                        .held_messages
-                        .entry(link)
-                        .or_default()
-                        .push(entry.slot);
-                    return;
-                }
+        }
+        self.dispatch(entry.slot);
+    }
+
+    /// Handles the event in `slot` now (its node is up and free, or the event needs no node).
+    fn dispatch(&mut self, slot: u32) {
+        let core = &mut self.core;
+        let Some(event) = core.slots[slot as usize].event.as_ref() else {
+            // A cancelled timer.
+            core.free(slot);
+            return;
+        };
+        if let Event::Deliver { from, to, id, .. } = *event {
+            let link = core.network.link(from, to);
+            if core.network.held[link] && core.nodes[to as usize].status == Status::Up {
+                core.trace.hold(core.now, from, to, id);
+                core.network
+                    .held_messages
+                    .entry(link)
+                    .or_default()
+                    .push(slot);
+                return;
             }
         }
-        let event = core.slots[slot].event.take().expect("checked above");
-        core.free(entry.slot);
+        let event = core.slots[slot as usize]
+            .event
+            .take()
+            .expect("checked above");
+        core.free(slot);
         match event {
             Event::Start { node } => self.start(node),
             Event::Deliver {
@@ -610,6 +640,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 leave_handler();
             }
             Event::Fault(fault) => self.apply_fault(fault),
+            Event::Wake { node } => self.wake(node),
             Event::DiskDone {
                 node,
                 incarnation,
@@ -637,6 +668,37 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 instance.on_disk(&mut ctx, IoId(id), result);
                 leave_handler();
             }
+        }
+    }
+
+    /// Lets the first event waiting for a busy node through, once its work is done.
+    fn wake(&mut self, node: u32) {
+        let core = &mut self.core;
+        let state = &mut core.nodes[node as usize];
+        state.wake_pending = false;
+        match state.status {
+            // A crash already dropped what waited.
+            Status::Down => return,
+            // They wait for the resume now, ahead of what arrived during the pause.
+            Status::Paused => {
+                let mut waiting: Vec<u32> = state.busy_waiting.drain(..).collect();
+                waiting.append(&mut state.deferred);
+                state.deferred = waiting;
+                return;
+            }
+            Status::Up => {}
+        }
+        if state.busy_until <= core.now
+            && let Some(slot) = state.busy_waiting.pop_front()
+        {
+            self.dispatch(slot);
+        }
+        let core = &mut self.core;
+        let state = &mut core.nodes[node as usize];
+        if state.status == Status::Up && !state.busy_waiting.is_empty() && !state.wake_pending {
+            state.wake_pending = true;
+            let at = state.busy_until.max(core.now);
+            core.push(at, Event::Wake { node });
         }
     }
 
@@ -732,6 +794,8 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 state.status = Status::Down;
                 state.busy_until = 0;
                 let deferred = std::mem::take(&mut state.deferred);
+                let state_busy_waiting = std::mem::take(&mut state.busy_waiting);
+                state.wake_pending = false;
                 self.instances[node.index()] = None;
                 core.trace.crash(now, node.0);
                 let events = core.disks[node.index()]
@@ -752,6 +816,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
                     .filter(|link| link % size == node.index())
                     .collect();
                 let mut dropped = deferred;
+                dropped.extend(state_busy_waiting);
                 for link in held_into {
                     dropped.extend(core.network.held_messages.remove(&link).unwrap_or_default());
                 }
