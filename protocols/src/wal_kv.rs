@@ -5,7 +5,8 @@
 //!   synced, and only then are the writes applied and acknowledged. One batch is in flight at a
 //!   time, so a failed write leaves no hole in the log.
 //! - Records are `[magic u32][lsn u64][len u32][checksum u32][payload]`: log sequence numbers
-//!   count from 1 without gaps, and the checksum covers the sequence number and the payload.
+//!   count from 1 without gaps, and the checksum (CRC32C) covers the sequence number and the
+//!   payload.
 //!   `wal.meta` holds the last acknowledged sequence number and log length.
 //! - Recovery replays records in order and stops at the first invalid one. Past the
 //!   acknowledged length that is a torn tail of unacknowledged writes: the log is truncated
@@ -21,9 +22,7 @@
 use crate::kv_client::{ClientTimer, KvOp, KvProtocol, KvReply};
 use sim::api::{Context, IoId, Node, NodeId};
 use sim::disk::{DiskOp, IoError, IoResult};
-use sim::hash::StableHasher;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::hash::Hasher;
 
 pub const LOG_FILE: &str = "wal";
 pub const META_FILE: &str = "wal.meta";
@@ -128,12 +127,9 @@ fn encode_entry(lsn: u64, entry: &Entry) -> Vec<u8> {
     record
 }
 
+/// CRC32C (Castagnoli) of the sequence number (little-endian) followed by the bytes.
 fn checksum(lsn: u64, bytes: &[u8]) -> u32 {
-    let mut hasher = StableHasher::new();
-    hasher.write_u64(lsn);
-    hasher.write(bytes);
-    hasher.write_usize(bytes.len());
-    hasher.finish() as u32
+    crc32c::crc32c_append(crc32c::crc32c(&lsn.to_le_bytes()), bytes)
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {

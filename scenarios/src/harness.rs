@@ -126,12 +126,20 @@ pub fn plan<W: serde::Serialize>(
     }
 }
 
-/// The run's report, trace and history, judged by `verdict`.
+/// The run's report, trace and history, judged by `verdict`; a run that halted because it ran
+/// away (virtual time stopped advancing) is a liveness failure whatever its checks said.
 pub fn finish<M: Message, T: Message>(
     sim: Simulation<M, T>,
     plan: &Plan,
     verdict: Verdict,
 ) -> crate::Run {
+    let verdict = match sim.halted() {
+        Some(halt) => Verdict::fail(
+            sim::Outcome::Liveness,
+            format!("the run halted at {}: {}", halt.at, halt.reason),
+        ),
+        None => verdict,
+    };
     let report = sim.report(&plan.scenario, plan.seed, plan.bug.as_deref(), verdict);
     let (trace, history) = sim.into_parts();
     crate::Run {

@@ -144,12 +144,6 @@ impl<M: Message, T: Message> Context<'_, M, T> {
         self.core.cancel_timer(self.node, id);
     }
 
-    /// Charges virtual processing time: the node's next events wait until it has passed.
-    /// This is how overload is simulated.
-    pub fn charge(&mut self, busy: Duration) {
-        self.core.charge(self.node, busy);
-    }
-
     /// Adds a line for people to the trace: `ctx.annotate(format_args!("leader, term {t}"))`.
     pub fn annotate(&mut self, text: fmt::Arguments<'_>) {
         self.core.annotate(self.node, text);

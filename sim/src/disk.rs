@@ -120,6 +120,15 @@ pub struct DiskFaults {
 }
 
 impl DiskFaults {
+    /// No new faults from now on (the liveness phase); the budget stays as it was.
+    pub(crate) fn stop_new_faults(&mut self) {
+        self.read_corrupt_ppm = 0;
+        self.latent_ppm = 0;
+        self.read_error_ppm = 0;
+        self.write_error_ppm = 0;
+        self.misdirect_ppm = 0;
+    }
+
     pub fn any(&self) -> bool {
         self.read_corrupt_ppm > 0
             || self.latent_ppm > 0
@@ -254,7 +263,10 @@ enum NameOp {
 struct Inode {
     volatile: Vec<u8>,
     durable: Vec<u8>,
+    /// Unsynced data operations, by ascending sequence number.
     pending: Vec<(u64, DataOp)>,
+    /// The sequence number the last completed sync of this file covered.
+    synced_upto: u64,
 }
 
 /// A fault or crash decision, for the trace and the fault counts.
@@ -278,7 +290,10 @@ pub struct Disk {
     inodes: Vec<Inode>,
     names: BTreeMap<String, usize>,
     durable_names: BTreeMap<String, usize>,
+    /// Unsynced name operations, by ascending sequence number.
     pending_names: Vec<(u64, NameOp)>,
+    /// The sequence number the last completed `sync_dir` covered.
+    names_synced_upto: u64,
     latent: BTreeSet<(usize, u64)>,
     sequence: u64,
 }
@@ -374,111 +389,36 @@ impl Disk {
         let eligible = |file: &str| faulty && faults.covers(file);
         let mut durability = None;
         let result = match op {
-            DiskOp::Write { file, offset, data } => self.write(
-                file,
-                *offset,
-                data,
-                config,
-                eligible(file),
-                rng,
-                &mut events,
-            ),
+            DiskOp::Write { file, offset, data } => {
+                let at = (*offset, eligible(file));
+                self.write(file, at, data, config, rng, &mut events)
+            }
             DiskOp::Append { file, data } => {
-                let offset = self.content(file).map_or(0, |c| c.len() as u64);
-                self.write(file, offset, data, config, eligible(file), rng, &mut events)
+                let end = self.content(file).map_or(0, |c| c.len() as u64);
+                let at = (end, eligible(file));
+                self.write(file, at, data, config, rng, &mut events)
             }
-            DiskOp::Truncate { file, len } => match self.names.get(file) {
-                None => IoResult::Err(IoError::NotFound),
-                Some(_) if eligible(file) && rng.chance_ppm(faults.write_error_ppm) => {
-                    events.push(DiskEvent {
-                        kind: "write-error",
-                        detail: format!("truncate {file}"),
-                    });
-                    IoResult::Err(IoError::Io)
-                }
-                Some(&inode)
-                    if *len > self.inodes[inode].volatile.len() as u64
-                        && self
-                            .used_bytes()
-                            .saturating_add(*len - self.inodes[inode].volatile.len() as u64)
-                            > config.capacity_bytes =>
-                {
-                    events.push(DiskEvent {
-                        kind: "disk-full",
-                        detail: format!("truncate {file} to {len}"),
-                    });
-                    IoResult::Err(IoError::NoSpace)
-                }
-                Some(&inode) => {
-                    let sequence = self.next_sequence();
-                    let op = DataOp::Truncate { len: *len };
-                    apply(&mut self.inodes[inode].volatile, &op);
-                    self.inodes[inode].pending.push((sequence, op));
-                    IoResult::Ok
-                }
-            },
-            DiskOp::Sync { file } => match self.names.get(file) {
-                None => IoResult::Err(IoError::NotFound),
-                Some(&inode) => {
-                    durability = Some(Durability::File {
-                        inode,
-                        upto: self.sequence,
-                    });
-                    IoResult::Ok
-                }
-            },
-            DiskOp::SyncDir => {
-                durability = Some(Durability::Names {
-                    upto: self.sequence,
-                });
-                IoResult::Ok
+            DiskOp::Truncate { file, len } => {
+                self.truncate(file, *len, config, eligible(file), rng, &mut events)
             }
-            DiskOp::Read { file, offset, len } => match self.names.get(file) {
-                None => IoResult::Err(IoError::NotFound),
-                Some(_) if eligible(file) && rng.chance_ppm(faults.read_error_ppm) => {
-                    events.push(DiskEvent {
-                        kind: "read-error",
-                        detail: format!("{file} @{offset}"),
-                    });
-                    IoResult::Err(IoError::Io)
-                }
-                Some(&inode) => IoResult::Data(self.read(
-                    inode,
-                    file,
-                    *offset,
-                    *len,
-                    config,
-                    eligible(file),
-                    rng,
-                    &mut events,
-                )),
-            },
+            DiskOp::Sync { .. } | DiskOp::SyncDir => {
+                let (result, covers) = self.sync(op);
+                durability = covers;
+                result
+            }
+            DiskOp::Read { file, offset, len } => {
+                let at = (*offset, *len);
+                self.read(file, at, config, eligible(file), rng, &mut events)
+            }
             DiskOp::Rename { from, to } => {
-                if self.names.contains_key(from) {
-                    let sequence = self.next_sequence();
-                    let op = NameOp::Rename {
-                        from: from.clone(),
-                        to: to.clone(),
-                    };
-                    apply_name(&mut self.names, &op);
-                    self.pending_names.push((sequence, op));
-                    IoResult::Ok
-                } else {
-                    IoResult::Err(IoError::NotFound)
-                }
+                let (from, to) = (from.clone(), to.clone());
+                self.rename_or_delete(&from.clone(), NameOp::Rename { from, to })
             }
             DiskOp::Delete { file } => {
-                if self.names.contains_key(file) {
-                    let sequence = self.next_sequence();
-                    let op = NameOp::Delete { name: file.clone() };
-                    apply_name(&mut self.names, &op);
-                    self.pending_names.push((sequence, op));
-                    IoResult::Ok
-                } else {
-                    IoResult::Err(IoError::NotFound)
-                }
+                self.rename_or_delete(file, NameOp::Delete { name: file.clone() })
             }
         };
+        self.check_after_operation();
         Submitted {
             result,
             durability,
@@ -487,15 +427,98 @@ impl Disk {
         }
     }
 
-    // The disk's own helper; its arguments are the write and where faults may strike.
-    #[allow(clippy::too_many_arguments)]
+    /// The invariants every operation keeps, checked after each one (assertions stay on in
+    /// release builds). Cost: O(files), plus O(1) per pending list, since only the last
+    /// sequence number of each list can have changed: pending operations ascend, every name
+    /// (current and durable) points at a file that exists, and nothing is pending that a
+    /// completed sync already covered.
+    fn check_after_operation(&self) {
+        for inode in &self.inodes {
+            if let [.., (before, _), (last, _)] = inode.pending.as_slice() {
+                assert!(before < last, "pending data operations out of order");
+            }
+            if let Some((first, _)) = inode.pending.first() {
+                assert!(*first > inode.synced_upto, "synced data left pending");
+            }
+        }
+        if let [.., (before, _), (last, _)] = self.pending_names.as_slice() {
+            assert!(before < last, "pending name operations out of order");
+        }
+        if let Some((first, _)) = self.pending_names.first() {
+            assert!(*first > self.names_synced_upto, "synced names left pending");
+        }
+        let live = |inode: &usize| *inode < self.inodes.len();
+        assert!(
+            self.names.values().all(live) && self.durable_names.values().all(live),
+            "a name points at no file"
+        );
+    }
+
+    /// A sync of a file or of the names: what it will make durable when it completes.
+    fn sync(&self, op: &DiskOp) -> (IoResult, Option<Durability>) {
+        let upto = self.sequence;
+        match op {
+            DiskOp::Sync { file } => match self.names.get(file) {
+                None => (IoResult::Err(IoError::NotFound), None),
+                Some(&inode) => (IoResult::Ok, Some(Durability::File { inode, upto })),
+            },
+            _ => (IoResult::Ok, Some(Durability::Names { upto })),
+        }
+    }
+
+    /// A name operation on an existing file.
+    fn rename_or_delete(&mut self, file: &str, op: NameOp) -> IoResult {
+        if !self.names.contains_key(file) {
+            return IoResult::Err(IoError::NotFound);
+        }
+        let sequence = self.next_sequence();
+        apply_name(&mut self.names, &op);
+        self.pending_names.push((sequence, op));
+        IoResult::Ok
+    }
+
+    fn truncate(
+        &mut self,
+        file: &str,
+        len: u64,
+        config: &DiskConfig,
+        eligible: bool,
+        rng: &mut Rng,
+        events: &mut Vec<DiskEvent>,
+    ) -> IoResult {
+        let Some(&inode) = self.names.get(file) else {
+            return IoResult::Err(IoError::NotFound);
+        };
+        if eligible && rng.chance_ppm(config.faults.write_error_ppm) {
+            events.push(DiskEvent {
+                kind: "write-error",
+                detail: format!("truncate {file}"),
+            });
+            return IoResult::Err(IoError::Io);
+        }
+        let current = self.inodes[inode].volatile.len() as u64;
+        if len > current && self.used_bytes().saturating_add(len - current) > config.capacity_bytes
+        {
+            events.push(DiskEvent {
+                kind: "disk-full",
+                detail: format!("truncate {file} to {len}"),
+            });
+            return IoResult::Err(IoError::NoSpace);
+        }
+        let sequence = self.next_sequence();
+        let op = DataOp::Truncate { len };
+        apply(&mut self.inodes[inode].volatile, &op);
+        self.inodes[inode].pending.push((sequence, op));
+        IoResult::Ok
+    }
+
+    /// A write of `data` aimed at `offset`; `eligible` says whether faults may strike it.
     fn write(
         &mut self,
         file: &str,
-        offset: u64,
+        (offset, eligible): (u64, bool),
         data: &[u8],
         config: &DiskConfig,
-        eligible: bool,
         rng: &mut Rng,
         events: &mut Vec<DiskEvent>,
     ) -> IoResult {
@@ -534,24 +557,8 @@ impl Disk {
                 detail: format!("{file}: aimed at @{offset}, landed at @{landed}"),
             });
         }
-        let inode = match self.names.get(file) {
-            Some(&inode) => inode,
-            None => {
-                self.inodes.push(Inode::default());
-                let inode = self.inodes.len() - 1;
-                let sequence = self.next_sequence();
-                let op = NameOp::Link {
-                    name: file.to_string(),
-                    inode,
-                };
-                apply_name(&mut self.names, &op);
-                self.pending_names.push((sequence, op));
-                inode
-            }
-        };
-
+        let inode = self.inode_for_writing(file);
         // Rewriting a sector clears its latent error, as a drive remaps it.
-        let sector = u64::from(config.sector_bytes);
         let first = landed / sector;
         let last = (landed + data.len() as u64).div_ceil(sector);
         self.latent
@@ -566,28 +573,52 @@ impl Disk {
         IoResult::Ok
     }
 
-    // The disk's own helper; its arguments are the read and where faults may strike.
-    #[allow(clippy::too_many_arguments)]
+    /// The file's inode; a first write creates the file (a name operation).
+    fn inode_for_writing(&mut self, file: &str) -> usize {
+        if let Some(&inode) = self.names.get(file) {
+            return inode;
+        }
+        self.inodes.push(Inode::default());
+        let inode = self.inodes.len() - 1;
+        let sequence = self.next_sequence();
+        let op = NameOp::Link {
+            name: file.to_string(),
+            inode,
+        };
+        apply_name(&mut self.names, &op);
+        self.pending_names.push((sequence, op));
+        inode
+    }
+
+    /// A read of `len` bytes at `offset`; `eligible` says whether faults may strike.
     fn read(
         &mut self,
-        inode: usize,
         file: &str,
-        offset: u64,
-        len: u64,
+        (offset, len): (u64, u64),
         config: &DiskConfig,
         eligible: bool,
         rng: &mut Rng,
         events: &mut Vec<DiskEvent>,
-    ) -> Vec<u8> {
+    ) -> IoResult {
+        let Some(&inode) = self.names.get(file) else {
+            return IoResult::Err(IoError::NotFound);
+        };
+        let faults = &config.faults;
+        if eligible && rng.chance_ppm(faults.read_error_ppm) {
+            events.push(DiskEvent {
+                kind: "read-error",
+                detail: format!("{file} @{offset}"),
+            });
+            return IoResult::Err(IoError::Io);
+        }
         let content = &self.inodes[inode].volatile;
         let start = (offset as usize).min(content.len());
         let end = (offset.saturating_add(len) as usize).min(content.len());
         let mut data = content[start..end].to_vec();
         if data.is_empty() {
-            return data;
+            return IoResult::Data(data);
         }
         let sector = u64::from(config.sector_bytes);
-        let faults = &config.faults;
         if eligible && rng.chance_ppm(faults.latent_ppm) {
             let first = start as u64 / sector;
             let last = (end as u64 - 1) / sector;
@@ -614,7 +645,7 @@ impl Disk {
                 detail: format!("{file} byte {}", start as u64 + bit / 8),
             });
         }
-        data
+        IoResult::Data(data)
     }
 
     /// A sync completed: what it covers becomes durable.
@@ -626,6 +657,13 @@ impl Disk {
                 for (_, op) in node.pending.drain(..count) {
                     apply(&mut node.durable, &op);
                 }
+                node.synced_upto = node.synced_upto.max(upto);
+                // With nothing left pending, the disk holds exactly what reads see. O(file
+                // size) per sync.
+                assert!(
+                    !node.pending.is_empty() || node.durable == node.volatile,
+                    "a synced file differs from its page cache"
+                );
             }
             Durability::Names { upto } => {
                 let count = self
@@ -636,15 +674,21 @@ impl Disk {
                 for (_, op) in self.pending_names.drain(..count) {
                     apply_name(&mut self.durable_names, &op);
                 }
+                self.names_synced_upto = self.names_synced_upto.max(upto);
+                assert!(
+                    !self.pending_names.is_empty() || self.durable_names == self.names,
+                    "synced names differ from the names reads see"
+                );
             }
         }
+        self.check_after_operation();
     }
 
     /// A crash: every unsynced data operation is kept, lost or torn; an ordered prefix of the
     /// unsynced name operations survives. Afterwards the page cache equals the disk.
     pub(crate) fn crash(&mut self, config: &DiskConfig, rng: &mut Rng) -> Vec<DiskEvent> {
+        self.check_before_crash();
         let mut events = Vec::new();
-        let sector = u64::from(config.sector_bytes);
         let mut by_inode: BTreeMap<usize, &str> = BTreeMap::new();
         for (name, &inode) in &self.names {
             by_inode.entry(inode).or_insert(name);
@@ -652,49 +696,11 @@ impl Disk {
         for (index, inode) in self.inodes.iter_mut().enumerate() {
             let name = by_inode.get(&index).copied().unwrap_or("(unlinked)");
             for (_, op) in inode.pending.drain(..) {
-                // Nothing is drawn when nothing can happen, as everywhere else.
-                let draw = if config.crash_lose_ppm == 0 && config.crash_tear_ppm == 0 {
-                    crate::rng::PPM
-                } else {
-                    rng.below(u64::from(crate::rng::PPM)) as u32
-                };
-                if draw < config.crash_lose_ppm {
+                if let Some(event) = resolve_at_crash(op, &mut inode.durable, config, rng) {
                     events.push(DiskEvent {
-                        kind: "lost-write",
-                        detail: format!("{name}: {}", describe_data(&op)),
+                        kind: event.0,
+                        detail: format!("{name}{}", event.1),
                     });
-                    continue;
-                }
-                let tear = draw < config.crash_lose_ppm.saturating_add(config.crash_tear_ppm);
-                match op {
-                    DataOp::Write { offset, data } if tear => {
-                        // Keep whole sectors from the start of the write, never all of them.
-                        let end = offset + data.len() as u64;
-                        let boundaries: Vec<u64> = ((offset / sector + 1)..end.div_ceil(sector))
-                            .map(|s| s * sector)
-                            .collect();
-                        let kept_bytes = match rng.below(boundaries.len() as u64 + 1) as usize {
-                            0 => 0,
-                            k => (boundaries[k - 1] - offset) as usize,
-                        };
-                        events.push(DiskEvent {
-                            kind: "torn-write",
-                            detail: format!(
-                                "{name} @{offset}: {kept_bytes} of {} bytes reached the disk",
-                                data.len()
-                            ),
-                        });
-                        if kept_bytes > 0 {
-                            apply(
-                                &mut inode.durable,
-                                &DataOp::Write {
-                                    offset,
-                                    data: data[..kept_bytes].to_vec(),
-                                },
-                            );
-                        }
-                    }
-                    op => apply(&mut inode.durable, &op),
                 }
             }
             inode.volatile = inode.durable.clone();
@@ -712,8 +718,80 @@ impl Disk {
             }
         }
         self.names = self.durable_names.clone();
+        self.check_after_operation();
         events
     }
+
+    /// At a crash, the durable state is consistent with the sync history: a file with nothing
+    /// pending holds on disk exactly what reads see, and every pending operation is newer than
+    /// the last sync that covered it (so the crash can only touch unsynced work). O(disk
+    /// size), once per crash.
+    fn check_before_crash(&self) {
+        for inode in &self.inodes {
+            assert!(
+                !inode.pending.is_empty() || inode.durable == inode.volatile,
+                "a file with nothing pending differs on disk from its page cache"
+            );
+            assert!(
+                inode
+                    .pending
+                    .iter()
+                    .all(|(sequence, _)| *sequence > inode.synced_upto),
+                "a crash would decide the fate of synced data"
+            );
+        }
+        assert!(
+            !self.pending_names.is_empty() || self.durable_names == self.names,
+            "names with nothing pending differ on disk from what reads see"
+        );
+    }
+}
+
+/// Decides the fate of one unsynced data operation at a crash: kept, lost or torn (a prefix
+/// of whole sectors from the start of the write, never all of them), and applies what reached
+/// the disk to `durable`. Returns the event's kind and the detail after the file's name.
+fn resolve_at_crash(
+    op: DataOp,
+    durable: &mut Vec<u8>,
+    config: &DiskConfig,
+    rng: &mut Rng,
+) -> Option<(&'static str, String)> {
+    // Nothing is drawn when nothing can happen, as everywhere else.
+    let draw = if config.crash_lose_ppm == 0 && config.crash_tear_ppm == 0 {
+        crate::rng::PPM
+    } else {
+        rng.below(u64::from(crate::rng::PPM)) as u32
+    };
+    if draw < config.crash_lose_ppm {
+        return Some(("lost-write", format!(": {}", describe_data(&op))));
+    }
+    let tear = draw < config.crash_lose_ppm.saturating_add(config.crash_tear_ppm);
+    let DataOp::Write { offset, data } = op else {
+        apply(durable, &op);
+        return None;
+    };
+    if !tear {
+        apply(durable, &DataOp::Write { offset, data });
+        return None;
+    }
+    let sector = u64::from(config.sector_bytes);
+    let end = offset + data.len() as u64;
+    let boundaries: Vec<u64> = ((offset / sector + 1)..end.div_ceil(sector))
+        .map(|s| s * sector)
+        .collect();
+    let kept_bytes = match rng.below(boundaries.len() as u64 + 1) as usize {
+        0 => 0,
+        k => (boundaries[k - 1] - offset) as usize,
+    };
+    if kept_bytes > 0 {
+        let kept = data[..kept_bytes].to_vec();
+        apply(durable, &DataOp::Write { offset, data: kept });
+    }
+    let detail = format!(
+        " @{offset}: {kept_bytes} of {} bytes reached the disk",
+        data.len()
+    );
+    Some(("torn-write", detail))
 }
 
 fn describe_data(op: &DataOp) -> String {

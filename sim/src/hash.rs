@@ -108,8 +108,32 @@ mod tests {
     #[test]
     fn frozen_values() {
         assert_eq!(hash_of(0u64), 0x9750_00a4_0692_b575);
-        assert_eq!(hash_of("faultline"), hash_of("faultline"));
         assert_ne!(hash_of("ab"), hash_of("ba"));
         assert_ne!(hash_of((1u32, 2u32)), hash_of((2u32, 1u32)));
+        // The `write` path (strings, byte slices) whole words, a remainder, and nothing.
+        let written = |bytes: &[u8]| {
+            let mut hasher = StableHasher::new();
+            hasher.write(bytes);
+            hasher.finish()
+        };
+        let frozen: Vec<u64> = vec![
+            written(b""),
+            written(b"abc"),
+            written(b"faultlin"),
+            written(b"faultline-sim"),
+            hash_of("faultline"),
+            hash_of((7u8, -3i64, 1u128 << 100, "n2", Some(5usize))),
+        ];
+        assert_eq!(
+            frozen,
+            [
+                0x7acd_bb98_b134_4213,
+                0xbcff_3ce7_ed57_fb52,
+                0xa845_fef9_d765_d93e,
+                0x3144_c798_85d7_1b2d,
+                0x5be5_4403_33fb_a180,
+                0x39bd_53d6_c2d5_e31c,
+            ]
+        );
     }
 }

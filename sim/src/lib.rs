@@ -21,7 +21,9 @@ pub mod trace;
 
 pub use api::{Context, IoId, Message, Node, NodeId, TimerId};
 pub use disk::{Disk, DiskConfig, DiskFaults, DiskOp, IoError, IoResult};
-pub use engine::{Config, NetworkStats, Simulation, current_event};
+pub use engine::{
+    Config, Halt, INSTANT_EVENTS_MAX, NODES_MAX, NetworkStats, Simulation, current_event,
+};
 pub use hash::StableHasher;
 pub use history::{HistoryRecord, OpStatus};
 pub use net::{Latency, LinkConfig, Partition};

@@ -70,6 +70,21 @@ impl Fault {
         }
     }
 
+    /// The nodes the fault names.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        match self {
+            Fault::Partition(partition) => partition.nodes(),
+            Fault::Heal => Vec::new(),
+            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => vec![*n],
+            Fault::ClockJump { node, .. } | Fault::ClockDrift { node, .. } => vec![*node],
+            Fault::Hold { from, to }
+            | Fault::Release { from, to }
+            | Fault::Link { from, to, .. } => {
+                vec![*from, *to]
+            }
+        }
+    }
+
     /// Repairs (heal, restart, resume, release) undo a fault; reports count only faults.
     pub fn is_repair(&self) -> bool {
         matches!(
@@ -197,130 +212,180 @@ pub fn generate_schedule(
     duration: Duration,
     rng: &mut Rng,
 ) -> Vec<ScheduledFault> {
-    let weights = [
-        swarm.partition_weight,
-        swarm.crash_weight,
-        swarm.pause_weight,
-        swarm.clock_weight,
-        swarm.hold_weight,
-    ];
-    let weight_total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-    let end = Instant::ZERO + duration;
-    let mut faults = Vec::new();
-    if weight_total == 0 || servers.is_empty() {
-        return faults;
+    let mut drawing = Drawing {
+        servers,
+        budget,
+        end: Instant::ZERO + duration,
+        weights: [
+            swarm.partition_weight,
+            swarm.crash_weight,
+            swarm.pause_weight,
+            swarm.clock_weight,
+            swarm.hold_weight,
+        ],
+        faults: Vec::new(),
+        active: Vec::new(),
+        held: Vec::new(),
+    };
+    if drawing.weights.iter().all(|&w| w == 0) || servers.is_empty() {
+        return Vec::new();
     }
-    let mut active: Vec<Episode> = Vec::new();
-    let mut held: Vec<(NodeId, NodeId, Instant)> = Vec::new();
     let mut now = Instant::ZERO;
     // A bound on the loop, as on everything: a tiny gap cannot make it run away.
     for _ in 0..10_000 {
         now += rng.exponential(swarm.fault_gap_mean) + Duration::from_millis(1);
-        if now >= end {
+        if now >= drawing.end {
             break;
         }
-        active.retain(|episode| episode.end > now);
-        held.retain(|&(_, _, end)| end > now);
-        let faulty: Vec<NodeId> = active
+        let length = drawing.forget_ended(now, swarm, rng);
+        drawing.draw_episode(now, now + length, rng);
+    }
+    drawing.faults.sort_by_key(|f| f.at);
+    drawing.faults
+}
+
+/// A schedule being drawn: the faults so far and the episodes still open.
+struct Drawing<'a> {
+    servers: &'a [NodeId],
+    budget: FaultBudget,
+    end: Instant,
+    /// Partition, crash, pause, clock, hold.
+    weights: [u32; 5],
+    faults: Vec<ScheduledFault>,
+    active: Vec<Episode>,
+    held: Vec<(NodeId, NodeId, Instant)>,
+}
+
+impl Drawing<'_> {
+    /// Forgets the episodes that ended by `now` and draws the next episode's length.
+    fn forget_ended(&mut self, now: Instant, swarm: &Swarm, rng: &mut Rng) -> Duration {
+        self.active.retain(|episode| episode.end > now);
+        self.held.retain(|&(_, _, end)| end > now);
+        rng.exponential(swarm.fault_gap_mean) + Duration::from_millis(10)
+    }
+
+    /// Draws a fault kind by weight and adds an episode of it, if the budget allows.
+    fn draw_episode(&mut self, now: Instant, episode_end: Instant, rng: &mut Rng) {
+        let faulty: Vec<NodeId> = self
+            .active
             .iter()
             .flat_map(|e| e.nodes.iter().copied())
             .collect();
-        let healthy: Vec<NodeId> = servers
+        let room = self.budget.faulty_nodes_max.saturating_sub(faulty.len());
+        let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
+        let mut pick = rng.below(total);
+        let kind = self
+            .weights
             .iter()
-            .copied()
-            .filter(|n| !faulty.contains(n))
-            .collect();
-        let room = budget.faulty_nodes_max.saturating_sub(faulty.len());
-        let length = rng.exponential(swarm.fault_gap_mean) + Duration::from_millis(10);
-        let episode_end = now + length;
-
-        let mut pick = rng.below(weight_total);
-        let kind = weights
-            .iter()
-            .position(|&w| {
-                if pick < u64::from(w) {
-                    true
-                } else {
-                    pick -= u64::from(w);
+            .position(|&w| match pick.checked_sub(u64::from(w)) {
+                Some(rest) => {
+                    pick = rest;
                     false
                 }
+                None => true,
             })
             .expect("pick is below the total weight");
-        let mut add = |fault: Fault, repair: Option<Fault>, at: Instant| {
-            faults.push(ScheduledFault { at: now, fault });
-            if let Some(repair) = repair
-                && at < end
-            {
-                faults.push(ScheduledFault { at, fault: repair });
-            }
-        };
+        let servers = self.servers;
         match kind {
-            0 if room > 0 && !active.iter().any(|e| e.is_partition) && servers.len() > 1 => {
-                let partition = draw_partition(servers, room, rng);
-                // Counted in full, even where a node is also down: the budget is checked
-                // against the sum of episodes, which is never less than their union.
-                let nodes = isolated_nodes(&partition);
-                if partition.isolated_count() + faulty.len() <= budget.faulty_nodes_max {
-                    add(Fault::Partition(partition), Some(Fault::Heal), episode_end);
-                    active.push(Episode {
-                        end: episode_end,
-                        nodes,
-                        is_partition: true,
-                    });
-                }
+            0 if room > 0 && !self.active.iter().any(|e| e.is_partition) && servers.len() > 1 => {
+                self.partition(now, episode_end, room, faulty.len(), rng)
             }
-            1 | 2 if room > 0 && !healthy.is_empty() => {
+            1 | 2 if room > 0 && servers.iter().any(|n| !faulty.contains(n)) => {
+                let healthy: Vec<NodeId> = servers
+                    .iter()
+                    .copied()
+                    .filter(|n| !faulty.contains(n))
+                    .collect();
                 let node = *rng.choose(&healthy).expect("healthy is not empty");
                 let (fault, repair) = if kind == 1 {
                     (Fault::Crash(node), Fault::Restart(node))
                 } else {
                     (Fault::Pause(node), Fault::Resume(node))
                 };
-                add(fault, Some(repair), episode_end);
-                active.push(Episode {
+                self.add(now, fault, Some((repair, episode_end)));
+                self.active.push(Episode {
                     end: episode_end,
                     nodes: vec![node],
                     is_partition: false,
                 });
             }
-            3 => {
-                let node = *rng.choose(servers).expect("servers is not empty");
-                let fault = if rng.below(2) == 0 {
-                    // Up to a second either way; backwards jumps are the interesting ones.
-                    let offset = rng.between(0, 2_000_000_000) as i64 - 1_000_000_000;
-                    Fault::ClockJump {
-                        node,
-                        offset_nanos: offset,
-                    }
-                } else {
-                    let drift = rng.between(0, 2_000) as i32 - 1_000;
-                    Fault::ClockDrift {
-                        node,
-                        drift_ppm: drift,
-                    }
-                };
-                add(fault, None, now);
-            }
-            4 if servers.len() > 1 => {
-                let from = *rng.choose(servers).expect("servers is not empty");
-                let others: Vec<NodeId> = servers.iter().copied().filter(|&n| n != from).collect();
-                let to = *rng.choose(&others).expect("at least two servers");
-                // A link already held keeps its one hold; a second would end at the first
-                // release.
-                if !held.iter().any(|&(f, t, _)| (f, t) == (from, to)) {
-                    add(
-                        Fault::Hold { from, to },
-                        Some(Fault::Release { from, to }),
-                        episode_end,
-                    );
-                    held.push((from, to, episode_end));
-                }
-            }
+            3 => self.clock(now, rng),
+            4 if servers.len() > 1 => self.hold(now, episode_end, rng),
             _ => {}
         }
     }
-    faults.sort_by_key(|f| f.at);
-    faults
+
+    /// Adds `fault` at `now`, and its repair if that comes before the end.
+    fn add(&mut self, now: Instant, fault: Fault, repair: Option<(Fault, Instant)>) {
+        self.faults.push(ScheduledFault { at: now, fault });
+        if let Some((repair, at)) = repair
+            && at < self.end
+        {
+            self.faults.push(ScheduledFault { at, fault: repair });
+        }
+    }
+
+    fn partition(
+        &mut self,
+        now: Instant,
+        episode_end: Instant,
+        room: usize,
+        faulty: usize,
+        rng: &mut Rng,
+    ) {
+        let partition = draw_partition(self.servers, room, rng);
+        // Counted in full, even where a node is also down: the budget is checked against the
+        // sum of episodes, which is never less than their union.
+        let nodes = isolated_nodes(&partition);
+        if partition.isolated_count() + faulty <= self.budget.faulty_nodes_max {
+            self.add(
+                now,
+                Fault::Partition(partition),
+                Some((Fault::Heal, episode_end)),
+            );
+            self.active.push(Episode {
+                end: episode_end,
+                nodes,
+                is_partition: true,
+            });
+        }
+    }
+
+    fn clock(&mut self, now: Instant, rng: &mut Rng) {
+        let node = *rng.choose(self.servers).expect("servers is not empty");
+        let fault = if rng.below(2) == 0 {
+            // Up to a second either way; backwards jumps are the interesting ones.
+            let offset = rng.between(0, 2_000_000_000) as i64 - 1_000_000_000;
+            Fault::ClockJump {
+                node,
+                offset_nanos: offset,
+            }
+        } else {
+            let drift = rng.between(0, 2_000) as i32 - 1_000;
+            Fault::ClockDrift {
+                node,
+                drift_ppm: drift,
+            }
+        };
+        self.add(now, fault, None);
+    }
+
+    fn hold(&mut self, now: Instant, episode_end: Instant, rng: &mut Rng) {
+        let from = *rng.choose(self.servers).expect("servers is not empty");
+        let others: Vec<NodeId> = self
+            .servers
+            .iter()
+            .copied()
+            .filter(|&n| n != from)
+            .collect();
+        let to = *rng.choose(&others).expect("at least two servers");
+        // A link already held keeps its one hold; a second would end at the first release.
+        if !self.held.iter().any(|&(f, t, _)| (f, t) == (from, to)) {
+            let release = Fault::Release { from, to };
+            self.add(now, Fault::Hold { from, to }, Some((release, episode_end)));
+            self.held.push((from, to, episode_end));
+        }
+    }
 }
 
 /// The nodes outside the largest side of a partition.

@@ -3,11 +3,59 @@
 //!
 //! ```
 //! use sim::testing::check_seeds;
+//! use sim::{Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId, Simulation};
 //!
-//! // In a #[test]: build and run a simulation per seed, return Err with what went wrong.
-//! check_seeds(0..100, |seed| {
-//!     let answer = seed.wrapping_mul(2) / 2; // stands in for building and running a simulation
-//!     if answer == seed || seed >= u64::MAX / 2 { Ok(()) } else { Err(format!("lost {seed}")) }
+//! /// Answers every ping.
+//! struct Ponger;
+//! impl Node for Ponger {
+//!     type Message = u64;
+//!     type Timer = ();
+//!     fn on_start(&mut self, _: &mut Context<'_, u64, ()>) {}
+//!     fn on_message(&mut self, ctx: &mut Context<'_, u64, ()>, from: NodeId, ping: u64) {
+//!         ctx.send(from, ping);
+//!     }
+//!     fn on_timer(&mut self, _: &mut Context<'_, u64, ()>, _: ()) {}
+//! }
+//!
+//! /// Sends a ping every millisecond and counts the pongs.
+//! struct Pinger {
+//!     sent: u64,
+//!     answered: u64,
+//! }
+//! impl Node for Pinger {
+//!     type Message = u64;
+//!     type Timer = ();
+//!     fn on_start(&mut self, ctx: &mut Context<'_, u64, ()>) {
+//!         ctx.set_timer(Duration::from_millis(1), ());
+//!     }
+//!     fn on_message(&mut self, _: &mut Context<'_, u64, ()>, _: NodeId, _: u64) {
+//!         self.answered += 1;
+//!     }
+//!     fn on_timer(&mut self, ctx: &mut Context<'_, u64, ()>, _: ()) {
+//!         self.sent += 1;
+//!         ctx.send(NodeId(0), self.sent);
+//!         ctx.set_timer(Duration::from_millis(1), ());
+//!     }
+//! }
+//!
+//! // In a #[test]: build and run a simulation per seed; return Err with what went wrong.
+//! check_seeds(0..20, |seed| {
+//!     let latency = Latency::Uniform {
+//!         min: Duration::from_micros(100),
+//!         max: Duration::from_millis(5),
+//!     };
+//!     let link = LinkConfig::reliable(latency);
+//!     let mut sim = Simulation::new(Config::new(seed, link.clone(), link));
+//!     sim.add_node(|_| Ponger);
+//!     let pinger = sim.add_client(|_| Pinger { sent: 0, answered: 0 });
+//!     sim.run_until(Instant::ZERO + Duration::from_secs(1));
+//!     let Pinger { sent, answered } = sim.node::<Pinger>(pinger).expect("never crashed");
+//!     // A reliable network loses nothing: every ping older than the longest round trip
+//!     // (10 ms: ten pings) has its pong.
+//!     if *answered + 10 < *sent {
+//!         return Err(format!("{sent} pings sent, only {answered} answered"));
+//!     }
+//!     Ok(())
 //! });
 //! ```
 //!
@@ -18,7 +66,9 @@
 //! replay: FAULTLINE_SEED=17 cargo test -p my-protocol my_test -- --exact --nocapture
 //! ```
 //!
-//! With `FAULTLINE_SEED` set, only that seed runs.
+//! With `FAULTLINE_SEED` set, only that seed runs; `check_seeds` then says so on standard
+//! error, and a failure message names the variable, so one left exported by accident does not
+//! silently narrow every test.
 
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
@@ -35,9 +85,11 @@ pub fn check_seeds(seeds: Range<u64>, mut run: impl FnMut(u64) -> Result<(), Str
             .parse::<u64>()
             .unwrap_or_else(|_| panic!("{SEED_VARIABLE}={text} is not a seed (a decimal u64)"))
     });
-    let seeds = match only {
-        Some(seed) => seed..seed + 1,
-        None => seeds,
+    let narrowed = only.map(|seed| format!(" (only this seed: {SEED_VARIABLE}={seed} is set)"));
+    let count = seeds.end.saturating_sub(seeds.start);
+    let seeds: Box<dyn Iterator<Item = u64>> = match only {
+        Some(seed) => Box::new(std::iter::once(seed)),
+        None => Box::new(seeds),
     };
     for seed in seeds {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| run(seed)));
@@ -54,9 +106,14 @@ pub fn check_seeds(seeds: Range<u64>, mut run: impl FnMut(u64) -> Result<(), Str
             }
         };
         panic!(
-            "seed {seed} failed: {message}\nreplay: {}",
+            "seed {seed} failed{}: {message}\nreplay: {}",
+            narrowed.as_deref().unwrap_or(""),
             replay_line(seed)
         );
+    }
+    match narrowed {
+        Some(narrowed) => eprintln!("check_seeds: 1 seed passed{narrowed}"),
+        None => eprintln!("check_seeds: {count} seeds passed"),
     }
 }
 

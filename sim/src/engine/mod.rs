@@ -1,0 +1,500 @@
+//! The discrete-event engine. One thread, one event queue ordered by (time, insertion
+//! sequence), and a clock that jumps straight to the next event.
+//!
+//! - `queue`: the heap of (time, sequence, slot) over a reusable slab of events, so delivering
+//!   a message allocates, clones and serializes nothing: the message moves from the sender's
+//!   `send` into its slot and from there into the receiver's handler.
+//! - `network`: links, partitions, held links, loss, duplication, queues, delivery.
+//! - `nodes`: node lifecycle (start, crash, restart, pause, resume), clocks and timers, and the
+//!   one place that calls a handler.
+//! - `faults`: applying a scheduled fault, and healing every fault for the liveness phase.
+//! - `storage`: disk operations as effects, and their completions.
+
+mod faults;
+mod network;
+mod nodes;
+mod queue;
+mod storage;
+
+use crate::api::{Message, Node, NodeId};
+use crate::disk::{Disk, DiskConfig};
+use crate::history::HistoryRecord;
+use crate::net::LinkConfig;
+use crate::plan::{Fault, ScheduledFault};
+use crate::report::{Metrics, Report, Verdict};
+use crate::rng::{Rng, stream};
+use crate::time::{Duration, Instant};
+use crate::trace::{NO_NODE, Trace, TraceLevel};
+use network::Network;
+use nodes::{NodeState, Status};
+use queue::{Entry, Event, EventQueue};
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+pub use network::NetworkStats;
+
+thread_local! {
+    /// The event being handled, for log lines (see `current_event`).
+    static CURRENT: Cell<(u64, u32)> = const { Cell::new((0, NO_NODE)) };
+}
+
+/// The global virtual time and node of the event being handled on this thread: log lines
+/// written through `tracing` are stamped with it (see `traces::logging`), and a panic inside a
+/// handler is reported with it. The node is `None` outside handlers.
+pub fn current_event() -> (Instant, Option<NodeId>) {
+    let (time, node) = CURRENT.with(Cell::get);
+    let node = (node != NO_NODE).then_some(NodeId(node));
+    (Instant::from_nanos(time), node)
+}
+
+/// The most nodes (servers and clients) one simulation may have: link tables are dense, eight
+/// bytes per directed link, so this bounds them at 8 MiB.
+pub const NODES_MAX: usize = 1024;
+
+/// The most events one virtual instant may hold before the run is declared stalled: time that
+/// stops advancing (a zero-delay timer or message loop) would otherwise run without end.
+pub const INSTANT_EVENTS_MAX: u64 = 1_000_000;
+
+/// How a simulation is set up; everything else comes from the seed and the plan.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub seed: u64,
+    /// Node-to-node links.
+    pub link: LinkConfig,
+    /// Links with a client at either end.
+    pub client_link: LinkConfig,
+    pub trace_level: TraceLevel,
+    /// Every node's disk.
+    pub disk: DiskConfig,
+    /// A bound on the events one run may process; past it the run halts (see
+    /// `Simulation::halted`).
+    pub events_max: u64,
+}
+
+impl Config {
+    pub fn new(seed: u64, link: LinkConfig, client_link: LinkConfig) -> Config {
+        Config {
+            seed,
+            link,
+            client_link,
+            trace_level: TraceLevel::Hash,
+            disk: DiskConfig::default(),
+            events_max: 500_000_000,
+        }
+    }
+
+    /// The configuration a plan asks for.
+    pub fn for_plan(plan: &crate::plan::Plan, trace_level: TraceLevel) -> Config {
+        Config {
+            trace_level,
+            disk: plan.swarm.disk.clone(),
+            ..Config::new(
+                plan.seed,
+                plan.swarm.link.clone(),
+                plan.swarm.client_link.clone(),
+            )
+        }
+    }
+}
+
+/// Why a run stopped before its deadline: it ran away (too many events, or virtual time that
+/// stopped advancing). Scenarios report it as a liveness failure.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Halt {
+    pub at: Instant,
+    pub reason: String,
+}
+
+/// The engine's state that handlers reach through `Context`.
+pub(crate) struct Core<M, T> {
+    seed: u64,
+    now: u64,
+    queue: EventQueue<M, T>,
+    pub(crate) nodes: Vec<NodeState>,
+    network: Network,
+    network_rng: Rng,
+    trace: Trace,
+    pub(crate) metrics: Metrics,
+    history: Vec<HistoryRecord>,
+    fault_counts: BTreeMap<&'static str, u64>,
+    next_message_id: u64,
+    next_timer_id: u64,
+    events_handled: u64,
+    events_max: u64,
+    /// Events handled at the current instant, for `INSTANT_EVENTS_MAX`.
+    instant_events: u64,
+    halted: Option<Halt>,
+    /// One disk per node; disks outlive crashes.
+    pub(crate) disks: Vec<Disk>,
+    disk_rngs: Vec<Rng>,
+    disk_config: DiskConfig,
+    /// Nodes whose disks have suffered a storage fault (the disk fault budget).
+    disk_faulty: Vec<u32>,
+    next_io_id: u64,
+}
+
+type Instance<M, T> = Box<dyn Node<Message = M, Timer = T>>;
+type Factory<M, T> = Box<dyn FnMut(NodeId) -> Instance<M, T>>;
+
+/// A simulation of nodes exchanging messages of type `M` and setting timers of type `T`.
+pub struct Simulation<M, T> {
+    core: Core<M, T>,
+    instances: Vec<Option<Instance<M, T>>>,
+    factories: Vec<Factory<M, T>>,
+}
+
+impl<M: Message, T: Message> Simulation<M, T> {
+    pub fn new(config: Config) -> Simulation<M, T> {
+        CURRENT.with(|c| c.set((0, NO_NODE)));
+        config.link.validate().expect("invalid node-to-node link");
+        config.client_link.validate().expect("invalid client link");
+        config.disk.validate().expect("invalid disk configuration");
+        Simulation {
+            core: Core {
+                seed: config.seed,
+                now: 0,
+                queue: EventQueue::new(),
+                nodes: Vec::new(),
+                network: Network::new(config.link, config.client_link),
+                network_rng: Rng::from_seed(config.seed, stream::NETWORK),
+                trace: Trace::new(config.trace_level),
+                metrics: Metrics::default(),
+                history: Vec::new(),
+                fault_counts: BTreeMap::new(),
+                next_message_id: 0,
+                next_timer_id: 0,
+                events_handled: 0,
+                events_max: config.events_max,
+                instant_events: 0,
+                halted: None,
+                disks: Vec::new(),
+                disk_rngs: Vec::new(),
+                disk_config: config.disk,
+                disk_faulty: Vec::new(),
+                next_io_id: 0,
+            },
+            instances: Vec::new(),
+            factories: Vec::new(),
+        }
+    }
+
+    /// Adds a server node, started at time zero. `factory` builds a fresh instance for the
+    /// first start and for every restart.
+    pub fn add_node<N, F>(&mut self, factory: F) -> NodeId
+    where
+        N: Node<Message = M, Timer = T>,
+        F: FnMut(NodeId) -> N + 'static,
+    {
+        self.add(factory, false)
+    }
+
+    /// Adds a client (a workload generator). Links to and from clients use the client link
+    /// configuration, and generated fault schedules leave clients alone.
+    pub fn add_client<N, F>(&mut self, factory: F) -> NodeId
+    where
+        N: Node<Message = M, Timer = T>,
+        F: FnMut(NodeId) -> N + 'static,
+    {
+        self.add(factory, true)
+    }
+
+    fn add<N, F>(&mut self, mut factory: F, is_client: bool) -> NodeId
+    where
+        N: Node<Message = M, Timer = T>,
+        F: FnMut(NodeId) -> N + 'static,
+    {
+        assert!(
+            self.core.events_handled == 0,
+            "add every node before the simulation runs"
+        );
+        assert!(
+            self.core.nodes.len() < NODES_MAX,
+            "a simulation has at most {NODES_MAX} nodes"
+        );
+        let id = NodeId(self.core.nodes.len() as u32);
+        self.core.nodes.push(NodeState::new(
+            Rng::for_node(self.core.seed, id.0, 0),
+            is_client,
+        ));
+        self.core.disks.push(Disk::default());
+        let disk_stream = stream::DISK_BASE + u64::from(id.0);
+        self.core
+            .disk_rngs
+            .push(Rng::from_seed(self.core.seed, disk_stream));
+        self.instances.push(None);
+        self.factories
+            .push(Box::new(move |id| Box::new(factory(id))));
+        self.core.queue.push(0, Event::Start { node: id.0 });
+        id
+    }
+
+    /// Schedules a fault at a global virtual time.
+    pub fn schedule(&mut self, at: Instant, fault: Fault) {
+        let at = at.as_nanos().max(self.core.now);
+        self.core.queue.push(at, Event::Fault(fault));
+    }
+
+    pub fn schedule_all(&mut self, faults: &[ScheduledFault]) {
+        for scheduled in faults {
+            self.schedule(scheduled.at, scheduled.fault.clone());
+        }
+    }
+
+    /// Global virtual time.
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.core.now)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.core.nodes.len()
+    }
+
+    /// Servers, in id order.
+    pub fn servers(&self) -> Vec<NodeId> {
+        (0..self.core.nodes.len() as u32)
+            .map(NodeId)
+            .filter(|n| !self.core.nodes[n.index()].is_client)
+            .collect()
+    }
+
+    pub fn is_up(&self, node: NodeId) -> bool {
+        self.core.nodes[node.index()].status == Status::Up
+    }
+
+    /// Read access to a live node's state, for checkers: `None` if the node is down or is
+    /// not an `N`.
+    pub fn node<N: Any>(&self, node: NodeId) -> Option<&N> {
+        let instance: &dyn Any = self.instances[node.index()].as_deref()?;
+        instance.downcast_ref::<N>()
+    }
+
+    pub fn history(&self) -> &[HistoryRecord] {
+        &self.core.history
+    }
+
+    pub fn trace(&self) -> &Trace {
+        &self.core.trace
+    }
+
+    pub fn into_parts(self) -> (Trace, Vec<HistoryRecord>) {
+        (self.core.trace, self.core.history)
+    }
+
+    /// A node's disk, for checkers.
+    pub fn disk(&self, node: NodeId) -> &Disk {
+        &self.core.disks[node.index()]
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.core.metrics
+    }
+
+    pub fn metrics_mut(&mut self) -> &mut Metrics {
+        &mut self.core.metrics
+    }
+
+    /// Faults injected so far, by kind.
+    pub fn fault_counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.core.fault_counts
+    }
+
+    pub fn network_stats(&self) -> NetworkStats {
+        self.core.network.stats()
+    }
+
+    /// Why the run stopped early, if it ran away; it then handles no more events.
+    pub fn halted(&self) -> Option<&Halt> {
+        self.core.halted.as_ref()
+    }
+
+    /// Handles the next event, if there is one; returns false when the queue is empty or the
+    /// run halted.
+    pub fn step(&mut self) -> bool {
+        self.run_due(u64::MAX, 1) > 0
+    }
+
+    /// Handles every event up to and including `deadline`, then sets the clock to it (unless
+    /// the run halted).
+    pub fn run_until(&mut self, deadline: Instant) {
+        let deadline = deadline.as_nanos();
+        self.run_due(deadline, u64::MAX);
+        if self.core.halted.is_none() {
+            self.core.now = self.core.now.max(deadline);
+        }
+    }
+
+    /// Handles at most `count` events due by `deadline`; returns how many it handled.
+    fn run_due(&mut self, deadline: u64, count: u64) -> u64 {
+        self.core.network.build(&self.core.nodes);
+        let mut handled = 0;
+        while handled < count && self.core.halted.is_none() {
+            let Some(entry) = self.core.queue.pop_due(deadline) else {
+                break;
+            };
+            self.handle(entry);
+            handled += 1;
+        }
+        handled
+    }
+
+    pub fn run_for(&mut self, span: Duration) {
+        self.run_until(self.now() + span);
+    }
+
+    /// Runs until `condition` holds, checking it every `period` of virtual time, or until
+    /// `deadline`. Returns whether the condition held.
+    pub fn run_until_condition(
+        &mut self,
+        deadline: Instant,
+        period: Duration,
+        mut condition: impl FnMut(&Self) -> bool,
+    ) -> bool {
+        assert!(period > Duration::ZERO);
+        loop {
+            if condition(self) {
+                return true;
+            }
+            if self.now() >= deadline || self.core.halted.is_some() {
+                return false;
+            }
+            let next = (self.now() + period).min(deadline);
+            self.run_until(next);
+        }
+    }
+
+    /// Applies a fault now.
+    pub fn apply(&mut self, fault: Fault) {
+        self.core.network.build(&self.core.nodes);
+        self.apply_fault(fault);
+    }
+
+    /// Starts a named phase of the run; it shows in the trace.
+    pub fn begin_phase(&mut self, name: &str) {
+        self.core.trace.phase(self.core.now, name);
+    }
+
+    /// A report of the run so far.
+    pub fn report(&self, scenario: &str, seed: u64, bug: Option<&str>, verdict: Verdict) -> Report {
+        let (counters, gauges, latencies) = self.core.metrics.summarize();
+        Report {
+            scenario: scenario.to_string(),
+            seed,
+            bug: bug.map(str::to_string),
+            verdict,
+            counters,
+            gauges,
+            latencies,
+            faults: self
+                .core
+                .fault_counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            trace_hash: self.core.trace.hash(),
+            event_count: self.core.trace.event_count(),
+            virtual_time: self.now() - Instant::ZERO,
+        }
+    }
+
+    fn handle(&mut self, entry: Entry) {
+        if !self.core.advance(entry) {
+            return;
+        }
+        let core = &mut self.core;
+        let Some(event) = core.queue.get(entry.slot) else {
+            core.queue.take(entry.slot); // A cancelled timer: free its slot.
+            return;
+        };
+        if let Some(target) = event.target() {
+            if core.nodes[target as usize].status == Status::Paused {
+                core.nodes[target as usize].deferred.push(entry.slot);
+                return;
+            }
+            if let Event::Deliver { from, to, id, .. } = *event
+                && core.network.hold_if_held(from, to, entry.slot, &core.nodes)
+            {
+                core.trace.hold(core.now, from, to, id);
+                return;
+            }
+        }
+        let event = core.queue.take(entry.slot).expect("checked above");
+        match event {
+            Event::Start { node } => self.start(node),
+            Event::Deliver {
+                from,
+                to,
+                id,
+                message,
+            } => self.deliver(from, to, id, message),
+            Event::Timer {
+                node,
+                incarnation,
+                id,
+                timer,
+            } => self.fire_timer(node, incarnation, id, timer),
+            Event::Fault(fault) => self.apply_fault(fault),
+            Event::DiskDone {
+                node,
+                incarnation,
+                id,
+                result,
+                durability,
+            } => self.disk_done(node, incarnation, id, result, durability),
+        }
+    }
+}
+
+impl<M: Message, T: Message> Core<M, T> {
+    /// Moves the clock to `entry` and counts it; halts the run instead when it has run away.
+    /// Returns whether the event may be handled.
+    #[inline]
+    fn advance(&mut self, entry: Entry) -> bool {
+        assert!(entry.time >= self.now, "the event queue went back in time");
+        if entry.time == self.now {
+            self.instant_events += 1;
+        } else {
+            self.now = entry.time;
+            self.instant_events = 1;
+        }
+        self.events_handled += 1;
+        if self.events_handled <= self.events_max && self.instant_events <= INSTANT_EVENTS_MAX {
+            return true;
+        }
+        let (kind, node) = match self.queue.get(entry.slot) {
+            Some(event) => (event.kind(), event.target()),
+            None => ("cancelled timer", None),
+        };
+        let on = node.map(|n| format!(" on n{n}")).unwrap_or_default();
+        let reason = if self.events_handled > self.events_max {
+            format!(
+                "ran away: more than {} events (the last a {kind}{on})",
+                self.events_max
+            )
+        } else {
+            format!(
+                "virtual time stopped advancing: more than {INSTANT_EVENTS_MAX} events at one \
+                 instant (the last a {kind}{on}); a zero-delay timer or message loop?"
+            )
+        };
+        self.halted = Some(Halt {
+            at: Instant::from_nanos(self.now),
+            reason,
+        });
+        false
+    }
+
+    pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryRecord) {
+        record.time = self.now;
+        self.trace.client(self.now, node.0, &record);
+        self.history.push(record);
+    }
+
+    pub(crate) fn annotate(&mut self, node: NodeId, text: std::fmt::Arguments<'_>) {
+        self.trace.note(self.now, node.0, text);
+    }
+
+    fn count_fault(&mut self, kind: &'static str) {
+        *self.fault_counts.entry(kind).or_insert(0) += 1;
+    }
+}

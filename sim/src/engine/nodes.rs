@@ -1,0 +1,209 @@
+//! Nodes: their lifecycle (start, crash, restart, pause, resume), their clocks and timers, and
+//! `call`, the one place where a handler runs.
+
+use super::queue::Event;
+use super::{CURRENT, Core, Simulation};
+use crate::api::{Context, Message, Node, NodeId, TimerId};
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
+use crate::trace::NO_NODE;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Status {
+    Up,
+    Down,
+    Paused,
+}
+
+/// A node's clock: local = base_local + (global - base_global) * (1 + drift).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Clock {
+    base_global: u64,
+    base_local: i128,
+    drift_ppm: i32,
+}
+
+impl Clock {
+    fn local(&self, global: u64) -> i128 {
+        let elapsed = i128::from(global - self.base_global);
+        self.base_local + elapsed + elapsed * i128::from(self.drift_ppm) / 1_000_000
+    }
+
+    /// The global time that passes while `after` passes on this clock.
+    fn global_span(&self, after: Duration) -> u64 {
+        let rate = 1_000_000 + i128::from(self.drift_ppm);
+        let span = i128::from(after.as_nanos()) * 1_000_000 / rate.max(1);
+        span.min(i128::from(u64::MAX)) as u64
+    }
+
+    /// Moves the clock by `offset` now; it keeps its rate.
+    pub(super) fn jump(&mut self, now: u64, offset_nanos: i64) {
+        *self = Clock {
+            base_global: now,
+            base_local: self.local(now) + i128::from(offset_nanos),
+            drift_ppm: self.drift_ppm,
+        };
+    }
+
+    /// Sets the clock's rate from now on.
+    pub(super) fn drift(&mut self, now: u64, drift_ppm: i32) {
+        *self = Clock {
+            base_global: now,
+            base_local: self.local(now),
+            drift_ppm,
+        };
+    }
+}
+
+pub(crate) struct NodeState {
+    pub(crate) incarnation: u32,
+    pub(crate) rng: Rng,
+    pub(super) status: Status,
+    pub(super) started: bool,
+    pub(super) is_client: bool,
+    pub(super) clock: Clock,
+    /// Slots of events that arrived while the node was paused, in arrival order.
+    pub(super) deferred: Vec<u32>,
+}
+
+impl NodeState {
+    pub(super) fn new(rng: Rng, is_client: bool) -> NodeState {
+        NodeState {
+            incarnation: 0,
+            rng,
+            status: Status::Down,
+            started: false,
+            is_client,
+            clock: Clock {
+                base_global: 0,
+                base_local: 0,
+                drift_ppm: 0,
+            },
+            deferred: Vec::new(),
+        }
+    }
+}
+
+impl<M: Message, T: Message> Simulation<M, T> {
+    /// Runs one handler of an up node: the only place where protocol code is called. Log lines
+    /// and panics inside it are attributed to the node and the current virtual time.
+    pub(super) fn call(
+        &mut self,
+        node: u32,
+        handler: impl FnOnce(&mut dyn Node<Message = M, Timer = T>, &mut Context<'_, M, T>),
+    ) {
+        let instance = self.instances[node as usize]
+            .as_deref_mut()
+            .expect("an up node has an instance");
+        CURRENT.with(|c| c.set((self.core.now, node)));
+        let mut ctx = Context {
+            core: &mut self.core,
+            node: NodeId(node),
+        };
+        handler(instance, &mut ctx);
+        CURRENT.with(|c| c.set((self.core.now, NO_NODE)));
+    }
+
+    /// Starts a node that is down: its first start, or a restart with a fresh instance and a
+    /// fresh random stream.
+    pub(super) fn start(&mut self, node: u32) {
+        let core = &mut self.core;
+        let state = &mut core.nodes[node as usize];
+        if state.status != Status::Down {
+            return;
+        }
+        if state.started {
+            state.incarnation += 1;
+            state.rng = Rng::for_node(core.seed, node, state.incarnation);
+        }
+        state.started = true;
+        state.status = Status::Up;
+        let incarnation = state.incarnation;
+        core.trace.start(core.now, node, incarnation);
+        CURRENT.with(|c| c.set((core.now, node)));
+        self.instances[node as usize] = Some((self.factories[node as usize])(NodeId(node)));
+        self.call(node, |instance, ctx| instance.on_start(ctx));
+    }
+
+    /// Drops the node's instance, its timers (by incarnation) and the messages waiting for it;
+    /// its disk decides what survives.
+    pub(super) fn crash(&mut self, node: NodeId) {
+        let core = &mut self.core;
+        let state = &mut core.nodes[node.index()];
+        if state.status == Status::Down {
+            return;
+        }
+        state.status = Status::Down;
+        let mut waiting = std::mem::take(&mut state.deferred);
+        self.instances[node.index()] = None;
+        core.trace.crash(core.now, node.0);
+        core.crash_disk(node);
+        // Messages held on links into the node wait in the network for a node that is gone:
+        // like those it had not handled yet, they are dropped.
+        waiting.extend(core.network.take_held_into(node));
+        core.drop_waiting(waiting);
+    }
+
+    pub(super) fn pause(&mut self, node: NodeId) {
+        let core = &mut self.core;
+        if core.nodes[node.index()].status != Status::Up {
+            return;
+        }
+        core.nodes[node.index()].status = Status::Paused;
+        core.trace.pause(core.now, node.0);
+    }
+
+    /// The node handles what waited for it, in arrival order.
+    pub(super) fn resume(&mut self, node: NodeId) {
+        let core = &mut self.core;
+        let state = &mut core.nodes[node.index()];
+        if state.status != Status::Paused {
+            return;
+        }
+        state.status = Status::Up;
+        let deferred = std::mem::take(&mut state.deferred);
+        core.trace.resume(core.now, node.0);
+        for slot in deferred {
+            core.queue.requeue(core.now, slot);
+        }
+    }
+
+    pub(super) fn fire_timer(&mut self, node: u32, incarnation: u32, id: u64, timer: T) {
+        let state = &self.core.nodes[node as usize];
+        if state.status != Status::Up || state.incarnation != incarnation {
+            return; // The node crashed since; its timers died with it.
+        }
+        self.core.trace.timer_fire(self.core.now, node, id, &timer);
+        self.call(node, |instance, ctx| instance.on_timer(ctx, timer));
+    }
+}
+
+impl<M: Message, T: Message> Core<M, T> {
+    pub(crate) fn local_now(&self, node: NodeId) -> Instant {
+        let local = self.nodes[node.index()].clock.local(self.now);
+        Instant::from_nanos(local.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    pub(crate) fn set_timer(&mut self, node: NodeId, after: Duration, timer: T) -> TimerId {
+        let state = &self.nodes[node.index()];
+        let incarnation = state.incarnation;
+        let span = state.clock.global_span(after);
+        let id = self.next_timer_id;
+        self.next_timer_id += 1;
+        self.trace
+            .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
+        let event = Event::Timer {
+            node: node.0,
+            incarnation,
+            id,
+            timer,
+        };
+        self.queue.push(self.now.saturating_add(span), event)
+    }
+
+    pub(crate) fn cancel_timer(&mut self, node: NodeId, handle: TimerId) {
+        if let Some(id) = self.queue.cancel_timer(node.0, handle) {
+            self.trace.timer_cancel(self.now, node.0, id);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Disk operations as effects: applied to the node's disk when submitted (reads see every
+//! write submitted so far), completed after a drawn latency in `Node::on_disk`, and made
+//! durable at completion when they are syncs. A crash lets the disk decide what survives.
+
+use super::nodes::Status;
+use super::queue::Event;
+use super::{Core, Simulation};
+use crate::api::{IoId, Message, NodeId};
+use crate::disk::{DiskOp, Durability, IoResult};
+
+impl<M: Message, T: Message> Core<M, T> {
+    pub(crate) fn disk_submit(&mut self, node: NodeId, op: DiskOp) -> IoId {
+        let index = node.index();
+        let id = self.next_io_id;
+        self.next_io_id += 1;
+        self.trace.disk_submit(self.now, node.0, id, &op);
+        let faults = &self.disk_config.faults;
+        let faulty = faults.any()
+            && (faults.unlimited
+                || self.disk_faulty.contains(&node.0)
+                || self.disk_faulty.len() < faults.nodes_max as usize);
+        let submitted =
+            self.disks[index].submit(&op, &self.disk_config, faulty, &mut self.disk_rngs[index]);
+        for event in &submitted.events {
+            self.count_fault(event.kind);
+            let detail = format_args!("{}", event.detail);
+            self.trace.fault(self.now, node.0, event.kind, detail);
+            if event.kind != "disk-full" && !self.disk_faulty.contains(&node.0) {
+                self.disk_faulty.push(node.0);
+            }
+        }
+        let event = Event::DiskDone {
+            node: node.0,
+            incarnation: self.nodes[index].incarnation,
+            id,
+            result: submitted.result,
+            durability: submitted.durability,
+        };
+        self.queue
+            .push(self.now + submitted.latency.as_nanos(), event);
+        IoId(id)
+    }
+
+    /// The node crashed: its disk keeps, loses or tears each unsynced operation.
+    pub(super) fn crash_disk(&mut self, node: NodeId) {
+        let index = node.index();
+        let events = self.disks[index].crash(&self.disk_config, &mut self.disk_rngs[index]);
+        for event in events {
+            self.count_fault(event.kind);
+            let detail = format_args!("{}", event.detail);
+            self.trace.fault(self.now, node.0, event.kind, detail);
+        }
+    }
+}
+
+impl<M: Message, T: Message> Simulation<M, T> {
+    pub(super) fn disk_done(
+        &mut self,
+        node: u32,
+        incarnation: u32,
+        id: u64,
+        result: IoResult,
+        durability: Option<Durability>,
+    ) {
+        let core = &mut self.core;
+        let state = &core.nodes[node as usize];
+        if state.status != Status::Up || state.incarnation != incarnation {
+            return; // The node crashed since: the crash already decided what survived.
+        }
+        if let Some(durability) = durability {
+            core.disks[node as usize].make_durable(durability);
+        }
+        core.trace.disk_complete(core.now, node, id, &result);
+        self.call(node, |instance, ctx| {
+            instance.on_disk(ctx, IoId(id), result)
+        });
+    }
+}
