@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | time | 10, right-aligned | global virtual time, seconds with microseconds |
 //! | node | 4 | the node the event happened on (`n0`, ...), `--` for the engine (faults, phases) |
-//! | event | 8 | what happened (table below) |
+//! | event | 8, left-aligned (`disk-done`, 9 letters, pushes its detail one column right) | what happened (table below) |
 //! | detail | rest | the event's fields |
 //!
 //! | event | detail |
