@@ -31,4 +31,4 @@ pub use plan::{Fault, FaultBudget, Plan, ScheduledFault, Swarm};
 pub use report::{Metrics, Outcome, Quantiles, Report, Verdict};
 pub use rng::Rng;
 pub use time::{Duration, Instant};
-pub use trace::{DropReason, Trace, TraceEvent, TraceLevel, TraceRecord};
+pub use trace::{DropReason, Trace, TraceEvent, TraceLevel, TraceRecord, TraceSink};

@@ -8,16 +8,37 @@
 use crate::hash::StableHasher;
 use crate::history::OpStatus;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 /// How much of a run to keep.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Debug)]
 pub enum TraceLevel {
     /// The hash and the event count only: what fuzz campaigns pay for.
     Hash,
-    /// Every event, with messages rendered by `Debug`.
+    /// Every event, with messages rendered by `Debug`, kept in memory (`Trace::records`).
     Record,
+    /// Every event, as for `Record`, handed to the sink as it happens and not kept: a long
+    /// run's trace goes to its destination (a terminal, a file) in constant memory.
+    Stream(TraceSink),
+}
+
+/// Where a streamed trace goes: called once per event, in order.
+#[derive(Clone)]
+pub struct TraceSink(Rc<RefCell<dyn FnMut(TraceRecord)>>);
+
+impl TraceSink {
+    pub fn new(sink: impl FnMut(TraceRecord) + 'static) -> TraceSink {
+        TraceSink(Rc::new(RefCell::new(sink)))
+    }
+}
+
+impl fmt::Debug for TraceSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TraceSink")
+    }
 }
 
 /// The node column of engine events (faults, phases) that belong to no node.
@@ -135,7 +156,9 @@ pub enum TraceEvent {
 
 /// The trace of one run.
 pub struct Trace {
-    level: TraceLevel,
+    /// Whether events are rendered into records (`Record` and `Stream`).
+    records_on: bool,
+    sink: Option<TraceSink>,
     hasher: StableHasher,
     event_count: u64,
     records: Vec<TraceRecord>,
@@ -167,17 +190,19 @@ mod tag {
 
 impl Trace {
     pub fn new(level: TraceLevel) -> Trace {
+        let (records_on, sink) = match level {
+            TraceLevel::Hash => (false, None),
+            TraceLevel::Record => (true, None),
+            TraceLevel::Stream(sink) => (true, Some(sink)),
+        };
         Trace {
-            level,
+            records_on,
+            sink,
             hasher: StableHasher::new(),
             event_count: 0,
             records: Vec::new(),
             scratch: String::new(),
         }
-    }
-
-    pub fn level(&self) -> TraceLevel {
-        self.level
     }
 
     /// The rolling hash of every event so far.
@@ -189,6 +214,7 @@ impl Trace {
         self.event_count
     }
 
+    /// The recorded events: every event at `TraceLevel::Record`, none at the other levels.
     pub fn records(&self) -> &[TraceRecord] {
         &self.records
     }
@@ -203,16 +229,20 @@ impl Trace {
         self.hasher.write_u8(tag);
         self.hasher.write_u64(time_nanos);
         self.hasher.write_u32(node);
-        self.level == TraceLevel::Record
+        self.records_on
     }
 
     #[inline]
     fn push(&mut self, time_nanos: u64, node: u32, event: TraceEvent) {
-        self.records.push(TraceRecord {
+        let record = TraceRecord {
             time_nanos,
             node,
             event,
-        });
+        };
+        match &self.sink {
+            Some(sink) => (sink.0.borrow_mut())(record),
+            None => self.records.push(record),
+        }
     }
 
     pub(crate) fn start(&mut self, time: u64, node: u32, incarnation: u32) {

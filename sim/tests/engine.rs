@@ -516,3 +516,31 @@ fn a_run_that_stops_time_halts() {
     assert_eq!(sim.now(), halt.at, "the clock stays where the run halted");
     assert!(!sim.step(), "a halted run handles nothing more");
 }
+
+// Goal: a streamed trace is the recorded trace, event for event, handed over as it happens and
+// not kept; the hash is the same at every level.
+#[test]
+fn a_streamed_trace_is_the_recorded_trace_and_keeps_nothing() {
+    let run = |level: TraceLevel| {
+        let link = lossy(100_000, 100_000);
+        let mut config = Config::new(11, link.clone(), link.clone());
+        config.trace_level = level;
+        let mut sim = Simulation::new(config);
+        for _ in 0..3 {
+            sim.add_node(|_| Chatter::new());
+        }
+        sim.schedule_all(&schedule(11, 3, &link));
+        sim.run_until(Instant::ZERO + Duration::from_secs(1));
+        (sim.trace().hash(), sim.trace().records().to_vec())
+    };
+    let streamed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let into = streamed.clone();
+    let sink = sim::TraceSink::new(move |record| into.borrow_mut().push(record));
+    let (stream_hash, kept) = run(TraceLevel::Stream(sink));
+    let (record_hash, recorded) = run(TraceLevel::Record);
+    let (hash_only, _) = run(TraceLevel::Hash);
+    assert!(kept.is_empty(), "a streamed trace keeps nothing");
+    assert!(recorded.len() > 1000);
+    assert_eq!(*streamed.borrow(), recorded);
+    assert_eq!((stream_hash, record_hash), (hash_only, hash_only));
+}
