@@ -4,17 +4,26 @@
 
 use crate::{Run, Scenario};
 use sim::{Outcome, Plan, Report, TraceLevel, Verdict};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this thread is running a plan in [`execute`]: only there is a panic a verdict.
+    static IN_EXECUTE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Replaces the process's panic hook with one that records the message and location for
-/// [`execute`] instead of printing it, so a campaign with many panicking seeds stays readable.
+/// Wraps the process's panic hook: a panic inside [`execute`] (the code under test) is
+/// recorded for its verdict instead of printed, so a campaign with many panicking seeds stays
+/// readable; any other panic (a bug in the command line itself) goes to the previous hook and
+/// is printed as usual.
 pub fn install_quiet_panic_hook() {
-    panic::set_hook(Box::new(|info| {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if !IN_EXECUTE.with(Cell::get) {
+            previous(info);
+            return;
+        }
         let message = payload_text(info.payload());
         let mut text = match info.location() {
             Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
@@ -71,7 +80,9 @@ pub fn execute(
     level: TraceLevel,
 ) -> Result<(SeedResult, Option<Run>), String> {
     LAST_PANIC.with(|last| last.borrow_mut().take());
+    IN_EXECUTE.with(|inside| inside.set(true));
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| scenario.run(plan, level)));
+    IN_EXECUTE.with(|inside| inside.set(false));
     let mut result = SeedResult {
         scenario: scenario.name(),
         seed: plan.seed,

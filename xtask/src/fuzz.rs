@@ -1,25 +1,28 @@
-//! `cargo xtask fuzz`: many seeds, in parallel across cores, one simulation per thread. The
-//! summary does not depend on the number of jobs: results are gathered per seed and reported in
-//! seed order.
+//! `cargo xtask fuzz`: many seeds, in parallel across cores, one simulation per thread, or one
+//! shard of a campaign that runs on many machines. Seeds stream to the workers and only
+//! mergeable aggregates are kept (see `campaign`), so memory does not depend on the number of
+//! seeds and the summary does not depend on the number of jobs.
 
-use scenarios::runner::{self, SeedResult};
-use scenarios::{Scenario, check_bug, find};
-use sim::{Outcome, Quantiles};
-use std::collections::BTreeMap;
+use crate::campaign::file::{CampaignFile, FORMAT, Identity, VERSION};
+use crate::campaign::print::print_summary;
+use crate::campaign::run::{self, Campaign, Finished, Stop, Target};
+use crate::campaign::stream::{Shard, Stream};
+use crate::campaign::summary::TargetSummary;
+use scenarios::{Scenario, find};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The scenario to fuzz; without it, a short campaign over every built-in scenario.
+    /// The scenario to fuzz; without it, a campaign over every built-in scenario (or over
+    /// every scenario that has the --bug).
     #[arg(long)]
     scenario: Option<String>,
     /// A planted bug to switch on (see `cargo xtask list`).
     #[arg(long)]
     bug: Option<String>,
-    /// Seeds per scenario [default: 1000 with --scenario or --bug, 200 per scenario without].
+    /// Seeds per scenario [default: 1000 with --scenario or --bug, 200 per scenario without;
+    /// with --duration, as many as the time allows].
     #[arg(long)]
     seeds: Option<u64>,
     /// The first seed.
@@ -28,19 +31,24 @@ pub struct Args {
     /// Start from a random seed (printed, so the campaign can be repeated).
     #[arg(long)]
     random: bool,
-    /// Parallel jobs [default: the number of cores].
+    /// Parallel jobs [default: the number of cores; at most 1024, and at most one per seed].
     #[arg(long)]
     jobs: Option<usize>,
     /// Stop starting new seeds after this many wall-clock seconds.
     #[arg(long)]
     duration: Option<u64>,
+    /// Run the I-th of N disjoint parts of the campaign's seeds (I from 0 to N-1); `merge`
+    /// adds up their --json files.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
     /// Run every seed twice and compare trace hashes.
     #[arg(long)]
     check_determinism: bool,
-    /// Also write the summary as JSON to this file.
+    /// Also write the summary as JSON to this file (what `cargo xtask merge` reads).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Append failing seeds to the scenario's regression corpus (scenarios/corpus/).
+    /// Append the lowest failing seeds of each outcome to the scenario's regression corpus
+    /// (scenarios/corpus/).
     #[arg(long)]
     add_to_corpus: bool,
     /// Replace an existing --json file.
@@ -50,17 +58,12 @@ pub struct Args {
 
 const SEEDS_DEFAULT: u64 = 1000;
 const SEEDS_DEFAULT_CAMPAIGN: u64 = 200;
-/// Failing seeds printed per scenario; the rest are counted.
-const FAILURES_SHOWN_MAX: usize = 10;
-
-struct Target {
-    scenario: &'static dyn Scenario,
-    bug: Option<&'static str>,
-}
+/// More threads than this is a mistake, not a machine.
+pub const JOBS_MAX: usize = 1024;
 
 pub fn run(args: Args) -> i32 {
-    match campaign(args) {
-        Ok(code) => code,
+    match prepare(&args) {
+        Ok((campaign, identity)) => finish(&args, identity, campaign.jobs, run::run(campaign)),
         Err(message) => {
             eprintln!("error: {message}");
             crate::EXIT_BAD_INPUT
@@ -68,387 +71,265 @@ pub fn run(args: Args) -> i32 {
     }
 }
 
+/// The scenarios to run: the named one, every one that has the bug, or all of them.
 fn targets(args: &Args) -> Result<Vec<Target>, String> {
-    let bug_name = |scenario: &'static dyn Scenario, bug: &str| -> Result<&'static str, String> {
-        check_bug(scenario, Some(bug))?;
-        Ok(scenario
-            .bugs()
-            .iter()
-            .find(|b| b.name == bug)
-            .expect("checked")
-            .name)
+    let with_bug = |scenario: &'static dyn Scenario| Target {
+        scenario,
+        bug: args
+            .bug
+            .as_deref()
+            .and_then(|b| scenario.bugs().iter().find(|known| known.name == b))
+            .map(|known| known.name),
     };
-    match (&args.scenario, &args.bug) {
-        (Some(name), bug) => {
-            let scenario = find(name)?;
-            let bug = bug.as_deref().map(|b| bug_name(scenario, b)).transpose()?;
-            Ok(vec![Target { scenario, bug }])
-        }
-        (None, Some(bug)) => {
-            let scenario = scenarios::all()
-                .iter()
-                .copied()
-                .find(|s| s.bugs().iter().any(|b| b.name == bug))
-                .ok_or_else(|| {
-                    let all: Vec<String> = scenarios::all()
-                        .iter()
-                        .flat_map(|s| {
-                            s.bugs()
-                                .iter()
-                                .map(move |b| format!("{} ({})", b.name, s.name()))
-                        })
-                        .collect();
-                    format!("unknown bug `{bug}`; valid bugs: {}", all.join(", "))
-                })?;
-            Ok(vec![Target {
-                scenario,
-                bug: Some(bug_name(scenario, bug)?),
-            }])
-        }
-        (None, None) => Ok(scenarios::all()
+    if let Some(name) = &args.scenario {
+        let scenario = find(name)?;
+        scenarios::check_bug(scenario, args.bug.as_deref())?;
+        return Ok(vec![with_bug(scenario)]);
+    }
+    let all = scenarios::all().iter().copied();
+    let Some(bug) = &args.bug else {
+        return Ok(all.map(with_bug).collect());
+    };
+    let having: Vec<Target> = all
+        .filter(|s| s.bugs().iter().any(|b| b.name == bug))
+        .map(with_bug)
+        .collect();
+    if having.is_empty() {
+        let known: Vec<String> = scenarios::all()
             .iter()
-            .map(|&scenario| Target {
-                scenario,
-                bug: None,
+            .flat_map(|s| {
+                s.bugs()
+                    .iter()
+                    .map(move |b| format!("{} ({})", b.name, s.name()))
             })
-            .collect()),
-    }
-}
-
-fn campaign(args: Args) -> Result<i32, String> {
-    let targets = targets(&args)?;
-    let single = args.scenario.is_some() || args.bug.is_some();
-    let seeds = args.seeds.unwrap_or(if single {
-        SEEDS_DEFAULT
-    } else {
-        SEEDS_DEFAULT_CAMPAIGN
-    });
-    if seeds == 0 {
-        return Err("--seeds must be positive".into());
-    }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        return Err("--jobs must be positive".into());
-    }
-    if let Some(path) = &args.json
-        && path.exists()
-        && !args.force
-    {
+            .collect();
         return Err(format!(
-            "{} exists; pass --force to replace it",
-            path.display()
+            "unknown bug `{bug}`; valid bugs: {}",
+            known.join(", ")
         ));
     }
+    Ok(having)
+}
+
+/// Checks an output path before the campaign starts: its folder exists, and it is not a file
+/// already there (unless `force`).
+pub fn check_output(flag: &str, path: &Path, force: bool) -> Result<(), String> {
+    let name = path.display();
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "{flag} {name}: the folder {} does not exist",
+            folder.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("{flag} {name}: is a folder"));
+    }
+    if path.exists() && !force {
+        return Err(format!("{name} exists; pass --force to replace it"));
+    }
+    Ok(())
+}
+
+/// The first seed and the number of seeds per scenario (`None`: to the end of the seeds).
+fn seed_range(args: &Args, single: bool) -> Result<(u64, Option<u64>), String> {
+    let seeds = match (args.seeds, args.duration) {
+        (Some(0), _) => return Err("--seeds must be positive".into()),
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(if single {
+            SEEDS_DEFAULT
+        } else {
+            SEEDS_DEFAULT_CAMPAIGN
+        }),
+    };
+    if args.random && args.shard.is_some() {
+        return Err(
+            "--shard needs the same seeds in every shard: use --start, not --random".into(),
+        );
+    }
     let start = if args.random {
-        random_seed()
+        random_seed()?
     } else {
         args.start
     };
-    let end = start
-        .checked_add(seeds - 1)
-        .ok_or("--start plus --seeds overflows a u64")?;
-    for target in &targets {
+    if let Some(n) = seeds
+        && start.checked_add(n - 1).is_none()
+    {
+        return Err(format!(
+            "--start {start} plus --seeds {n} goes past the last seed, {}",
+            u64::MAX
+        ));
+    }
+    Ok((start, seeds))
+}
+
+fn jobs(args: &Args, stream: &Stream) -> Result<usize, String> {
+    let asked = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(JOBS_MAX))
+    });
+    if asked == 0 {
+        return Err("--jobs must be positive".into());
+    }
+    if asked > JOBS_MAX {
+        return Err(format!("--jobs {asked} is above the limit of {JOBS_MAX}"));
+    }
+    let items = usize::try_from(stream.len()).unwrap_or(usize::MAX);
+    if asked > items {
+        if args.jobs.is_some() && items > 0 {
+            eprintln!("note: --jobs {asked} capped at {items}, the number of seeds to run");
+        }
+        return Ok(items);
+    }
+    Ok(asked)
+}
+
+fn prepare(args: &Args) -> Result<(Campaign, Identity), String> {
+    let targets = targets(args)?;
+    let (start, seeds) = seed_range(args, args.scenario.is_some() || args.bug.is_some())?;
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    let stream = Stream::new(targets.len(), start, seeds, shard);
+    let jobs = jobs(args, &stream)?;
+    if let Some(path) = &args.json {
+        check_output("--json", path, args.force)?;
+    }
+    let identity = Identity {
+        start,
+        seeds,
+        duration_seconds: args.duration,
+        check_determinism: args.check_determinism,
+        shards: shard.count,
+        targets: targets
+            .iter()
+            .map(|t| (t.scenario.name().to_string(), t.bug.map(str::to_string)))
+            .collect(),
+    };
+    let campaign = Campaign {
+        targets,
+        stream,
+        jobs,
+        check_determinism: args.check_determinism,
+        deadline: args.duration.map(std::time::Duration::from_secs),
+    };
+    print_header(args, &campaign, shard);
+    Ok((campaign, identity))
+}
+
+/// One line per scenario on stderr: which seeds, how many jobs.
+fn print_header(args: &Args, campaign: &Campaign, shard: Shard) {
+    let seeds = match (
+        campaign.stream.bounds(),
+        args.seeds.is_some() || args.duration.is_none(),
+    ) {
+        (None, _) => format!("no seeds in shard {shard}"),
+        (Some((first, last)), true) => format!("seeds {first}..={last}"),
+        (Some((first, _)), false) => format!("seeds from {first} on"),
+    };
+    let every = if shard.count > 1 && campaign.stream.shard_seeds() > 1 {
+        format!(", every {} (shard {shard})", shard.count)
+    } else {
+        String::new()
+    };
+    let limits = match args.duration {
+        Some(d) => format!(", for {d}s at most"),
+        None => String::new(),
+    };
+    let twice = if args.check_determinism {
+        ", each run twice"
+    } else {
+        ""
+    };
+    for target in &campaign.targets {
+        let bug = target
+            .bug
+            .map(|b| format!(" --bug {b}"))
+            .unwrap_or_default();
         eprintln!(
-            "fuzz {}{}: seeds {start}..={end}, {jobs} jobs{}",
+            "fuzz {}{bug}: {seeds}{every}, {} jobs{limits}{twice}",
             target.scenario.name(),
-            target
-                .bug
-                .map(|b| format!(" --bug {b}"))
-                .unwrap_or_default(),
-            if args.check_determinism {
-                ", each run twice"
-            } else {
-                ""
-            }
+            campaign.jobs
         );
     }
+}
 
-    runner::install_quiet_panic_hook();
-    let work: Vec<(usize, u64)> = (0..targets.len())
-        .flat_map(|t| (start..=end).map(move |seed| (t, seed)))
-        .collect();
-    let results: Mutex<Vec<Option<SeedResult>>> = Mutex::new(vec![None; work.len()]);
-    let next = AtomicUsize::new(0);
-    let progress = indicatif::ProgressBar::new(work.len() as u64);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta}")
-            .expect("a valid template"),
-    );
-    // The campaign runs on real threads and reads the wall clock; each simulation inside it
-    // runs on one thread and never sees either.
-    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-    let started = std::time::Instant::now();
-    let deadline = args.duration.map(std::time::Duration::from_secs);
-    // Seeds run in parallel on threads; each simulation stays on one thread.
-    #[allow(clippy::disallowed_methods)]
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    if deadline.is_some_and(|d| started.elapsed() >= d) {
-                        break;
-                    }
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(target, seed)) = work.get(index) else {
-                        break;
-                    };
-                    let result = run_one(&targets[target], seed, args.check_determinism);
-                    results
-                        .lock()
-                        .expect("no worker panics while holding the lock")[index] = Some(result);
-                    progress.inc(1);
-                }
-            });
-        }
-    });
-    progress.finish_and_clear();
-    let wall_seconds = started.elapsed().as_secs_f64();
-    let results: Vec<Option<SeedResult>> = results.into_inner().expect("workers finished");
-
-    let mut exit_code = 0;
-    let mut summaries = Vec::new();
-    for (t, target) in targets.iter().enumerate() {
-        let mine: Vec<&SeedResult> = work
-            .iter()
-            .zip(&results)
-            .filter(|((target_index, _), _)| *target_index == t)
-            .filter_map(|(_, r)| r.as_ref())
-            .collect();
-        let summary = summarize(target, &mine);
-        print_summary(&summary);
-        if args.add_to_corpus {
-            add_to_corpus(target.scenario.name(), &mine)?;
-        }
-        for failure in &summary.failures {
-            let code = failure.verdict.outcome.exit_code();
-            if exit_code == 0 || code < exit_code {
-                exit_code = code;
-            }
-        }
-        summaries.push(summary);
-    }
-    let total: usize = summaries.iter().map(|s| s.seeds).sum();
-    println!(
-        "{total} seeds in {wall_seconds:.1}s: {:.0} seeds/s on {jobs} jobs{}",
-        total as f64 / wall_seconds.max(1e-9),
-        if total < work.len() {
-            format!(" ({} not run: --duration ran out)", work.len() - total)
-        } else {
-            String::new()
-        }
-    );
+/// Prints the summary, writes the JSON and the corpus, and returns the exit code.
+fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i32 {
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    let file = CampaignFile {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        shards_run: vec![shard.index],
+        campaign: identity,
+        seconds: finished.seconds,
+        jobs: jobs as u64,
+        interrupted: finished.stop == Stop::Interrupted,
+        duration_ran_out: finished.stop == Stop::DurationRanOut,
+        scenarios: finished.summaries,
+    };
+    file.scenarios.iter().for_each(print_summary);
     if args.random {
+        let start = file.campaign.start;
         println!("started at random seed {start}: repeat with --start {start}");
     }
-    if let Some(path) = &args.json {
-        let json = serde_json::json!({
-            "seconds": wall_seconds,
-            "jobs": jobs,
-            "start": start,
-            "scenarios": summaries.iter().map(Summary::to_json).collect::<Vec<_>>(),
-        });
-        let text = serde_json::to_string_pretty(&json).expect("serializes") + "\n";
-        crate::files::write_new(path, text.as_bytes(), args.force)?;
-    }
-    Ok(exit_code)
-}
-
-fn run_one(target: &Target, seed: u64, twice: bool) -> SeedResult {
-    let plan = target.scenario.plan(seed, target.bug);
-    let result = if twice {
-        runner::execute_twice(target.scenario, &plan)
-    } else {
-        runner::execute(target.scenario, &plan, sim::TraceLevel::Hash).map(|(result, _)| result)
-    };
-    result.unwrap_or_else(|bad_plan| SeedResult {
-        scenario: target.scenario.name(),
-        seed,
-        bug: target.bug.map(str::to_string),
-        verdict: sim::Verdict::fail(
-            Outcome::Panic,
-            format!("the scenario generated a plan it rejects: {bad_plan}"),
-        ),
-        report: None,
-    })
-}
-
-struct Summary {
-    scenario: &'static str,
-    bug: Option<&'static str>,
-    seeds: usize,
-    outcomes: BTreeMap<Outcome, usize>,
-    faults: BTreeMap<String, u64>,
-    counters: BTreeMap<String, u64>,
-    gauges: BTreeMap<String, Vec<u64>>,
-    latencies: BTreeMap<String, Vec<Quantiles>>,
-    events: u64,
-    failures: Vec<SeedResult>,
-}
-
-fn summarize(target: &Target, results: &[&SeedResult]) -> Summary {
-    let mut summary = Summary {
-        scenario: target.scenario.name(),
-        bug: target.bug,
-        seeds: results.len(),
-        outcomes: BTreeMap::new(),
-        faults: BTreeMap::new(),
-        counters: BTreeMap::new(),
-        gauges: BTreeMap::new(),
-        latencies: BTreeMap::new(),
-        events: 0,
-        failures: Vec::new(),
-    };
-    for result in results {
-        *summary.outcomes.entry(result.verdict.outcome).or_insert(0) += 1;
-        if !result.verdict.is_pass() {
-            summary.failures.push((*result).clone());
-        }
-        let Some(report) = &result.report else {
-            continue;
-        };
-        summary.events += report.event_count;
-        for (kind, count) in &report.faults {
-            *summary.faults.entry(kind.clone()).or_insert(0) += count;
-        }
-        for (name, count) in &report.counters {
-            *summary.counters.entry(name.clone()).or_insert(0) += count;
-        }
-        for (name, value) in &report.gauges {
-            summary.gauges.entry(name.clone()).or_default().push(*value);
-        }
-        for (name, quantiles) in &report.latencies {
-            summary
-                .latencies
-                .entry(name.clone())
-                .or_default()
-                .push(*quantiles);
-        }
-    }
-    summary
-}
-
-fn join_counts<K: std::fmt::Display, V: std::fmt::Display>(
-    map: impl IntoIterator<Item = (K, V)>,
-) -> String {
-    let parts: Vec<String> = map.into_iter().map(|(k, v)| format!("{k} {v}")).collect();
-    if parts.is_empty() {
-        "none".to_string()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// Quantiles across seeds of each per-seed quantile: the median seed's p50, the worst seed's
-/// p99 and max.
-fn latency_line(per_seed: &[Quantiles]) -> String {
-    let mut p50: Vec<u64> = per_seed.iter().map(|q| q.p50.as_nanos()).collect();
-    let mut p95: Vec<u64> = per_seed.iter().map(|q| q.p95.as_nanos()).collect();
-    p50.sort_unstable();
-    p95.sort_unstable();
-    let worst_p99 = per_seed.iter().map(|q| q.p99).max().unwrap_or_default();
-    let worst = per_seed.iter().map(|q| q.max).max().unwrap_or_default();
-    let median = |v: &[u64]| sim::Duration::from_nanos(v[v.len() / 2]);
-    format!(
-        "p50 {} (median seed), p95 {} (median seed), p99 {} (worst seed), max {} (worst seed)",
-        median(&p50),
-        median(&p95),
-        worst_p99,
-        worst
-    )
-}
-
-/// A per-seed value's quantiles across seeds; `-x1000` names hold thousandths.
-fn gauge_line(name: &str, values: &[u64]) -> String {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    let at = |percent: usize| sorted[(sorted.len() * percent).div_ceil(100).max(1) - 1];
-    let (name, show): (&str, fn(u64) -> String) = match name.strip_suffix("-x1000") {
-        Some(base) => (base, |v| format!("{}.{:03}", v / 1000, v % 1000)),
-        None => (name, |v| v.to_string()),
-    };
-    format!(
-        "{name} across seeds: p50 {}, p95 {}, max {}",
-        show(at(50)),
-        show(at(95)),
-        show(*sorted.last().expect("one value per seed"))
-    )
-}
-
-fn print_summary(summary: &Summary) {
-    let bug = summary
-        .bug
-        .map(|b| format!(" --bug {b}"))
-        .unwrap_or_default();
-    println!("== {}{bug}: {} seeds", summary.scenario, summary.seeds);
-    println!(
-        "   outcomes: {}",
-        join_counts(summary.outcomes.iter().map(|(o, n)| (o.as_str(), n)))
-    );
-    println!("   events:   {}", summary.events);
-    println!("   faults:   {}", join_counts(&summary.faults));
-    println!("   counters: {}", join_counts(&summary.counters));
-    for (name, values) in &summary.gauges {
-        println!("   {}", gauge_line(name, values));
-    }
-    for (name, per_seed) in &summary.latencies {
-        if !per_seed.is_empty() {
-            println!("   {name}: {}", latency_line(per_seed));
-        }
-    }
-    for failure in summary.failures.iter().take(FAILURES_SHOWN_MAX) {
-        // The first line; `replay` shows the whole explanation.
-        let message = failure.verdict.message.lines().next().unwrap_or_default();
-        println!(
-            "FAIL {} seed {} {}: {}",
-            failure.scenario,
-            failure.seed,
-            failure.verdict.outcome.as_str(),
-            message
-        );
-        println!("     replay: {}", failure.replay_command());
-    }
-    if summary.failures.len() > FAILURES_SHOWN_MAX {
-        println!(
-            "     ... and {} more failing seeds",
-            summary.failures.len() - FAILURES_SHOWN_MAX
-        );
-    }
+    println!("{}", last_line(&file, args, shard));
     let _ = std::io::stdout().flush();
+    let written = args.json.as_ref().map_or(Ok(()), |path| {
+        crate::files::write_new(path, file.to_json().as_bytes(), args.force)
+    });
+    let corpus = if args.add_to_corpus {
+        file.scenarios.iter().try_for_each(add_to_corpus)
+    } else {
+        Ok(())
+    };
+    if let Err(message) = written.and(corpus) {
+        eprintln!("error: {message}");
+        return crate::EXIT_BAD_INPUT;
+    }
+    file.exit_code()
 }
 
-impl Summary {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "scenario": self.scenario,
-            "bug": self.bug,
-            "seeds": self.seeds,
-            "outcomes": self.outcomes.iter().map(|(o, n)| (o.as_str().to_string(), *n)).collect::<BTreeMap<_, _>>(),
-            "events": self.events,
-            "faults": self.faults,
-            "counters": self.counters,
-            "gauges": self.gauges,
-            "failures": self.failures.iter().map(|f| serde_json::json!({
-                "seed": f.seed,
-                "outcome": f.verdict.outcome.as_str(),
-                "message": f.verdict.message,
-                "replay": f.replay_command(),
-            })).collect::<Vec<_>>(),
-        })
+/// `N seeds in S: R seeds/s on J jobs, F failing`, and why it stopped early.
+fn last_line(file: &CampaignFile, args: &Args, shard: Shard) -> String {
+    let (total, seconds) = (file.seeds_run(), file.seconds);
+    let mut line = format!(
+        "{total} seeds in {seconds:.1}s: {:.0} seeds/s on {} jobs",
+        total as f64 / seconds.max(1e-9),
+        file.jobs
+    );
+    if shard.count > 1 {
+        line.push_str(&format!(" (shard {shard})"));
     }
+    if file.duration_ran_out {
+        let planned = Stream::new(1, file.campaign.start, file.campaign.seeds, shard).len();
+        let targets = file.scenarios.len() as u128;
+        match args.seeds {
+            Some(_) => line.push_str(&format!(
+                " ({} not run: --duration ran out)",
+                planned * targets - u128::from(total)
+            )),
+            None => line.push_str(" (--duration ran out)"),
+        }
+    }
+    line.push_str(&format!(", {} failing", file.failing()));
+    if file.interrupted {
+        line.push_str(&format!("; interrupted after {total} seeds"));
+    }
+    line
 }
 
 /// The regression corpus of a scenario: `scenarios/corpus/NAME.tsv`.
-pub fn corpus_path(scenario: &str) -> PathBuf {
+fn corpus_path(scenario: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/corpus")
         .join(format!("{scenario}.tsv"))
 }
 
-/// Appends failing seeds that the corpus does not have yet, with the outcome they showed.
-fn add_to_corpus(scenario: &str, results: &[&SeedResult]) -> Result<(), String> {
-    let path = corpus_path(scenario);
+/// Appends the kept failing seeds that the corpus does not have yet, with their outcome.
+fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
+    let path = corpus_path(&summary.scenario);
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -456,16 +337,16 @@ fn add_to_corpus(scenario: &str, results: &[&SeedResult]) -> Result<(), String> 
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut added = 0;
-    for result in results.iter().filter(|r| !r.verdict.is_pass()) {
+    for failure in &summary.failures {
         let key = format!(
             "{}\t{}\t",
-            result.seed,
-            result.bug.as_deref().unwrap_or("-")
+            failure.seed,
+            summary.bug.as_deref().unwrap_or("-")
         );
         if existing.lines().any(|line| line.starts_with(&key)) {
             continue;
         }
-        writeln!(file, "{key}{}", result.verdict.outcome.as_str())
+        writeln!(file, "{key}{}", failure.outcome.as_str())
             .map_err(|e| format!("{}: {e}", path.display()))?;
         added += 1;
     }
@@ -473,13 +354,10 @@ fn add_to_corpus(scenario: &str, results: &[&SeedResult]) -> Result<(), String> 
     Ok(())
 }
 
-/// A seed from the OS, for `--random`: the campaign prints it so it can be repeated.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // The command line, not simulated code, asks the OS for entropy here.
-    #[allow(clippy::disallowed_types)]
-    let state = std::hash::RandomState::new();
-    let mut hasher = state.build_hasher();
-    hasher.write_u64(std::process::id().into());
-    hasher.finish() >> 1
+/// A first seed from the OS, for `--random`: the campaign prints it so it can be repeated.
+/// Below 2^63, so that a campaign starting there has room for its seeds.
+fn random_seed() -> Result<u64, String> {
+    getrandom::u64()
+        .map(|n| n >> 1)
+        .map_err(|e| format!("--random: the OS gave no random number: {e}"))
 }

@@ -7,9 +7,11 @@
 
 mod bench_checker;
 mod bench_engine;
+mod campaign;
 mod check_history;
 mod files;
 mod fuzz;
+mod merge;
 mod replay;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,8 @@ enum Command {
     List,
     /// Runs many seeds of one scenario, or a short campaign over every built-in scenario.
     Fuzz(fuzz::Args),
+    /// Adds up the --json summaries of a campaign's shards into the summary of the whole.
+    Merge(merge::Args),
     /// Runs one seed (or an edited plan) and prints its trace, report and verdict.
     Replay(replay::Args),
     /// Renders a trace stored by `replay --save`.
@@ -58,6 +62,7 @@ fn main() {
     let code = match cli.command {
         Command::List => list(),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Show(args) => replay::show(args),
         Command::Bench(args) => match args.subject.as_str() {
