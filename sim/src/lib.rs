@@ -11,6 +11,7 @@ pub mod disk;
 mod engine;
 pub mod hash;
 pub mod history;
+pub mod limits;
 pub mod net;
 pub mod plan;
 pub mod report;
