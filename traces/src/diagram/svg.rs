@@ -1,8 +1,8 @@
 //! Writing a drawing as SVG text.
 
 use super::{
-    DROP_COLOUR, Drawing, GUTTER_WIDTH, HEADER_HEIGHT, LANE_WIDTH, Mark, PALETTE, RIGHT_MARGIN,
-    ROW_HEIGHT, WIDTH_MIN,
+    DROP_COLOUR, Drawing, GUTTER_WIDTH, HEADER_HEIGHT, LANE_WIDTH, Mark, PALETTE, Point,
+    RIGHT_MARGIN, ROW_HEIGHT, WIDTH_MIN,
 };
 use sim::Instant;
 use std::fmt::Write;
@@ -39,29 +39,7 @@ pub(super) fn write(drawing: &Drawing<'_>, note: &str) -> String {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"monospace\" font-size=\"11\">\n"
         ),
     );
-    out(
-        w,
-        format_args!(
-            "<style>\n\
-         .lane {{ stroke: #bbb; stroke-width: 1; }}\n\
-         .msg {{ stroke-width: 1.3; fill: none; }}\n\
-         .msg:hover {{ stroke-width: 3.5; }}\n\
-         .dropped {{ stroke: {DROP_COLOUR}; stroke-dasharray: 4 3; }}\n\
-         .unfinished {{ stroke: #999; stroke-dasharray: 2 4; }}\n\
-         .fault {{ stroke: #444; stroke-dasharray: 8 4; }}\n\
-         .time {{ fill: #666; text-anchor: end; }}\n\
-         .label {{ fill: #333; font-size: 10px; }}\n\
-         .node {{ font-weight: bold; text-anchor: middle; }}\n\
-         .note {{ fill: #555; }}\n\
-         </style>\n"
-        ),
-    );
-    out(
-        w,
-        format_args!(
-            "<defs><marker id=\"head\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"context-stroke\"/></marker></defs>\n"
-        ),
-    );
+    style(w);
     out(
         w,
         format_args!("<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"),
@@ -97,6 +75,33 @@ pub(super) fn write(drawing: &Drawing<'_>, note: &str) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The style sheet and the arrow head.
+fn style(w: &mut String) {
+    out(
+        w,
+        format_args!(
+            "<style>\n\
+         .lane {{ stroke: #bbb; stroke-width: 1; }}\n\
+         .msg {{ stroke-width: 1.3; fill: none; }}\n\
+         .msg:hover {{ stroke-width: 3.5; }}\n\
+         .dropped {{ stroke: {DROP_COLOUR}; stroke-dasharray: 4 3; }}\n\
+         .unfinished {{ stroke: #999; stroke-dasharray: 2 4; }}\n\
+         .fault {{ stroke: #444; stroke-dasharray: 8 4; }}\n\
+         .time {{ fill: #666; text-anchor: end; }}\n\
+         .label {{ fill: #333; font-size: 10px; }}\n\
+         .node {{ font-weight: bold; text-anchor: middle; }}\n\
+         .note {{ fill: #555; }}\n\
+         </style>\n"
+        ),
+    );
+    out(
+        w,
+        format_args!(
+            "<defs><marker id=\"head\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"context-stroke\"/></marker></defs>\n"
+        ),
+    );
 }
 
 /// The title line (what was drawn) and the note (what was left out).
@@ -164,30 +169,7 @@ fn write_mark(w: &mut String, layout: &Layout, right: u64, mark: &Mark) {
             dropped,
             half_row,
             title,
-        } => {
-            let (x1, y1, x2) = (layout.x(from.lane), layout.y(from.row), layout.x(to.lane));
-            let y2 = layout.y(to.row) + if *half_row { ROW_HEIGHT / 2 } else { 0 };
-            if *dropped {
-                out(
-                    w,
-                    format_args!(
-                        "<g><title>{}</title><line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" class=\"msg dropped\"/><path d=\"M{},{} l8,8 m0,-8 l-8,8\" stroke=\"{DROP_COLOUR}\" stroke-width=\"2\"/></g>\n",
-                        escape(title),
-                        x2 - 4,
-                        y2 - 4
-                    ),
-                );
-            } else {
-                let colour = PALETTE[kind % PALETTE.len()];
-                out(
-                    w,
-                    format_args!(
-                        "<line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" class=\"msg\" stroke=\"{colour}\" marker-end=\"url(#head)\"><title>{}</title></line>\n",
-                        escape(title)
-                    ),
-                );
-            }
-        }
+        } => write_arrow(w, layout, (*from, *to), *kind, (*dropped, *half_row), title),
         Mark::Unfinished {
             from,
             to_lane,
@@ -239,6 +221,39 @@ fn write_mark(w: &mut String, layout: &Layout, right: u64, mark: &Mark) {
                 ),
             );
         }
+    }
+}
+
+/// A message's arrow from its send to its delivery, or to the cross where it was dropped.
+fn write_arrow(
+    w: &mut String,
+    layout: &Layout,
+    (from, to): (Point, Point),
+    kind: usize,
+    (dropped, half_row): (bool, bool),
+    title: &str,
+) {
+    let (x1, y1, x2) = (layout.x(from.lane), layout.y(from.row), layout.x(to.lane));
+    let y2 = layout.y(to.row) + if half_row { ROW_HEIGHT / 2 } else { 0 };
+    if dropped {
+        out(
+            w,
+            format_args!(
+                "<g><title>{}</title><line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" class=\"msg dropped\"/><path d=\"M{},{} l8,8 m0,-8 l-8,8\" stroke=\"{DROP_COLOUR}\" stroke-width=\"2\"/></g>\n",
+                escape(title),
+                x2 - 4,
+                y2 - 4
+            ),
+        );
+    } else {
+        let colour = PALETTE[kind % PALETTE.len()];
+        out(
+            w,
+            format_args!(
+                "<line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" class=\"msg\" stroke=\"{colour}\" marker-end=\"url(#head)\"><title>{}</title></line>\n",
+                escape(title)
+            ),
+        );
     }
 }
 
