@@ -75,6 +75,18 @@ fn absurd_plans_name_the_field_and_the_limit() {
             ended.error()
         );
     }
+    // Found by the sweep below: a client whose calls fail at once looped at one instant.
+    let mut plan = short_plan("rpc-unreliable", 1);
+    plan["workload"]["think_mean"] = "0s".into();
+    std::fs::write(dir.join("think.json"), plan.to_string()).unwrap();
+    let ended = replay_plan(&dir, dir.join("think.json").to_str().unwrap());
+    assert!(
+        ended
+            .error()
+            .contains("`workload.think_mean` is 0s; it must be at least 1ms"),
+        "{}",
+        ended.error()
+    );
     // A plan at a limit still runs to a verdict (requests time out before any reply: liveness).
     let plan = edited_plan(&dir, "fine.json", |p| {
         p["workload"]["timeout"] = "1ms".into();

@@ -10,8 +10,20 @@ mod bounded;
 
 use bounded::{scratch, short_plan, xtask};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
+
+/// `cases` per property; failures are saved beside this file and replayed first.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/parsers_fuzzed.proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
 
 const SCENARIOS: [&str; 5] = [
     "echo",
@@ -245,7 +257,7 @@ fn edited_plan(scenario: usize, edits: &[PlanEdit]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+    #![proptest_config(config(100))]
 
     // Edited plans, run by `replay --plan`: an error (2) or a verdict, within bounds.
     #[test]
@@ -283,7 +295,7 @@ fn stored_trace() -> &'static Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(config(512))]
 
     // Damaged stored traces, decoded in-process: an error, never a panic; damage is detected.
     #[test]
@@ -386,7 +398,7 @@ fn word() -> impl Strategy<Value = Vec<String>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+    #![proptest_config(config(100))]
 
     // Random command lines of the subcommands that read files and flags.
     #[test]
