@@ -35,6 +35,7 @@ use protocols::broadcast::{
 };
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
+use sim::limits;
 use sim::rng::stream;
 use sim::{
     Config, Context, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Node,
@@ -242,6 +243,25 @@ struct Workload {
     timeout: Duration,
 }
 
+impl harness::Workload for Workload {
+    fn validate(&self) -> Result<(), String> {
+        harness::check_nodes(u64::from(self.servers), 1)?;
+        limits::count(
+            "workload.processes",
+            self.processes as u64,
+            1,
+            limits::PROCESSES_MAX,
+        )?;
+        limits::count(
+            "workload.ops_per_second",
+            self.ops_per_second,
+            1,
+            limits::RATE_MAX,
+        )?;
+        limits::timeout("workload.timeout", self.timeout)
+    }
+}
+
 impl Scenario for Broadcast {
     fn name(&self) -> &'static str {
         self.name
@@ -321,9 +341,6 @@ impl Scenario for Broadcast {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
-        if workload.servers == 0 || workload.processes == 0 || workload.ops_per_second == 0 {
-            return Err("plan's workload: broadcast needs servers, processes and a rate".into());
-        }
         let bug = match plan.bug.as_deref() {
             None => BroadcastBug::None,
             Some(name) if !self.bugs.iter().any(|b| b.name == name) => {

@@ -7,6 +7,7 @@ use crate::harness::{self, FaultMix};
 use crate::{Run, Scenario};
 use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
 use serde::{Deserialize, Serialize};
+use sim::limits;
 use sim::rng::stream;
 use sim::{
     Config, Duration, FaultBudget, Latency, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel,
@@ -20,6 +21,19 @@ struct Workload {
     servers: u32,
     in_flight: usize,
     timeout: Duration,
+}
+
+impl harness::Workload for Workload {
+    fn validate(&self) -> Result<(), String> {
+        harness::check_nodes(u64::from(self.servers), 1)?;
+        limits::count(
+            "workload.in_flight",
+            self.in_flight as u64,
+            1,
+            limits::PROCESSES_MAX,
+        )?;
+        limits::timeout("workload.timeout", self.timeout)
+    }
 }
 
 impl Scenario for Echo {
@@ -83,11 +97,6 @@ impl Scenario for Echo {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
-        if workload.servers == 0 || workload.in_flight == 0 {
-            return Err(
-                "plan's workload: echo needs at least one server and one request in flight".into(),
-            );
-        }
         let mut sim = Simulation::new(Config::for_plan(plan, level));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| sim.add_node(|_| EchoServer::default()))

@@ -43,6 +43,12 @@ pub trait Scenario: Sync {
     fn summary(&self, _run: &Run) -> String {
         String::new()
     }
+    /// Whether `summary` reads the run's recorded trace, so a replay must record it rather
+    /// than stream it (rpc-overload reads its gauges from trace notes until scenarios observe
+    /// protocols through typed observations).
+    fn summary_reads_the_trace(&self) -> bool {
+        false
+    }
 }
 
 /// Every built-in scenario, in the order `list` shows them.

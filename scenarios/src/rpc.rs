@@ -19,6 +19,7 @@ use protocols::rpc::load::{LoadClient, LoadClientConfig, LoadShape, WorkServer};
 use protocols::rpc::{BreakerConfig, ClientConfig, RetryBudget, RetryPolicy, ServerConfig};
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
+use sim::limits;
 use sim::rng::stream;
 use sim::{
     Config, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, NodeId, Outcome,
@@ -61,6 +62,62 @@ struct UnreliableWorkload {
     workers: u32,
     queue_capacity: usize,
     service_time: Duration,
+}
+
+/// What both rpc workloads have: one server and its clients, each with its processes.
+fn check_clients(
+    clients: u32,
+    processes_per_client: usize,
+    workers: u32,
+    queue_capacity: usize,
+) -> Result<(), String> {
+    harness::check_nodes(1, u64::from(clients))?;
+    limits::count("workload.clients", u64::from(clients), 1, limits::NODES_MAX)?;
+    limits::count(
+        "workload.processes_per_client",
+        processes_per_client as u64,
+        1,
+        limits::PROCESSES_MAX,
+    )?;
+    limits::count(
+        "clients times processes_per_client",
+        u64::from(clients).saturating_mul(processes_per_client as u64),
+        1,
+        limits::PROCESSES_MAX,
+    )?;
+    limits::count(
+        "workload.workers",
+        u64::from(workers),
+        1,
+        limits::PROCESSES_MAX,
+    )?;
+    limits::count(
+        "workload.queue_capacity",
+        queue_capacity as u64,
+        0,
+        limits::QUEUE_MAX,
+    )
+}
+
+impl harness::Workload for UnreliableWorkload {
+    fn validate(&self) -> Result<(), String> {
+        check_clients(
+            self.clients,
+            self.processes_per_client,
+            self.workers,
+            self.queue_capacity,
+        )?;
+        limits::think("workload.think_mean", self.think_mean)?;
+        limits::count("workload.add_percent", self.add_percent, 0, 100)?;
+        limits::count("workload.amount_max", self.amount_max, 1, 1 << 40)?;
+        limits::timeout("workload.call_deadline", self.call_deadline)?;
+        limits::timeout("workload.attempt_timeout", self.attempt_timeout)?;
+        limits::duration(
+            "workload.service_time",
+            self.service_time,
+            limits::LATENCY_MAX,
+        )
+    }
 }
 
 impl Unreliable {
@@ -172,14 +229,6 @@ impl Scenario for Unreliable {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: UnreliableWorkload = harness::workload(plan)?;
-        if workload.clients == 0 || workload.processes_per_client == 0 || workload.workers == 0 {
-            return Err(
-                "plan's workload: rpc-unreliable needs clients, processes and workers".into(),
-            );
-        }
-        if workload.amount_max == 0 || workload.amount_max > 1 << 40 {
-            return Err("plan's workload: amount_max must be in 1..=2^40".into());
-        }
         let bug = match plan.bug.as_deref() {
             None => CounterBug::None,
             Some("no-dedup") => CounterBug::NoDedup,
@@ -504,6 +553,41 @@ struct OverloadWorkload {
     healthy_latency_p50: Duration,
 }
 
+impl harness::Workload for OverloadWorkload {
+    fn validate(&self) -> Result<(), String> {
+        check_clients(
+            self.clients,
+            self.processes_per_client,
+            self.workers,
+            self.queue_capacity,
+        )?;
+        let service = |field: &str, value| limits::duration(field, value, limits::LATENCY_MAX);
+        service("workload.service_min", self.service_min)?;
+        service("workload.service_max", self.service_max)?;
+        if self.service_min > self.service_max {
+            return Err("`workload.service_min` is above `workload.service_max`".into());
+        }
+        // Every client gets its share of the rate: at least one call a second.
+        let clients = u64::from(self.clients);
+        let rate = |field: &str, value| limits::count(field, value, clients, limits::RATE_MAX);
+        rate("workload.base_per_second", self.base_per_second)?;
+        rate("workload.spike_per_second", self.spike_per_second)?;
+        let phase = |field: &str, value| limits::duration(field, value, limits::PHASE_MAX);
+        phase("workload.spike_start", self.spike_start)?;
+        phase("workload.spike_length", self.spike_length)?;
+        phase("workload.recovery_bound", self.recovery_bound)?;
+        phase("workload.healthy_latency_p50", self.healthy_latency_p50)?;
+        limits::timeout("workload.attempt_timeout", self.attempt_timeout)?;
+        limits::timeout("workload.call_deadline", self.call_deadline)?;
+        limits::count(
+            "workload.healthy_goodput_percent",
+            self.healthy_goodput_percent,
+            0,
+            100,
+        )
+    }
+}
+
 impl Overload {
     fn retry_policy(
         workload: &OverloadWorkload,
@@ -599,19 +683,6 @@ impl Scenario for Overload {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: OverloadWorkload = harness::workload(plan)?;
-        if workload.clients == 0 || workload.processes_per_client == 0 || workload.workers == 0 {
-            return Err(
-                "plan's workload: rpc-overload needs clients, processes and workers".into(),
-            );
-        }
-        if workload.base_per_second < u64::from(workload.clients)
-            || workload.spike_per_second < u64::from(workload.clients)
-        {
-            return Err("plan's workload: every client needs a positive rate".into());
-        }
-        if workload.service_min > workload.service_max {
-            return Err("plan's workload: service_min is above service_max".into());
-        }
         let naive = match plan.bug.as_deref() {
             None => false,
             Some("retry-storm") => true,
@@ -675,6 +746,10 @@ impl Scenario for Overload {
                 .insert("recovery-ms".to_string(), recovery.as_millis());
         }
         Ok(run)
+    }
+
+    fn summary_reads_the_trace(&self) -> bool {
+        true
     }
 
     fn summary(&self, run: &Run) -> String {

@@ -8,6 +8,7 @@ use crate::{Bug, Run, Scenario};
 use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
+use sim::limits;
 use sim::rng::stream;
 use sim::{
     Config, Duration, FaultBudget, Latency, LinkConfig, NodeId, Outcome, Plan, Rng, Simulation,
@@ -29,6 +30,38 @@ struct Workload {
     processes_per_client: usize,
     ops_per_second: u64,
     timeout: Duration,
+}
+
+impl harness::Workload for Workload {
+    fn validate(&self) -> Result<(), String> {
+        harness::check_nodes(u64::from(self.servers), u64::from(self.clients))?;
+        limits::count(
+            "workload.clients",
+            u64::from(self.clients),
+            1,
+            limits::NODES_MAX,
+        )?;
+        let processes = u64::from(self.clients).saturating_mul(self.processes_per_client as u64);
+        limits::count(
+            "workload.processes_per_client",
+            self.processes_per_client as u64,
+            1,
+            limits::PROCESSES_MAX,
+        )?;
+        limits::count(
+            "clients times processes_per_client",
+            processes,
+            1,
+            limits::PROCESSES_MAX,
+        )?;
+        limits::count(
+            "workload.ops_per_second",
+            self.ops_per_second,
+            1,
+            limits::RATE_MAX,
+        )?;
+        limits::timeout("workload.timeout", self.timeout)
+    }
 }
 
 impl Scenario for UniqueIds {
@@ -97,11 +130,6 @@ impl Scenario for UniqueIds {
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         let processes = u64::from(workload.clients) * workload.processes_per_client as u64;
-        if workload.servers == 0 || processes == 0 || workload.ops_per_second == 0 {
-            return Err(
-                "plan's workload: unique-ids needs servers, clients, processes and a rate".into(),
-            );
-        }
         let bug = match plan.bug.as_deref() {
             None => IdBug::None,
             Some("counter-resets-on-restart") => IdBug::CounterResetsOnRestart,
@@ -157,7 +185,8 @@ fn check_unique(history: &[sim::HistoryRecord]) -> Verdict {
                     record.process,
                     record.time()
                 ),
-            );
+            )
+            .at(record.time());
         }
     }
     Verdict::pass()

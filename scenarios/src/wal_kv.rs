@@ -17,6 +17,7 @@ use protocols::kv_client::{KvClient, KvClientConfig};
 use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol};
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
+use sim::limits;
 use sim::plan::draw_ppm;
 use sim::rng::stream;
 use sim::{
@@ -55,6 +56,20 @@ struct Workload {
     keys: usize,
     think_mean: Duration,
     timeout: Duration,
+}
+
+impl harness::Workload for Workload {
+    fn validate(&self) -> Result<(), String> {
+        limits::count(
+            "workload.processes",
+            self.processes as u64,
+            1,
+            limits::PROCESSES_MAX,
+        )?;
+        limits::count("workload.keys", self.keys as u64, 1, limits::QUEUE_MAX)?;
+        limits::think("workload.think_mean", self.think_mean)?;
+        limits::timeout("workload.timeout", self.timeout)
+    }
 }
 
 impl Scenario for WalKvScenario {
@@ -160,9 +175,6 @@ impl Scenario for WalKvScenario {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
-        if workload.processes == 0 || workload.keys == 0 {
-            return Err("plan's workload: wal-kv needs processes and keys".into());
-        }
         let bug = match plan.bug.as_deref() {
             None => WalBug::None,
             Some("ack-before-sync") => WalBug::AckBeforeSync,

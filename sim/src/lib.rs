@@ -11,6 +11,7 @@ pub mod disk;
 mod engine;
 pub mod hash;
 pub mod history;
+pub mod limits;
 pub mod net;
 pub mod plan;
 pub mod report;
@@ -21,9 +22,7 @@ pub mod trace;
 
 pub use api::{Context, IoId, Message, Node, NodeId, TimerId};
 pub use disk::{Disk, DiskConfig, DiskFaults, DiskOp, IoError, IoResult};
-pub use engine::{
-    Config, Halt, INSTANT_EVENTS_MAX, NODES_MAX, NetworkStats, Simulation, current_event,
-};
+pub use engine::{Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, Simulation, current_event};
 pub use hash::StableHasher;
 pub use history::{HistoryRecord, OpStatus};
 pub use net::{Latency, LinkConfig, Partition};

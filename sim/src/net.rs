@@ -2,6 +2,7 @@
 //! bounded queues per link, and the shapes a partition can take.
 
 use crate::api::NodeId;
+use crate::limits;
 use crate::rng::Rng;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
@@ -52,25 +53,45 @@ impl Latency {
         }
     }
 
-    /// Rejects inverted ranges, which would otherwise panic at the first draw.
+    /// Rejects inverted ranges, which would otherwise panic at the first draw, and latencies
+    /// above [`limits::LATENCY_MAX`].
     pub fn validate(&self) -> Result<(), String> {
-        let ordered = |min: Duration, max: Duration| {
+        self.validate_at("latency")
+    }
+
+    /// As [`Latency::validate`]; errors name the fields under `field` (`swarm.link.latency`).
+    pub fn validate_at(&self, field: &str) -> Result<(), String> {
+        let at_most = |name: &str, value: Duration| {
+            limits::duration(&format!("{field}.{name}"), value, limits::LATENCY_MAX)
+        };
+        let ordered = |(min_name, min): (&str, Duration), (max_name, max): (&str, Duration)| {
+            at_most(min_name, min)?;
+            at_most(max_name, max)?;
             if min <= max {
                 Ok(())
             } else {
-                Err(format!("latency range {min}..{max} is inverted"))
+                Err(format!(
+                    "`{field}`: the range {min}..{max} is inverted ({min_name} is above {max_name})"
+                ))
             }
         };
         match *self {
-            Latency::Constant(_) | Latency::Exponential { .. } => Ok(()),
-            Latency::Uniform { min, max } => ordered(min, max),
+            Latency::Constant(latency) => at_most("constant", latency),
+            Latency::Exponential { floor, mean } => {
+                at_most("exponential.floor", floor).and(at_most("exponential.mean", mean))
+            }
+            Latency::Uniform { min, max } => ordered(("uniform.min", min), ("uniform.max", max)),
             Latency::Tail {
                 fast_min,
                 fast_max,
                 slow_min,
                 slow_max,
-                ..
-            } => ordered(fast_min, fast_max).and(ordered(slow_min, slow_max)),
+                slow_ppm,
+            } => {
+                ordered(("tail.fast_min", fast_min), ("tail.fast_max", fast_max))?;
+                ordered(("tail.slow_min", slow_min), ("tail.slow_max", slow_max))?;
+                limits::ppm(&format!("{field}.tail.slow_ppm"), slow_ppm)
+            }
         }
     }
 }
@@ -99,11 +120,14 @@ impl LinkConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        self.latency.validate()?;
-        if self.loss_ppm > crate::rng::PPM || self.duplicate_ppm > crate::rng::PPM {
-            return Err("probabilities are parts per million, at most 1000000".to_string());
-        }
-        Ok(())
+        self.validate_at("link")
+    }
+
+    /// As [`LinkConfig::validate`]; errors name the fields under `field` (`swarm.link`).
+    pub fn validate_at(&self, field: &str) -> Result<(), String> {
+        self.latency.validate_at(&format!("{field}.latency"))?;
+        limits::ppm(&format!("{field}.loss_ppm"), self.loss_ppm)?;
+        limits::ppm(&format!("{field}.duplicate_ppm"), self.duplicate_ppm)
     }
 }
 

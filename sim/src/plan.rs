@@ -4,6 +4,7 @@
 //! (latency, loss, duplication) still come from the seed at run time.
 
 use crate::api::NodeId;
+use crate::limits;
 use crate::net::{LinkConfig, Partition};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
@@ -85,6 +86,44 @@ impl Fault {
         }
     }
 
+    /// Checks the fault's own fields against the limits (which nodes exist is the scenario's
+    /// to check); `field` names it in errors (`faults[3]`).
+    pub fn validate(&self, field: &str) -> Result<(), String> {
+        match self {
+            Fault::ClockJump { offset_nanos, .. } => {
+                let max = limits::CLOCK_JUMP_MAX;
+                if offset_nanos.unsigned_abs() > max.as_nanos() {
+                    return Err(format!(
+                        "`{field}.offset_nanos` is {offset_nanos}; the limit is {} either way ({max})",
+                        max.as_nanos()
+                    ));
+                }
+                Ok(())
+            }
+            Fault::ClockDrift { drift_ppm, .. } => {
+                let max = limits::DRIFT_PPM_MAX;
+                if drift_ppm.unsigned_abs() > max.unsigned_abs() {
+                    return Err(format!(
+                        "`{field}.drift_ppm` is {drift_ppm}; the limit is {max} either way \
+                         (-1000000 would stop the clock)"
+                    ));
+                }
+                Ok(())
+            }
+            Fault::Link {
+                config: Some(config),
+                ..
+            } => config.validate_at(&format!("{field}.config")),
+            Fault::Partition(partition) => limits::count(
+                &format!("{field}: the nodes the partition names"),
+                partition.nodes().len() as u64,
+                0,
+                limits::NODES_MAX,
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// Repairs (heal, restart, resume, release) undo a fault; reports count only faults.
     pub fn is_repair(&self) -> bool {
         matches!(
@@ -122,6 +161,27 @@ pub struct Swarm {
 }
 
 impl Swarm {
+    /// Checks the links, the disk and the fault gap against the limits.
+    pub fn validate(&self) -> Result<(), String> {
+        self.link.validate_at("swarm.link")?;
+        self.client_link.validate_at("swarm.client_link")?;
+        limits::duration(
+            "swarm.fault_gap_mean",
+            self.fault_gap_mean,
+            limits::LATENCY_MAX,
+        )?;
+        let disk = &self.disk;
+        disk.latency.validate_at("swarm.disk.latency")?;
+        disk.sync_latency.validate_at("swarm.disk.sync_latency")?;
+        limits::count(
+            "swarm.disk.sector_bytes",
+            u64::from(disk.sector_bytes),
+            1,
+            u64::from(limits::SECTOR_BYTES_MAX),
+        )?;
+        disk.validate().map_err(|e| format!("swarm.disk: {e}"))
+    }
+
     /// No faults at all: the given links and no scripted episodes.
     pub fn quiet(link: LinkConfig, client_link: LinkConfig) -> Swarm {
         Swarm {
@@ -170,13 +230,40 @@ impl Plan {
         serde_json::to_string_pretty(self).expect("a plan serializes")
     }
 
-    /// Parses a plan; the error names the line and column.
+    /// Parses a plan and checks it against the limits ([`Plan::validate`]); the error names
+    /// the line and column, or the field and its limit.
     pub fn from_json(text: &str) -> Result<Plan, String> {
-        let plan: Plan = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        plan.swarm.link.validate()?;
-        plan.swarm.client_link.validate()?;
-        plan.swarm.disk.validate()?;
-        for pair in plan.faults.windows(2) {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let plan: Plan =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| field_error(e, ""))?;
+        deserializer.end().map_err(|e| e.to_string())?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Checks everything but the workload (which its scenario checks) against the limits of
+    /// [`crate::limits`]: phase lengths, the swarm's links and disk, every scheduled fault.
+    pub fn validate(&self) -> Result<(), String> {
+        limits::duration("safety_duration", self.safety_duration, limits::PHASE_MAX)?;
+        limits::duration(
+            "liveness_duration",
+            self.liveness_duration,
+            limits::PHASE_MAX,
+        )?;
+        self.swarm.validate()?;
+        limits::count(
+            "faults",
+            self.faults.len() as u64,
+            0,
+            limits::FAULTS_MAX as u64,
+        )?;
+        for (index, scheduled) in self.faults.iter().enumerate() {
+            scheduled
+                .fault
+                .validate(&format!("faults[{index}]"))
+                .map_err(|e| format!("{e} (the fault at {})", scheduled.at))?;
+        }
+        for pair in self.faults.windows(2) {
             if pair[1].at < pair[0].at {
                 return Err(format!(
                     "faults must be sorted by time: {} comes after {}",
@@ -184,8 +271,25 @@ impl Plan {
                 ));
             }
         }
-        Ok(plan)
+        Ok(())
     }
+}
+
+/// A parse error that names the field where it happened (`swarm.link.loss_ppm`), under
+/// `prefix` (`workload.`); syntax errors, which have no field, keep only their line.
+pub fn field_error<E: std::fmt::Display>(
+    error: serde_path_to_error::Error<E>,
+    prefix: &str,
+) -> String {
+    let field = match error.path().to_string() {
+        field if field.contains('?') => return error.into_inner().to_string(),
+        field if field == "." => prefix.trim_end_matches('.').to_string(),
+        field => format!("{prefix}{field}"),
+    };
+    if field.is_empty() {
+        return error.into_inner().to_string();
+    }
+    format!("`{field}`: {}", error.into_inner())
 }
 
 /// How many servers may be down, paused or cut off at once: the faults a protocol is meant to
@@ -518,6 +622,103 @@ mod tests {
                     f.at
                 );
             }
+        }
+    }
+
+    // Goal: a plan is checked against every limit, and the error names the field. Method:
+    // break one field at a time of a valid plan.
+    #[test]
+    fn plans_are_checked_against_the_limits() {
+        let valid = Plan {
+            scenario: "test".into(),
+            seed: 3,
+            bug: None,
+            swarm: swarm(),
+            faults: Vec::new(),
+            safety_duration: Duration::from_secs(5),
+            liveness_duration: Duration::from_secs(2),
+            workload: serde_json::json!({}),
+        };
+        assert_eq!(valid.validate(), Ok(()));
+        let fault = |fault: Fault| ScheduledFault {
+            at: Instant::ZERO,
+            fault,
+        };
+        let hour = Duration::from_secs(3_600);
+        type Edit<'a> = Box<dyn Fn(&mut Plan) + 'a>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|p| p.liveness_duration = hour + Duration::from_nanos(1)),
+                "`liveness_duration`",
+            ),
+            (
+                Box::new(|p| p.swarm.fault_gap_mean = hour),
+                "`swarm.fault_gap_mean` is 3600s; the limit is 60s",
+            ),
+            (
+                Box::new(|p| p.swarm.link.loss_ppm = 1_000_001),
+                "`swarm.link.loss_ppm`",
+            ),
+            (
+                Box::new(|p| {
+                    p.swarm.client_link.latency = Latency::Uniform {
+                        min: Duration::from_secs(2),
+                        max: Duration::from_secs(1),
+                    }
+                }),
+                "`swarm.client_link.latency`: the range 2s..1s is inverted",
+            ),
+            (
+                Box::new(|p| p.swarm.disk.sync_latency = Latency::Constant(hour)),
+                "`swarm.disk.sync_latency.constant` is 3600s; the limit is 60s",
+            ),
+            (
+                Box::new(|p| p.swarm.disk.sector_bytes = u32::MAX),
+                "`swarm.disk.sector_bytes`",
+            ),
+            (
+                Box::new(move |p| {
+                    p.faults = vec![fault(Fault::ClockJump {
+                        node: NodeId(0),
+                        offset_nanos: i64::MIN,
+                    })]
+                }),
+                "`faults[0].offset_nanos` is -9223372036854775808",
+            ),
+            (
+                Box::new(move |p| {
+                    p.faults = vec![fault(Fault::ClockDrift {
+                        node: NodeId(0),
+                        drift_ppm: -1_000_000,
+                    })]
+                }),
+                "`faults[0].drift_ppm` is -1000000",
+            ),
+            (
+                Box::new(move |p| {
+                    p.faults = vec![fault(Fault::Link {
+                        from: NodeId(0),
+                        to: NodeId(1),
+                        config: Some(LinkConfig::reliable(Latency::Constant(hour))),
+                    })]
+                }),
+                "`faults[0].config.latency.constant`",
+            ),
+            (
+                Box::new(move |p| {
+                    p.faults = vec![fault(Fault::Heal); crate::limits::FAULTS_MAX + 1]
+                }),
+                "`faults` is 100001; the limit is 100000",
+            ),
+        ];
+        for (edit, expected) in cases {
+            let mut plan = valid.clone();
+            edit(&mut plan);
+            let error = plan.validate().unwrap_err();
+            assert!(error.contains(expected), "{error}");
+            // And a plan file says the same.
+            let error = Plan::from_json(&plan.to_json()).unwrap_err();
+            assert!(error.contains(expected), "{error}");
         }
     }
 

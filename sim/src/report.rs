@@ -1,6 +1,6 @@
 //! How a run ended: the verdict, named metrics, fault counts and the trace hash.
 
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -61,6 +61,10 @@ impl Outcome {
 pub struct Verdict {
     pub outcome: Outcome,
     pub message: String,
+    /// When the violation happened, where a check knows it (the second hand-out of an id, the
+    /// operation that cannot be linearized): diagrams end there by default.
+    #[serde(default)]
+    pub at: Option<Instant>,
 }
 
 impl Verdict {
@@ -68,13 +72,20 @@ impl Verdict {
         Verdict {
             outcome: Outcome::Pass,
             message: String::new(),
+            at: None,
         }
     }
     pub fn fail(outcome: Outcome, message: impl Into<String>) -> Verdict {
         Verdict {
             outcome,
             message: message.into(),
+            at: None,
         }
+    }
+    /// The same verdict, with the virtual time of its violation.
+    pub fn at(mut self, time: Instant) -> Verdict {
+        self.at = Some(time);
+        self
     }
     pub fn is_pass(&self) -> bool {
         self.outcome == Outcome::Pass

@@ -137,45 +137,101 @@ impl fmt::Debug for Duration {
 }
 
 impl Duration {
-    /// Parses `250ms`, `1.5s`, `37us`, `12ns` or a bare number of nanoseconds.
+    /// Parses a duration written in a file (a plan): a number with a unit, `ns`, `us`, `ms`,
+    /// `s`, `m` or `h` (`250ms`, `1.5s`, `2m`). A bare number is an error: plans once read it
+    /// as nanoseconds and the command line as seconds, so a unit is required.
     pub fn parse(text: &str) -> Result<Duration, String> {
-        let text = text.trim();
-        let bad = || format!("`{text}` is not a duration like 250ms, 1.5s, 37us or 12ns");
-        let number_end = text
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(number_end);
-        let (scale, digits): (u64, usize) = match unit {
-            "" | "ns" => (1, 0),
-            "us" => (1_000, 3),
-            "ms" => (1_000_000, 6),
-            "s" => (1_000_000_000, 9),
-            _ => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{unit}` (use s, ms, us or ns)"
-                ));
-            }
-        };
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty()
-            || fraction.len() > digits
-            || (number.contains('.') && fraction.is_empty())
-        {
-            return Err(bad());
-        }
-        let whole: u64 = whole.parse().map_err(|_| bad())?;
-        let fraction: u64 = if fraction.is_empty() {
-            0
-        } else {
-            let padded = format!("{fraction:0<digits$}");
-            padded.parse().map_err(|_| bad())?
-        };
-        whole
-            .checked_mul(scale)
-            .and_then(|n| n.checked_add(fraction))
-            .map(Duration)
-            .ok_or_else(|| format!("`{text}` is too long a duration"))
+        parse_duration(text, None)
     }
+
+    /// Parses a duration given on the command line: as [`Duration::parse`], except that a bare
+    /// number is seconds (`--duration 60` is a minute), as flags have always read it.
+    pub fn parse_flag(text: &str) -> Result<Duration, String> {
+        parse_duration(text, Some(1_000_000_000))
+    }
+}
+
+/// Nanoseconds per unit, in the order the error messages list them.
+const UNITS: [(&str, u64); 6] = [
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
+
+/// `text`, or its first 40 characters and an ellipsis.
+fn cut_short(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// The one duration syntax of files and flags; `bare_scale` is the unit of a number written
+/// without one (`None`: a unit is required).
+fn parse_duration(text: &str, bare_scale: Option<u64>) -> Result<Duration, String> {
+    let whole_text = text.trim();
+    // Errors quote the text, cut short: a plan may hold a string of any length.
+    let shown = cut_short(whole_text);
+    let text = shown.as_str();
+    if whole_text.starts_with('-') {
+        return Err(format!("`{text}`: a duration must not be negative"));
+    }
+    let number_end = whole_text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(whole_text.len());
+    let (number, unit) = whole_text.split_at(number_end);
+    let unit = unit.trim_start();
+    let bad = || format!("`{text}` is not a duration like 250ms, 1.5s, 2m or 12ns");
+    if number.is_empty() {
+        return Err(bad());
+    }
+    let scale = if unit.is_empty() {
+        bare_scale.ok_or_else(|| {
+            format!(
+                "`{text}`: a duration needs a unit, one of ns, us, ms, s, m or h (`{text}ms`, say)"
+            )
+        })?
+    } else {
+        UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|&(_, scale)| scale)
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is not a duration: unknown unit `{}` (use ns, us, ms, s, m or h, as in 250ms or 1.5s)",
+                    cut_short(unit)
+                )
+            })?
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || (number.contains('.') && fraction.is_empty()) || fraction.len() > 18 {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let fraction_nanos = if fraction.is_empty() {
+        0
+    } else {
+        let digits: u128 = fraction.parse().map_err(|_| bad())?;
+        let denominator = 10u128.pow(fraction.len() as u32);
+        let nanos = digits * u128::from(scale);
+        if !nanos.is_multiple_of(denominator) {
+            return Err(format!("`{text}` is finer than a nanosecond"));
+        }
+        (nanos / denominator) as u64
+    };
+    whole
+        .checked_mul(scale)
+        .and_then(|n| n.checked_add(fraction_nanos))
+        .map(Duration)
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is too long a duration (at most {})",
+                Duration::MAX
+            )
+        })
 }
 
 /// Plans are edited by hand, so durations are written as `250ms` rather than nanoseconds in
@@ -192,23 +248,55 @@ impl Serialize for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        struct Visitor;
+        /// `human`: a text format (a plan), where a duration is a string with a unit.
+        struct Visitor {
+            human: bool,
+        }
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Duration;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"250ms\", or nanoseconds")
+                if self.human {
+                    f.write_str("a duration with a unit, such as \"250ms\"")
+                } else {
+                    f.write_str("nanoseconds")
+                }
             }
             fn visit_u64<E: serde::de::Error>(self, nanos: u64) -> Result<Duration, E> {
+                if self.human {
+                    return Err(E::custom(format!(
+                        "the duration {nanos} needs a unit (ns, us, ms, s, m or h): write \"{}\" \
+                         if it meant nanoseconds, as plans once read a bare number",
+                        Duration(nanos)
+                    )));
+                }
                 Ok(Duration(nanos))
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Duration, E> {
+                match u64::try_from(value) {
+                    Ok(nanos) => self.visit_u64(nanos),
+                    Err(_) => Err(E::custom(format!(
+                        "the duration {value} must not be negative"
+                    ))),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Duration, E> {
+                if value < 0.0 {
+                    return Err(E::custom(format!(
+                        "the duration {value:?} must not be negative"
+                    )));
+                }
+                Err(E::custom(format!(
+                    "the duration {value:?} needs a unit: write it as a string such as \"{value:?}s\""
+                )))
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
                 Duration::parse(text).map_err(E::custom)
             }
         }
         if deserializer.is_human_readable() {
-            deserializer.deserialize_any(Visitor)
+            deserializer.deserialize_any(Visitor { human: true })
         } else {
-            deserializer.deserialize_u64(Visitor)
+            deserializer.deserialize_u64(Visitor { human: false })
         }
     }
 }
@@ -261,6 +349,69 @@ mod tests {
         assert!(Duration::parse("").is_err());
         assert!(Duration::parse("1.5ns").is_err());
         assert!(Duration::parse("1.ms").is_err());
-        assert_eq!(Duration::parse("1500"), Ok(Duration::from_nanos(1500)));
+        assert!(Duration::parse("ms").is_err());
+    }
+
+    // Goal: one syntax for files and flags. Method: each unit, fractions, and each kind of
+    // mistake with the words its error must contain.
+    #[test]
+    fn units_and_mistakes() {
+        let secs = Duration::from_secs;
+        assert_eq!(Duration::parse("2m"), Ok(secs(120)));
+        assert_eq!(Duration::parse("1.5m"), Ok(secs(90)));
+        assert_eq!(Duration::parse("1h"), Ok(secs(3600)));
+        assert_eq!(Duration::parse("0.25h"), Ok(secs(900)));
+        assert_eq!(Duration::parse("37us"), Ok(Duration::from_micros(37)));
+        assert_eq!(Duration::parse(" 5 s "), Ok(secs(5)));
+        let error = |text: &str| Duration::parse(text).unwrap_err();
+        assert!(error("1500").contains("needs a unit"), "{}", error("1500"));
+        assert!(error("-5s").contains("must not be negative"));
+        assert!(error("-1").contains("must not be negative"));
+        assert!(error("5 parsecs").contains("unknown unit `parsecs`"));
+        assert!(error("1.5ns").contains("finer than a nanosecond"));
+        assert!(error("99999999999h").contains("too long"));
+        // On the command line a bare number is seconds.
+        assert_eq!(Duration::parse_flag("3"), Ok(secs(3)));
+        assert_eq!(Duration::parse_flag("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            Duration::parse_flag("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert!(
+            Duration::parse_flag("-3")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+    }
+
+    // Goal: a plan (JSON) needs a unit; a stored trace (bincode) keeps the number. Method:
+    // deserialize numbers and strings from JSON, and round-trip through bincode.
+    #[test]
+    fn json_needs_a_unit_and_binary_keeps_the_number() {
+        let from_json =
+            |json: &str| serde_json::from_str::<Duration>(json).map_err(|e| e.to_string());
+        assert_eq!(from_json("\"250ms\""), Ok(Duration::from_millis(250)));
+        assert!(from_json("1500").unwrap_err().contains("needs a unit"));
+        assert!(
+            from_json("-5")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+        assert!(
+            from_json("-0.5")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+        assert!(
+            from_json("\"-5s\"")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+        let config = bincode::config::standard();
+        let d = Duration::from_nanos(123_456_789);
+        let bytes = bincode::serde::encode_to_vec(d, config).unwrap();
+        let (back, _): (Duration, usize) =
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, d);
     }
 }

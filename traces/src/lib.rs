@@ -73,6 +73,15 @@ pub fn render(records: &[TraceRecord]) -> String {
     out
 }
 
+/// Writes a whole trace, one line per event, as it goes: a long trace is never one string.
+pub fn write_trace(records: &[TraceRecord], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    for record in records {
+        out.write_all(render_line(record).as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 fn describe(event: &TraceEvent) -> (&'static str, String) {
     match event {
         TraceEvent::Start { incarnation } => ("start", format!("incarnation {incarnation}")),

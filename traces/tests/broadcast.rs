@@ -8,6 +8,7 @@ use sim::{
     Duration, Fault, Instant, Latency, NodeId, Partition, Plan, ScheduledFault, TraceEvent,
     TraceLevel,
 };
+use traces::diagram::Window;
 
 fn at(millis: u64) -> Instant {
     Instant::ZERO + Duration::from_millis(millis)
@@ -106,7 +107,7 @@ fn broadcast_partition_no_retry_loses_values() {
 #[test]
 fn broadcast_partition_diagram() {
     let run = run(&small_partition_plan(None));
-    let svg = traces::diagram::lamport_svg(run.trace.records());
+    let svg = traces::diagram::lamport_svg(run.trace.records(), &Window::all());
     check_accounting(&run, &svg);
     insta::assert_snapshot!(svg);
 }
@@ -139,20 +140,43 @@ fn efficiency_diagram_accounts_for_every_message() {
     assert!(run.report.verdict.is_pass(), "{:?}", run.report.verdict);
     let sends = count(&run, |e| matches!(e, TraceEvent::Send { .. }));
     assert!(sends > 300, "a few hundred messages, not {sends}");
-    let svg = traces::diagram::lamport_svg(run.trace.records());
+    let svg = traces::diagram::lamport_svg(run.trace.records(), &Window::all());
     check_accounting(&run, &svg);
-    assert_eq!(svg, traces::diagram::lamport_svg(run.trace.records()));
+    assert_eq!(
+        svg,
+        traces::diagram::lamport_svg(run.trace.records(), &Window::all())
+    );
 }
 
+/// One arrow per delivery and one cross per drop of a message sent within the drawn window,
+/// one lane per node drawn.
 fn check_accounting(run: &scenarios::Run, svg: &str) {
-    let delivered = count(run, |e| matches!(e, TraceEvent::Deliver { .. }));
-    let dropped = count(run, |e| matches!(e, TraceEvent::Drop { .. }));
+    let drawn = traces::diagram::drawn_records(run.trace.records(), &Window::all());
+    let sent: std::collections::BTreeSet<u64> = drawn
+        .iter()
+        .filter_map(|r| match r.event {
+            TraceEvent::Send { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    let outcomes = |delivery: bool| {
+        drawn
+            .iter()
+            .filter(|r| match r.event {
+                TraceEvent::Deliver { id, .. } => delivery && sent.contains(&id),
+                TraceEvent::Drop { id, .. } => !delivery && sent.contains(&id),
+                _ => false,
+            })
+            .count()
+    };
+    let delivered = outcomes(true);
     assert!(delivered > 0);
     assert_eq!(svg.matches("marker-end=\"url(#head)\"").count(), delivered);
-    assert_eq!(svg.matches("class=\"msg dropped\"").count(), dropped);
-    let nodes = run
-        .trace
-        .records()
+    assert_eq!(
+        svg.matches("class=\"msg dropped\"").count(),
+        outcomes(false)
+    );
+    let nodes = drawn
         .iter()
         .map(|r| r.node)
         .filter(|&n| n != sim::trace::NO_NODE)

@@ -34,9 +34,10 @@ pub struct Args {
     /// Parallel jobs [default: the number of cores; at most 1024, and at most one per seed].
     #[arg(long)]
     jobs: Option<usize>,
-    /// Stop starting new seeds after this many wall-clock seconds.
-    #[arg(long)]
-    duration: Option<u64>,
+    /// Stop starting new seeds after this much wall-clock time (`90`, `90s`, `15m`, `2h`; a bare
+    /// number is seconds).
+    #[arg(long, value_parser = sim::Duration::parse_flag)]
+    duration: Option<sim::Duration>,
     /// Run the I-th of N disjoint parts of the campaign's seeds (I from 0 to N-1); `merge`
     /// adds up their --json files.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
@@ -111,29 +112,6 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
     Ok(having)
 }
 
-/// Checks an output path before the campaign starts: its folder exists, and it is not a file
-/// already there (unless `force`).
-pub fn check_output(flag: &str, path: &Path, force: bool) -> Result<(), String> {
-    let name = path.display();
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !folder.is_dir() {
-        return Err(format!(
-            "{flag} {name}: the folder {} does not exist",
-            folder.display()
-        ));
-    }
-    if path.is_dir() {
-        return Err(format!("{flag} {name}: is a folder"));
-    }
-    if path.exists() && !force {
-        return Err(format!("{name} exists; pass --force to replace it"));
-    }
-    Ok(())
-}
-
 /// The first seed and the number of seeds per scenario (`None`: to the end of the seeds).
 fn seed_range(args: &Args, single: bool) -> Result<(u64, Option<u64>), String> {
     let seeds = match (args.seeds, args.duration) {
@@ -194,12 +172,12 @@ fn prepare(args: &Args) -> Result<(Campaign, Identity), String> {
     let stream = Stream::new(targets.len(), start, seeds, shard);
     let jobs = jobs(args, &stream)?;
     if let Some(path) = &args.json {
-        check_output("--json", path, args.force)?;
+        crate::files::check_output("--json", path, args.force)?;
     }
     let identity = Identity {
         start,
         seeds,
-        duration_seconds: args.duration,
+        duration_nanos: args.duration.map(sim::Duration::as_nanos),
         check_determinism: args.check_determinism,
         shards: shard.count,
         targets: targets
@@ -212,7 +190,9 @@ fn prepare(args: &Args) -> Result<(Campaign, Identity), String> {
         stream,
         jobs,
         check_determinism: args.check_determinism,
-        deadline: args.duration.map(std::time::Duration::from_secs),
+        deadline: args
+            .duration
+            .map(|d| std::time::Duration::from_nanos(d.as_nanos())),
     };
     print_header(args, &campaign, shard);
     Ok((campaign, identity))
@@ -234,7 +214,7 @@ fn print_header(args: &Args, campaign: &Campaign, shard: Shard) {
         String::new()
     };
     let limits = match args.duration {
-        Some(d) => format!(", for {d}s at most"),
+        Some(d) => format!(", for {d} at most"),
         None => String::new(),
     };
     let twice = if args.check_determinism {

@@ -25,7 +25,7 @@ pub fn run(args: Args) -> i32 {
         .json
         .as_ref()
         .map_or(Ok(()), |path| {
-            crate::fuzz::check_output("--json", path, args.force)
+            crate::files::check_output("--json", path, args.force)
         })
         .and_then(|()| merge_files(&args.files));
     let merged = match merged {

@@ -3,7 +3,12 @@
 use scenarios::runner;
 use scenarios::{Scenario, check_bug, find};
 use sim::{Plan, Report, TraceLevel};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
+use traces::diagram::Window;
 use traces::store::{self, StoredTrace};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,9 +39,19 @@ pub struct Args {
     /// Write the run's client history (JSON Lines, the shared history format).
     #[arg(long)]
     history: Option<PathBuf>,
-    /// Write a Lamport (space-time) diagram of the run as a self-contained SVG file.
+    /// Write a Lamport (space-time) diagram of the run as a self-contained SVG file: by default
+    /// the last 1000 events up to a failure, or the first 1000 of a run that passed.
     #[arg(long)]
     diagram: Option<PathBuf>,
+    /// The diagram starts at this virtual time (`6.5s`, `6500ms`; a bare number is seconds).
+    #[arg(long, requires = "diagram", value_parser = sim::Duration::parse_flag)]
+    diagram_from: Option<sim::Duration>,
+    /// The diagram ends at this virtual time.
+    #[arg(long, requires = "diagram", value_parser = sim::Duration::parse_flag)]
+    diagram_to: Option<sim::Duration>,
+    /// The diagram draws only these nodes, as `n0,n2` (faults and phases are always drawn).
+    #[arg(long, requires = "diagram", value_parser = parse_nodes)]
+    diagram_nodes: Option<BTreeSet<u32>>,
     /// Write the run's plan as JSON, to edit and run with --plan.
     #[arg(long, conflicts_with = "plan")]
     dump_plan: Option<PathBuf>,
@@ -59,6 +74,19 @@ pub struct ShowArgs {
     format: Format,
 }
 
+/// `n0,n2,5`: a set of node numbers.
+fn parse_nodes(text: &str) -> Result<BTreeSet<u32>, String> {
+    text.split(',')
+        .map(|item| {
+            let item = item.trim();
+            item.strip_prefix('n')
+                .unwrap_or(item)
+                .parse::<u32>()
+                .map_err(|_| format!("`{item}` is not a node such as n0 or 3"))
+        })
+        .collect()
+}
+
 pub fn run(args: Args) -> i32 {
     match replay(args) {
         Ok(code) => code,
@@ -74,7 +102,7 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
         if args.seed.is_some() || args.bug.is_some() {
             return Err("--plan holds the seed and bug; drop --seed and --bug".into());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::files::read_bounded(path, sim::limits::PLAN_BYTES_MAX)?;
         let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let scenario = find(&plan.scenario).map_err(|e| format!("{}: {e}", path.display()))?;
         if let Some(name) = &args.scenario
@@ -99,38 +127,53 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
     Ok((scenario, scenario.plan(seed, args.bug.as_deref())))
 }
 
+/// Everything about the flags that can be checked before the run: output files, the
+/// diagram's window, the log level.
+fn check_args(args: &Args) -> Result<Option<tracing::Level>, String> {
+    crate::files::check_outputs(
+        &[
+            ("--dump-plan", args.dump_plan.as_ref()),
+            ("--save", args.save.as_ref()),
+            ("--history", args.history.as_ref()),
+            ("--diagram", args.diagram.as_ref()),
+        ],
+        args.force,
+    )?;
+    if let (Some(from), Some(to)) = (args.diagram_from, args.diagram_to)
+        && from > to
+    {
+        return Err(format!("--diagram-from {from} is after --diagram-to {to}"));
+    }
+    if args.log == "off" {
+        return Ok(None);
+    }
+    args.log.parse().map(Some).map_err(|_| {
+        format!(
+            "--log {}: use off, error, warn, info, debug or trace",
+            args.log
+        )
+    })
+}
+
 fn replay(args: Args) -> Result<i32, String> {
     let (scenario, plan) = load_plan(&args)?;
-    for path in [&args.save, &args.history, &args.dump_plan]
-        .into_iter()
-        .flatten()
-    {
-        if path.exists() && !args.force {
-            return Err(format!(
-                "{} exists; pass --force to replace it",
-                path.display()
-            ));
-        }
-    }
+    let log_level = check_args(&args)?;
     if let Some(path) = &args.dump_plan {
         crate::files::write_new(path, (plan.to_json() + "\n").as_bytes(), args.force)?;
         eprintln!("wrote the plan to {}", path.display());
     }
-    if args.log != "off" {
-        let level: tracing::Level = args.log.parse().map_err(|_| {
-            format!(
-                "--log {}: use off, error, warn, info, debug or trace",
-                args.log
-            )
-        })?;
+    if let Some(level) = log_level {
         traces::logging::init(level);
     }
     runner::install_quiet_panic_hook();
-    let (result, run) =
-        runner::execute(scenario, &plan, TraceLevel::Record).map_err(|e| match &args.plan {
-            Some(path) => format!("{}: {e}", path.display()),
-            None => e,
-        })?;
+    let (level, streamed) = trace_level(&args, scenario);
+    let (result, run) = runner::execute(scenario, &plan, level).map_err(|e| match &args.plan {
+        Some(path) => format!("{}: {e}", path.display()),
+        None => e,
+    })?;
+    if let Some(streamed) = streamed {
+        streamed.finish()?;
+    }
     let replay_line = match &args.plan {
         Some(path) => format!("cargo xtask replay --plan {}", path.display()),
         None => result.replay_command(),
@@ -145,26 +188,135 @@ fn replay(args: Args) -> Result<i32, String> {
         println!("replay    {replay_line}");
         return Ok(result.verdict.outcome.exit_code());
     };
-    match args.format {
-        Format::Text => {
-            if !args.quiet {
-                print!("{}", traces::render(run.trace.records()));
-            }
-            print_report(&run.report, &replay_line);
-            print!("{}", scenario.summary(&run));
+    to_stdout(|out| print_run(out, &args, scenario, &run, &replay_line))?;
+    write_files(&args, &plan, run)?;
+    Ok(result.verdict.outcome.exit_code())
+}
+
+/// How much of the run to keep: a text trace that nothing else needs (no diagram, no stored
+/// trace) streams to stdout as the run goes, in constant memory, and a panic leaves the trace
+/// up to it on the screen; otherwise the run is recorded.
+fn trace_level(args: &Args, scenario: &dyn Scenario) -> (TraceLevel, Option<StreamedText>) {
+    let needs_records =
+        args.diagram.is_some() || args.save.is_some() || scenario.summary_reads_the_trace();
+    if args.quiet || needs_records || !matches!(args.format, Format::Text) {
+        let level = if args.quiet && !needs_records {
+            TraceLevel::Hash
+        } else {
+            TraceLevel::Record
+        };
+        return (level, None);
+    }
+    let streamed = StreamedText::default();
+    let out = streamed.clone();
+    let sink = sim::TraceSink::new(move |record| out.write_line(&record));
+    (TraceLevel::Stream(sink), Some(streamed))
+}
+
+/// The text trace on its way to stdout: a buffered writer shared with the trace's sink. A
+/// reader that went away (`| head`) ends the output quietly; another error is reported once
+/// the run is over.
+#[derive(Clone, Default)]
+struct StreamedText(Rc<RefCell<StreamState>>);
+
+#[derive(Default)]
+struct StreamState {
+    out: Option<std::io::BufWriter<std::io::Stdout>>,
+    failed: Option<std::io::Error>,
+}
+
+impl StreamedText {
+    fn write_line(&self, record: &sim::TraceRecord) {
+        let mut state = self.0.borrow_mut();
+        let state = &mut *state;
+        if state.failed.is_some() {
+            return;
         }
-        Format::Json => {
-            let mut json = serde_json::json!({ "report": run.report, "replay": replay_line });
-            if !args.quiet {
-                json["trace"] = serde_json::to_value(run.trace.records()).expect("serializes");
-            }
-            println!("{}", serde_json::to_string(&json).expect("serializes"));
+        let out = state
+            .out
+            .get_or_insert_with(|| std::io::BufWriter::new(std::io::stdout()));
+        let line = traces::render_line(record);
+        if let Err(e) = out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+        {
+            state.failed = Some(e);
         }
     }
+
+    fn finish(self) -> Result<(), String> {
+        let mut state = self.0.borrow_mut();
+        let flushed = match state.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        };
+        match state.failed.take().map_or(flushed, Err) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(format!("writing to stdout: {e}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes to stdout through a buffer; a reader that went away (`| head`) ends the output
+/// quietly.
+fn to_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), String> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("writing to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The trace (unless `--quiet`), the report and the scenario's summary, as text or JSON. JSON
+/// is written as it is serialized, never built whole in memory.
+fn print_run(
+    out: &mut dyn Write,
+    args: &Args,
+    scenario: &dyn Scenario,
+    run: &scenarios::Run,
+    replay_line: &str,
+) -> std::io::Result<()> {
+    match args.format {
+        Format::Text => {
+            // A streamed trace went out as the run went; a recorded one goes out now.
+            if !args.quiet {
+                traces::write_trace(run.trace.records(), out)?;
+            }
+            write_report(out, &run.report, replay_line)?;
+            out.write_all(scenario.summary(run).as_bytes())
+        }
+        Format::Json => {
+            let json = ReplayJson {
+                replay: replay_line,
+                report: &run.report,
+                trace: (!args.quiet).then(|| run.trace.records()),
+            };
+            serde_json::to_writer(&mut *out, &json)?;
+            out.write_all(b"\n")
+        }
+    }
+}
+
+/// `replay --format json`: the keys in the order they always had.
+#[derive(serde::Serialize)]
+struct ReplayJson<'a> {
+    replay: &'a str,
+    report: &'a Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<&'a [sim::TraceRecord]>,
+}
+
+/// The history, the diagram and the stored trace, each where its flag says.
+fn write_files(args: &Args, plan: &Plan, run: scenarios::Run) -> Result<(), String> {
     if let Some(path) = &args.history {
-        let mut bytes = Vec::new();
-        sim::history::write_jsonl(&run.history, &mut bytes).expect("writing to memory");
-        crate::files::write_new(path, &bytes, args.force)?;
+        let mut file = crate::files::create(path, args.force)?;
+        sim::history::write_jsonl(&run.history, &mut file)
+            .and_then(|()| file.flush())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!(
             "wrote the history ({} lines) to {}",
             run.history.len(),
@@ -172,7 +324,7 @@ fn replay(args: Args) -> Result<i32, String> {
         );
     }
     if let Some(path) = &args.diagram {
-        let svg = traces::diagram::lamport_svg(run.trace.records());
+        let svg = traces::diagram::lamport_svg(run.trace.records(), &diagram_window(args, &run));
         crate::files::write_new(path, svg.as_bytes(), args.force)?;
         eprintln!("wrote the diagram to {}", path.display());
     }
@@ -180,7 +332,7 @@ fn replay(args: Args) -> Result<i32, String> {
         let stored = StoredTrace {
             commit: env!("FAULTLINE_COMMIT").to_string(),
             plan_json: plan.to_json(),
-            report: run.report.clone(),
+            report: run.report,
             records: run.trace.into_records(),
         };
         store::save(path, &stored, args.force)?;
@@ -190,53 +342,81 @@ fn replay(args: Args) -> Result<i32, String> {
             path.display()
         );
     }
-    Ok(result.verdict.outcome.exit_code())
+    Ok(())
+}
+
+/// The window the flags choose; by default a failing run's diagram ends at its violation (or
+/// at the end of the run, for a check made at the end), a passing run's starts at the start.
+fn diagram_window(args: &Args, run: &scenarios::Run) -> Window {
+    let at = |d: sim::Duration| sim::Instant::ZERO + d;
+    let verdict = &run.report.verdict;
+    let failed = !verdict.is_pass();
+    let to = match (args.diagram_to, args.diagram_from) {
+        (Some(to), _) => Some(at(to)),
+        (None, None) if failed => verdict.at,
+        (None, _) => None,
+    };
+    Window {
+        from: args.diagram_from.map(at),
+        to,
+        nodes: args.diagram_nodes.clone(),
+        end_anchored: args.diagram_to.is_some() || (failed && args.diagram_from.is_none()),
+        ..Window::default()
+    }
 }
 
 /// The report block after a trace, one `name value` line each.
-pub fn print_report(report: &Report, replay_line: &str) {
-    println!("--");
-    println!("scenario  {}", report.scenario);
-    println!("seed      {}", report.seed);
+pub fn write_report(
+    out: &mut dyn Write,
+    report: &Report,
+    replay_line: &str,
+) -> std::io::Result<()> {
+    writeln!(out, "--")?;
+    writeln!(out, "scenario  {}", report.scenario)?;
+    writeln!(out, "seed      {}", report.seed)?;
     if let Some(bug) = &report.bug {
-        println!("bug       {bug}");
+        writeln!(out, "bug       {bug}")?;
     }
     if report.verdict.is_pass() {
-        println!("verdict   pass");
+        writeln!(out, "verdict   pass")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "verdict   {}: {}",
             report.verdict.outcome.as_str(),
             report.verdict.message
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "events    {} (trace hash {:016x})",
         report.event_count, report.trace_hash
-    );
-    println!("virtual   {}", sim::Instant::ZERO + report.virtual_time);
-    let join = |pairs: Vec<String>| {
-        if pairs.is_empty() {
-            "none".to_string()
-        } else {
-            pairs.join(", ")
-        }
-    };
+    )?;
+    writeln!(
+        out,
+        "virtual   {}",
+        sim::Instant::ZERO + report.virtual_time
+    )?;
     let pairs = |map: &std::collections::BTreeMap<String, u64>| {
-        join(map.iter().map(|(k, v)| format!("{k} {v}")).collect())
+        if map.is_empty() {
+            return "none".to_string();
+        }
+        let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        pairs.join(", ")
     };
-    println!("faults    {}", pairs(&report.faults));
-    println!("counters  {}", pairs(&report.counters));
+    writeln!(out, "faults    {}", pairs(&report.faults))?;
+    writeln!(out, "counters  {}", pairs(&report.counters))?;
     if !report.gauges.is_empty() {
-        println!("gauges    {}", pairs(&report.gauges));
+        writeln!(out, "gauges    {}", pairs(&report.gauges))?;
     }
     for (name, q) in &report.latencies {
-        println!(
+        writeln!(
+            out,
             "latency   {name}: p50 {} p95 {} p99 {} max {} (n={})",
             q.p50, q.p95, q.p99, q.max, q.count
-        );
+        )?;
     }
-    println!("replay    {replay_line}");
+    writeln!(out, "replay    {replay_line}")
 }
 
 pub fn show(args: ShowArgs) -> i32 {
@@ -252,20 +432,35 @@ pub fn show(args: ShowArgs) -> i32 {
         stored.report.seed,
         stored.report.bug.as_deref(),
     );
-    match args.format {
+    let written = to_stdout(|out| match args.format {
         Format::Text => {
-            print!("{}", traces::render(&stored.records));
-            print_report(&stored.report, &replay_line);
-            println!("commit    {}", stored.commit);
+            traces::write_trace(&stored.records, out)?;
+            write_report(out, &stored.report, &replay_line)?;
+            writeln!(out, "commit    {}", stored.commit)
         }
         Format::Json => {
-            let json = serde_json::json!({
-                "commit": stored.commit,
-                "report": stored.report,
-                "trace": stored.records,
-            });
-            println!("{}", serde_json::to_string(&json).expect("serializes"));
+            let json = ShowJson {
+                commit: &stored.commit,
+                report: &stored.report,
+                trace: &stored.records,
+            };
+            serde_json::to_writer(&mut *out, &json)?;
+            out.write_all(b"\n")
+        }
+    });
+    match written {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("error: {message}");
+            crate::EXIT_BAD_INPUT
         }
     }
-    0
+}
+
+/// `show --format json`: the keys in the order they always had.
+#[derive(serde::Serialize)]
+struct ShowJson<'a> {
+    commit: &'a str,
+    report: &'a Report,
+    trace: &'a [sim::TraceRecord],
 }

@@ -157,7 +157,7 @@ fn bad_flags_and_output_paths_are_refused_before_the_campaign() {
         "18446744073709551615",
     ];
     for (flags, expected) in [
-        (vec!["--json", missing.as_str()], "does not exist"),
+        (vec!["--json", missing.as_str()], "there is no folder"),
         (vec!["--json", existing.as_str()], "pass --force"),
         (vec!["--jobs", "100000"], "above the limit of 1024"),
         (vec!["--shard", "3/3"], "numbered 0 to 2"),

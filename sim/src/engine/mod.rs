@@ -19,6 +19,7 @@ mod storage;
 use crate::api::{Message, Node, NodeId};
 use crate::disk::{Disk, DiskConfig};
 use crate::history::HistoryRecord;
+use crate::limits::NODES_MAX;
 use crate::net::LinkConfig;
 use crate::plan::{Fault, ScheduledFault};
 use crate::report::{Metrics, Report, Verdict};
@@ -47,10 +48,6 @@ pub fn current_event() -> (Instant, Option<NodeId>) {
     let node = (node != NO_NODE).then_some(NodeId(node));
     (Instant::from_nanos(time), node)
 }
-
-/// The most nodes (servers and clients) one simulation may have: link tables are dense, eight
-/// bytes per directed link, so this bounds them at 8 MiB.
-pub const NODES_MAX: usize = 1024;
 
 /// The most events one virtual instant may hold before the run is declared stalled: time that
 /// stops advancing (a zero-delay timer or message loop) would otherwise run without end.
@@ -208,8 +205,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
             self.core.events_handled == 0,
             "add every node before the simulation runs"
         );
+        // Link tables are dense, eight bytes per directed link: the limit bounds them at 8 MB.
         assert!(
-            self.core.nodes.len() < NODES_MAX,
+            (self.core.nodes.len() as u64) < NODES_MAX,
             "a simulation has at most {NODES_MAX} nodes"
         );
         let id = NodeId(self.core.nodes.len() as u32);

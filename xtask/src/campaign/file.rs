@@ -16,7 +16,8 @@ pub struct Identity {
     pub start: u64,
     /// `None`: the stream runs to the last seed, until `--duration` runs out.
     pub seeds: Option<u64>,
-    pub duration_seconds: Option<u64>,
+    /// `--duration`, in nanoseconds of wall-clock time.
+    pub duration_nanos: Option<u64>,
     pub check_determinism: bool,
     /// The number of shards the campaign was cut into.
     pub shards: u64,

@@ -1,0 +1,137 @@
+//! The limits every plan is checked against before it runs. A plan is user input (edited by
+//! hand, or written by another tool), so an absurd number must be an error that names the field
+//! and its limit, never an allocation that aborts, a run that never ends or a clock that stops.
+//!
+//! The limits are generous: each is at least ten times what any built-in scenario uses. They
+//! bound each field on its own; a plan at several limits at once is a long run, which the
+//! engine's event limit still bounds.
+//!
+//! | what | limit |
+//! |---|---|
+//! | `safety_duration`, `liveness_duration` | at most [`PHASE_MAX`] (1 hour of virtual time) each |
+//! | scheduled `faults` | at most [`FAULTS_MAX`] |
+//! | a clock jump | at most [`CLOCK_JUMP_MAX`] either way; a drift within ±[`DRIFT_PPM_MAX`] ppm (above -1000000: a clock cannot stop) |
+//! | every latency (links, client links, disks, link faults) and `fault_gap_mean` | at most [`LATENCY_MAX`] (1 minute) |
+//! | probabilities (`*_ppm`) | at most 1000000 |
+//! | disk `sector_bytes` | 1 to [`SECTOR_BYTES_MAX`] (1 MiB) |
+//! | nodes (servers and clients together) | at most [`NODES_MAX`] |
+//! | client processes, requests in flight, server workers | 1 to [`PROCESSES_MAX`] |
+//! | queues (`queue_capacity` of a server), keys | at most [`QUEUE_MAX`] |
+//! | workload timeouts and deadlines | [`TIMEOUT_MIN`] to [`PHASE_MAX`]: a shorter timeout fires so often that virtual time stops advancing |
+//! | think times | [`TIMEOUT_MIN`] to [`PHASE_MAX`]: a client whose calls fail at once (an open breaker) would otherwise loop without time passing |
+//! | other workload durations | at most [`PHASE_MAX`]; service times at most [`LATENCY_MAX`] |
+//! | rates (operations a second) | 1 to [`RATE_MAX`] |
+//! | plan files | at most [`PLAN_BYTES_MAX`] (64 MiB) |
+
+use crate::time::Duration;
+
+/// Each phase of a run, in virtual time.
+pub const PHASE_MAX: Duration = Duration::from_secs(3_600);
+/// Scheduled faults in one plan (generated schedules stop at 10,000 episodes).
+pub const FAULTS_MAX: usize = 100_000;
+/// A clock jump, either way.
+pub const CLOCK_JUMP_MAX: Duration = Duration::from_secs(3_600);
+/// A clock drift, either way, in parts per million (1000000: twice as fast).
+pub const DRIFT_PPM_MAX: i32 = 999_999;
+/// Any latency of a link or a disk, and the mean gap between fault episodes.
+pub const LATENCY_MAX: Duration = Duration::from_secs(60);
+/// Bytes in a disk sector.
+pub const SECTOR_BYTES_MAX: u32 = 1 << 20;
+/// Nodes in a run: servers and clients.
+pub const NODES_MAX: u64 = 1_000;
+/// Client processes in a run, requests in flight, workers of a server.
+pub const PROCESSES_MAX: u64 = 10_000;
+/// A server's queue, a workload's keys.
+pub const QUEUE_MAX: u64 = 1_000_000;
+/// The shortest workload timeout.
+pub const TIMEOUT_MIN: Duration = Duration::from_millis(1);
+/// Operations a second.
+pub const RATE_MAX: u64 = 100_000;
+/// A plan file.
+pub const PLAN_BYTES_MAX: u64 = 64 << 20;
+
+/// `value` of `field` lies in `min..=max`; the error names the field and the limit.
+pub fn count(field: &str, value: u64, min: u64, max: u64) -> Result<(), String> {
+    if value < min {
+        return Err(format!("`{field}` is {value}; it must be at least {min}"));
+    }
+    if value > max {
+        return Err(format!("`{field}` is {value}; the limit is {max}"));
+    }
+    Ok(())
+}
+
+/// `value` of `field` is at most `max`.
+pub fn duration(field: &str, value: Duration, max: Duration) -> Result<(), String> {
+    if value > max {
+        return Err(format!("`{field}` is {value}; the limit is {max}"));
+    }
+    Ok(())
+}
+
+/// A timeout or deadline: from [`TIMEOUT_MIN`] to [`PHASE_MAX`].
+pub fn timeout(field: &str, value: Duration) -> Result<(), String> {
+    if value < TIMEOUT_MIN {
+        return Err(format!(
+            "`{field}` is {value}; it must be at least {TIMEOUT_MIN} (a shorter timeout fires so \
+             often that virtual time stops advancing)"
+        ));
+    }
+    duration(field, value, PHASE_MAX)
+}
+
+/// A think time between a client's operations: from [`TIMEOUT_MIN`] to [`PHASE_MAX`].
+pub fn think(field: &str, value: Duration) -> Result<(), String> {
+    if value < TIMEOUT_MIN {
+        return Err(format!(
+            "`{field}` is {value}; it must be at least {TIMEOUT_MIN} (with a shorter one, a \
+             client whose operations fail at once loops without virtual time passing)"
+        ));
+    }
+    duration(field, value, PHASE_MAX)
+}
+
+/// A probability in parts per million.
+pub fn ppm(field: &str, value: u32) -> Result<(), String> {
+    if value > crate::rng::PPM {
+        return Err(format!(
+            "`{field}` is {value}; probabilities are parts per million, at most {}",
+            crate::rng::PPM
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_and_the_limit() {
+        assert_eq!(count("workload.in_flight", 4, 1, 10), Ok(()));
+        assert_eq!(
+            count("workload.in_flight", 1_000_000_000_000, 1, PROCESSES_MAX).unwrap_err(),
+            "`workload.in_flight` is 1000000000000; the limit is 10000"
+        );
+        assert!(
+            count("workload.servers", 0, 1, 5)
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert_eq!(
+            duration(
+                "safety_duration",
+                Duration::from_secs(1_000_000_000),
+                PHASE_MAX
+            )
+            .unwrap_err(),
+            "`safety_duration` is 1000000000s; the limit is 3600s"
+        );
+        let stall = timeout("workload.timeout", Duration::ZERO).unwrap_err();
+        assert!(
+            stall.contains("at least 1ms") && stall.contains("stops advancing"),
+            "{stall}"
+        );
+        assert!(ppm("swarm.link.loss_ppm", 1_000_001).is_err());
+    }
+}
