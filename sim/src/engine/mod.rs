@@ -309,31 +309,33 @@ impl<M: Message, T: Message> Simulation<M, T> {
     /// Handles the next event, if there is one; returns false when the queue is empty or the
     /// run halted.
     pub fn step(&mut self) -> bool {
-        self.run_due(u64::MAX, 1) > 0
+        if self.core.halted.is_some() {
+            return false;
+        }
+        self.core.network.build(&self.core.nodes);
+        match self.core.queue.pop_due(u64::MAX) {
+            Some(entry) => {
+                self.handle(entry);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Handles every event up to and including `deadline`, then sets the clock to it (unless
     /// the run halted).
     pub fn run_until(&mut self, deadline: Instant) {
         let deadline = deadline.as_nanos();
-        self.run_due(deadline, u64::MAX);
-        if self.core.halted.is_none() {
-            self.core.now = self.core.now.max(deadline);
-        }
-    }
-
-    /// Handles at most `count` events due by `deadline`; returns how many it handled.
-    fn run_due(&mut self, deadline: u64, count: u64) -> u64 {
         self.core.network.build(&self.core.nodes);
-        let mut handled = 0;
-        while handled < count && self.core.halted.is_none() {
+        while self.core.halted.is_none() {
             let Some(entry) = self.core.queue.pop_due(deadline) else {
                 break;
             };
             self.handle(entry);
-            handled += 1;
         }
-        handled
+        if self.core.halted.is_none() {
+            self.core.now = self.core.now.max(deadline);
+        }
     }
 
     pub fn run_for(&mut self, span: Duration) {

@@ -52,11 +52,16 @@ impl Network {
     }
 
     /// Builds the link tables for the node count, once: nodes are added before the run.
+    #[inline]
     pub(super) fn build(&mut self, nodes: &[NodeState]) {
-        let size = nodes.len();
-        if self.size == size {
-            return;
+        if self.size != nodes.len() {
+            self.build_tables(nodes);
         }
+    }
+
+    #[cold]
+    fn build_tables(&mut self, nodes: &[NodeState]) {
+        let size = nodes.len();
         assert_eq!(self.size, 0, "nodes were added after the run began");
         self.size = size;
         self.link_config = (0..size * size)
@@ -88,6 +93,7 @@ impl Network {
     }
 
     /// Keeps a message arriving on a held link (into an up node) until the link is released.
+    #[inline]
     pub(super) fn hold_if_held(
         &mut self,
         from: u32,
@@ -287,6 +293,7 @@ impl<M: Message, T: Message> Core<M, T> {
 
 impl<M: Message, T: Message> Simulation<M, T> {
     /// A message arrives: dropped if its node is down or the link is cut now, else handled.
+    #[inline]
     pub(super) fn deliver(&mut self, from: u32, to: u32, id: u64, message: M) {
         let core = &mut self.core;
         let link = core.network.link(from, to);

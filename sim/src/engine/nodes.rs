@@ -87,6 +87,7 @@ impl NodeState {
 impl<M: Message, T: Message> Simulation<M, T> {
     /// Runs one handler of an up node: the only place where protocol code is called. Log lines
     /// and panics inside it are attributed to the node and the current virtual time.
+    #[inline]
     pub(super) fn call(
         &mut self,
         node: u32,
