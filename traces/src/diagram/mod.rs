@@ -169,18 +169,7 @@ struct Drawer<'a> {
 
 impl<'a> Drawer<'a> {
     fn new(records: &[&'a TraceRecord]) -> Drawer<'a> {
-        let mut nodes: Vec<u32> = records
-            .iter()
-            .flat_map(|r| {
-                let target = match r.event {
-                    TraceEvent::Send { to, .. } => Some(to),
-                    _ => None,
-                };
-                [Some(r.node), target]
-            })
-            .flatten()
-            .filter(|&n| n != NO_NODE)
-            .collect();
+        let mut nodes: Vec<u32> = records.iter().flat_map(|r| nodes_of(r)).collect();
         nodes.sort_unstable();
         nodes.dedup();
         let lane_of = nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
@@ -346,6 +335,18 @@ impl<'a> Drawer<'a> {
 }
 
 /// The mark of an event that is not a message.
+/// The nodes an event concerns: its own, and a message's destination.
+fn nodes_of(record: &TraceRecord) -> impl Iterator<Item = u32> {
+    let target = match record.event {
+        TraceEvent::Send { to, .. } => Some(to),
+        _ => None,
+    };
+    [Some(record.node), target]
+        .into_iter()
+        .flatten()
+        .filter(|&n| n != NO_NODE)
+}
+
 fn mark(event: &TraceEvent, node: u32, at: Point, title: String) -> Mark {
     match event {
         TraceEvent::Client {

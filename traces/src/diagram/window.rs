@@ -77,15 +77,7 @@ pub(super) fn is_drawn(record: &TraceRecord) -> bool {
 fn lanes(records: &[TraceRecord], window: &Window) -> (BTreeSet<u32>, usize) {
     let mut nodes: BTreeSet<u32> = records
         .iter()
-        .flat_map(|r| {
-            let target = match r.event {
-                TraceEvent::Send { to, .. } => Some(to),
-                _ => None,
-            };
-            [Some(r.node), target]
-        })
-        .flatten()
-        .filter(|&n| n != NO_NODE)
+        .flat_map(super::nodes_of)
         .filter(|n| {
             window
                 .nodes
