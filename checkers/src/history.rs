@@ -169,6 +169,7 @@ pub struct History {
     path: Option<PathBuf>,
     events: Vec<Event>,
     lines: Vec<usize>,
+    null_reads_match_any: bool,
 }
 
 impl History {
@@ -184,6 +185,7 @@ impl History {
             path: None,
             events,
             lines,
+            null_reads_match_any: false,
         }
     }
 
@@ -202,6 +204,18 @@ impl History {
     /// The line of each event (parallel to [`History::events`]).
     pub fn lines(&self) -> &[usize] {
         &self.lines
+    }
+
+    /// True if an `ok` read-only operation whose value is null may have returned any value,
+    /// as a `nil` read means in Knossos' EDN histories. False for JSON Lines, where null is
+    /// a value like any other.
+    pub fn null_reads_match_any(&self) -> bool {
+        self.null_reads_match_any
+    }
+
+    /// Sets [`History::null_reads_match_any`].
+    pub fn set_null_reads_match_any(&mut self, any: bool) {
+        self.null_reads_match_any = any;
     }
 
     /// The file the history was read from, if any.

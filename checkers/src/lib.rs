@@ -27,18 +27,20 @@
 
 pub mod history;
 pub mod html;
+pub mod kv;
 pub mod linearizability;
 mod memo;
 pub mod model;
 pub mod report;
+mod search;
 pub mod synth;
 
 pub use history::{Event, EventKind, History, HistoryError, parse_history, read_history};
 pub use html::render_html;
-pub use linearizability::{Limits, check};
+pub use kv::{Kv, KvInput, KvOp, KvOutput, KvState, Text};
+pub use linearizability::{Limits, check, check_parallel};
 pub use model::{
-    CasRegister, Kv, KvInput, KvOp, KvOutput, Model, Register, RegisterInput, RegisterOp,
-    RegisterOutput,
+    CasRegister, Initialized, Model, Register, RegisterInput, RegisterOp, RegisterOutput, Span,
 };
 pub use report::{Completion, Failure, Operation, Part, Report, Verdict};
 

@@ -81,7 +81,7 @@ fn cas_false_explanation() {
         "not linearizable: the register (no key)",
         "longest linearizable prefix",
         "cannot be placed next: p2 cas [1,2] -> false (lines 4-6)",
-        "state after it: Some(1)",
+        "state after it: 1\n",
         "p1 read -> 1 (lines 3-5)",
         "no other operation that could change the state",
     ] {
