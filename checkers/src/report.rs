@@ -27,6 +27,17 @@ impl Verdict {
         }
     }
 
+    /// The verdict spelled `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        [
+            Verdict::Linearizable,
+            Verdict::NotLinearizable,
+            Verdict::Unknown,
+        ]
+        .into_iter()
+        .find(|verdict| verdict.as_str() == name)
+    }
+
     /// The verdict of a whole made of parts with these verdicts: one failing part fails the
     /// whole; otherwise one undecided part leaves the whole undecided.
     pub fn combine(self, other: Verdict) -> Verdict {
