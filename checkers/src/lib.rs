@@ -17,13 +17,23 @@
 //! assert_eq!(report.verdict, Verdict::Linearizable, "{:?}", report.explain());
 //! ```
 //!
-//! Codemap: [`history`] reads and builds histories; [`model`] holds the [`Model`] trait and the
-//! built-in models; [`linearizability`] pairs events into operations and runs the search;
-//! [`report`] is what a check returns and how it explains a failure; [`html`] draws it;
-//! [`synth`] generates linearizable histories for tests and benchmarks.
+//! Codemap: [`history`] reads and builds histories (JSON Lines, or EDN through [`edn`] and
+//! [`jepsen`], which documents how Jepsen's histories map onto the format); [`model`] holds
+//! the [`Model`] trait and the register models, [`kv`] the key-value model;
+//! [`linearizability`] pairs events into operations, splits them into independent parts and
+//! checks them, one after another or on several threads; the search of one part is in
+//! `search` and its memo in `memo`; [`report`] is what a check returns and how it explains a
+//! failure; [`html`] draws it; [`synth`] generates histories for tests and benchmarks.
 //!
-//! **Architecture Invariant:** nothing here depends on the simulator, and the only wall-clock
-//! reads are the caller's optional time limit (`linearizability::deadline`).
+//! Limits: a history file holds at most [`HISTORY_BYTES_MAX`] bytes; each part's search
+//! holds at most [`Limits::memory_bytes_max`] bytes of memo, counted before it grows, and a
+//! part that needs more is `unknown` (as is every part still searching when
+//! [`Limits::duration_max`] runs out). A part's verdict never depends on the other parts, so
+//! [`check_parallel`] reports the same for any number of threads.
+//!
+//! **Architecture Invariant:** nothing here depends on the simulator, the only wall-clock
+//! reads are the caller's optional time limit (`linearizability::deadline`), and the only
+//! threads are those of [`check_parallel`], which the simulator never calls.
 
 pub mod edn;
 pub mod history;

@@ -1,5 +1,5 @@
 //! The linearizability check: pairing events into operations, splitting them into
-//! independent parts, and checking each part (in [`crate::search`]), one after another or
+//! independent parts, and checking each part (in `search.rs`), one after another or
 //! on several threads.
 
 use std::collections::BTreeMap;
@@ -58,6 +58,7 @@ pub fn check<M: Model>(
 /// [`check`] with the parts spread over `jobs` threads. The report is the same for every
 /// number of jobs: each part is searched on its own, under its own memory limit, and the
 /// parts are reported in key order. Only a time limit, which is shared, can make it differ.
+/// With one job (or one part) no thread is started.
 pub fn check_parallel<M>(
     model: &M,
     history: &History,
@@ -74,7 +75,10 @@ where
     let part_count = prepared.parts.len();
     let threads = jobs.clamp(1, part_count.max(1));
     if threads == 1 {
-        return check(model, history, limits);
+        let outcomes = (0..part_count)
+            .map(|part| prepared.search(model, part, &deadline, limits))
+            .collect();
+        return Ok(prepared.report(model, history, outcomes));
     }
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<SearchOutcome>>> =
