@@ -306,44 +306,7 @@ fn pair<M: Model>(model: &M, history: &History) -> Result<Vec<Decoded<M>>, Histo
                 ),
             ));
         };
-        let call = &history.events()[decoded[id].call_position];
-        let call_line = history.lines()[decoded[id].call_position];
-        if call.f != event.f {
-            return Err(history.error_at(
-                position,
-                format!(
-                    "completion has f {:?} but process {}'s invocation on line {call_line} has f {:?}",
-                    event.f, event.process, call.f
-                ),
-            ));
-        }
-        if call.key != event.key {
-            return Err(history.error_at(
-                position,
-                format!(
-                    "completion has key {:?} but process {}'s invocation on line {call_line} has key {:?}",
-                    event.key, event.process, call.key
-                ),
-            ));
-        }
-        let operation = &mut decoded[id];
-        operation.return_position = Some(position);
-        operation.outcome = match event.kind {
-            EventKind::Ok
-                if history.null_reads_match_any()
-                    && event.value.is_null()
-                    && model.is_read_only(&operation.input) =>
-            {
-                Outcome::Ok(None)
-            }
-            EventKind::Ok => Outcome::Ok(Some(
-                model
-                    .decode_output(&operation.input, &event.value)
-                    .map_err(|message| history.error_at(position, message))?,
-            )),
-            EventKind::Fail => Outcome::Fail,
-            EventKind::Info | EventKind::Invoke => Outcome::Indeterminate,
-        };
+        complete(model, history, position, &mut decoded[id])?;
     }
     for operation in &decoded {
         if let Some(return_position) = operation.return_position {
@@ -351,6 +314,54 @@ fn pair<M: Model>(model: &M, history: &History) -> Result<Vec<Decoded<M>>, Histo
         }
     }
     Ok(decoded)
+}
+
+/// Records the completion at `position` of `operation`, which must repeat its `f` and key.
+fn complete<M: Model>(
+    model: &M,
+    history: &History,
+    position: usize,
+    operation: &mut Decoded<M>,
+) -> Result<(), HistoryError> {
+    let event = &history.events()[position];
+    let call = &history.events()[operation.call_position];
+    let call_line = history.lines()[operation.call_position];
+    if call.f != event.f {
+        return Err(history.error_at(
+            position,
+            format!(
+                "completion has f {:?} but process {}'s invocation on line {call_line} has f {:?}",
+                event.f, event.process, call.f
+            ),
+        ));
+    }
+    if call.key != event.key {
+        return Err(history.error_at(
+            position,
+            format!(
+                "completion has key {:?} but process {}'s invocation on line {call_line} has key {:?}",
+                event.key, event.process, call.key
+            ),
+        ));
+    }
+    operation.return_position = Some(position);
+    operation.outcome = match event.kind {
+        EventKind::Ok
+            if history.null_reads_match_any()
+                && event.value.is_null()
+                && model.is_read_only(&operation.input) =>
+        {
+            Outcome::Ok(None)
+        }
+        EventKind::Ok => Outcome::Ok(Some(
+            model
+                .decode_output(&operation.input, &event.value)
+                .map_err(|message| history.error_at(position, message))?,
+        )),
+        EventKind::Fail => Outcome::Fail,
+        EventKind::Info | EventKind::Invoke => Outcome::Indeterminate,
+    };
+    Ok(())
 }
 
 /// The wall-clock deadline of a check.
