@@ -228,6 +228,43 @@ impl Model for Kv {
         input.op == KvOp::Get
     }
 
+    /// A value that took effect stays in the key's value until a put, so every get in
+    /// between returns it whole: an append whose value is in no get's result, or a put whose
+    /// value starts none, was seen by no get, and leaving it out changes no get's result.
+    fn unobservable(&self, updates: &[&KvInput], outputs: &[&KvOutput]) -> Vec<bool> {
+        let mut reads: Vec<&str> = outputs
+            .iter()
+            .filter_map(|output| match output {
+                KvOutput::Get(text) => Some(text.as_str()),
+                KvOutput::Done => None,
+            })
+            .collect();
+        reads.sort_unstable();
+        reads.dedup();
+        // Keep the longest: in sorted order a prefix comes right before its extensions.
+        let longest: Vec<&str> = reads
+            .iter()
+            .enumerate()
+            .filter(|(at, read)| {
+                reads
+                    .get(at + 1)
+                    .is_none_or(|next| !next.starts_with(**read))
+            })
+            .map(|(_, read)| *read)
+            .collect();
+        updates
+            .iter()
+            .map(|update| match &update.op {
+                KvOp::Append(value) => {
+                    !value.as_str().is_empty()
+                        && !longest.iter().any(|read| read.contains(value.as_str()))
+                }
+                KvOp::Put(value) => !longest.iter().any(|read| read.starts_with(value.as_str())),
+                KvOp::Get => false,
+            })
+            .collect()
+    }
+
     fn reordered<'s>(&self, state: &'s KvState) -> &'s [usize] {
         state.reordered.as_deref().unwrap_or(&[])
     }
@@ -507,5 +544,34 @@ mod tests {
         ];
         assert_eq!(order("xyx", &appends), Some(vec![1, 2, 0]));
         assert_eq!(order("yxx", &appends), None);
+    }
+
+    // Goal: an indeterminate append or put is left out exactly when no get could have seen
+    // it. Method: gets that read "pab" and "pa" (a prefix, so only "pab" counts), and
+    // updates whose values do and do not occur there.
+    #[test]
+    fn unobservable_updates() {
+        let input = |op: KvOp| KvInput {
+            key: "k".to_owned(),
+            op,
+        };
+        let updates = [
+            input(KvOp::Append(Text::new("ab"))),
+            input(KvOp::Append(Text::new("ba"))),
+            input(KvOp::Append(Text::new(""))),
+            input(KvOp::Put(Text::new("pa"))),
+            input(KvOp::Put(Text::new("a"))),
+        ];
+        let outputs = [
+            KvOutput::Get(Text::new("pa")),
+            KvOutput::Done,
+            KvOutput::Get(Text::new("pab")),
+        ];
+        let updates: Vec<&KvInput> = updates.iter().collect();
+        let outputs: Vec<&KvOutput> = outputs.iter().collect();
+        assert_eq!(
+            Kv.unobservable(&updates, &outputs),
+            [false, true, false, false, true]
+        );
     }
 }

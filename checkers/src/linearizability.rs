@@ -140,18 +140,18 @@ impl<M: Model> Prepared<M> {
         deadline: &deadline::Deadline,
         limits: &Limits,
     ) -> SearchOutcome {
-        let mut searched: Vec<SearchOperation<'_, M>> = self.parts[part]
+        let operations: Vec<&Decoded<M>> = self.parts[part]
             .1
             .iter()
             .map(|id| &self.decoded[*id])
             .filter(|operation| !matches!(operation.outcome, Outcome::Fail))
-            // An indeterminate read constrains nothing: whatever it returned is unknown and
-            // it changed nothing, so it can always be left out.
-            .filter(|operation| {
-                !(matches!(operation.outcome, Outcome::Indeterminate)
-                    && model.is_read_only(&operation.input))
-            })
-            .map(|operation| SearchOperation {
+            .collect();
+        let dropped = unobservable(model, &operations);
+        let mut searched: Vec<SearchOperation<'_, M>> = operations
+            .iter()
+            .zip(dropped)
+            .filter(|(_, dropped)| !dropped)
+            .map(|(operation, _)| SearchOperation {
                 id: operation.id,
                 input: &operation.input,
                 output: match &operation.outcome {
@@ -210,6 +210,34 @@ impl<M: Model> Prepared<M> {
             unknown_reason,
         }
     }
+}
+
+/// Which of a part's operations can be left out of the search: indeterminate ones that
+/// constrain nothing. An indeterminate read changed nothing and its result is unknown; an
+/// indeterminate operation whose effect no known result could have seen
+/// ([`Model::unobservable`]) may as well not have taken effect.
+fn unobservable<M: Model>(model: &M, operations: &[&Decoded<M>]) -> Vec<bool> {
+    let outputs: Vec<&M::Output> = operations
+        .iter()
+        .filter_map(|operation| match &operation.outcome {
+            Outcome::Ok(output) => output.as_ref(),
+            _ => None,
+        })
+        .collect();
+    let updates: Vec<&M::Input> = operations
+        .iter()
+        .filter(|operation| matches!(operation.outcome, Outcome::Indeterminate))
+        .map(|operation| &operation.input)
+        .filter(|input| !model.is_read_only(input))
+        .collect();
+    let mut unseen = model.unobservable(&updates, &outputs).into_iter();
+    operations
+        .iter()
+        .map(|operation| {
+            matches!(operation.outcome, Outcome::Indeterminate)
+                && (model.is_read_only(&operation.input) || unseen.next() == Some(true))
+        })
+        .collect()
 }
 
 enum Outcome<O> {

@@ -52,6 +52,16 @@ pub trait Model {
         false
     }
 
+    /// For each of `updates` (indeterminate operations that change the state), true if no
+    /// result in `outputs` (every known result of the part) can have seen it take effect,
+    /// so that a linearization in which it did stays one without it, and the checker may
+    /// leave it out. Many `info` operations multiply the search; most that never took effect
+    /// are unobservable. The default, all false, is always correct, only slower.
+    fn unobservable(&self, updates: &[&Self::Input], outputs: &[&Self::Output]) -> Vec<bool> {
+        let _ = outputs;
+        vec![false; updates.len()]
+    }
+
     /// [`Model::step`] for an operation that occupies `span` of the history. The checker
     /// calls this one. A model may use the span to defer a choice that only a later
     /// operation can make (the `kv` model leaves the order of concurrent appends open until a
@@ -168,6 +178,10 @@ impl<M: Model> Model for Initialized<M> {
 
     fn reordered<'s>(&self, state: &'s M::State) -> &'s [usize] {
         self.model.reordered(state)
+    }
+
+    fn unobservable(&self, updates: &[&M::Input], outputs: &[&M::Output]) -> Vec<bool> {
+        self.model.unobservable(updates, outputs)
     }
 
     fn heap_bytes(&self, state: &M::State) -> usize {
