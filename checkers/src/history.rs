@@ -1,5 +1,5 @@
 //! Histories: the events clients saw, read from JSON Lines (`../shared/formats/history.md`)
-//! or built in memory by a scenario.
+//! or EDN ([`crate::jepsen`]), or built in memory by a scenario.
 //!
 //! This module only knows the shape of a line. What `f` and `value` mean is the model's
 //! business, so pairing invocations with completions and decoding values happens in
@@ -169,6 +169,7 @@ pub struct History {
     path: Option<PathBuf>,
     events: Vec<Event>,
     lines: Vec<usize>,
+    null_reads_match_any: bool,
 }
 
 impl History {
@@ -184,6 +185,18 @@ impl History {
             path: None,
             events,
             lines,
+            null_reads_match_any: false,
+        }
+    }
+
+    /// A history of `events` in this order, event `i` from line `lines[i]`.
+    pub(crate) fn from_events_at(events: Vec<Event>, lines: Vec<usize>) -> History {
+        assert_eq!(events.len(), lines.len());
+        History {
+            path: None,
+            events,
+            lines,
+            null_reads_match_any: false,
         }
     }
 
@@ -202,6 +215,18 @@ impl History {
     /// The line of each event (parallel to [`History::events`]).
     pub fn lines(&self) -> &[usize] {
         &self.lines
+    }
+
+    /// True if an `ok` read-only operation whose value is null may have returned any value,
+    /// as a `nil` read means in Knossos' EDN histories. False for JSON Lines, where null is
+    /// a value like any other.
+    pub fn null_reads_match_any(&self) -> bool {
+        self.null_reads_match_any
+    }
+
+    /// Sets [`History::null_reads_match_any`].
+    pub fn set_null_reads_match_any(&mut self, any: bool) {
+        self.null_reads_match_any = any;
     }
 
     /// The file the history was read from, if any.
@@ -248,17 +273,106 @@ pub fn parse_history(text: &str) -> Result<History, HistoryError> {
     Ok(history)
 }
 
-/// Reads and parses a history file; errors name the file.
+/// The largest history file read: 128 MiB. A history of that size holds about a million
+/// events and takes about a gigabyte to check; larger files are refused with an error that
+/// names the limit, so a mistaken path cannot exhaust memory before the check starts.
+pub const HISTORY_BYTES_MAX: u64 = 128 << 20;
+
+/// How a history file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InputFormat {
+    /// Decided from the content (see [`InputFormat::detect`]).
+    Auto,
+    /// JSON Lines, `../shared/formats/history.md`.
+    Jsonl,
+    /// EDN, as Jepsen and Knossos write histories ([`crate::jepsen`]).
+    Edn,
+}
+
+impl InputFormat {
+    /// Every format, in the order the command line lists them.
+    pub const ALL: [InputFormat; 3] = [InputFormat::Auto, InputFormat::Jsonl, InputFormat::Edn];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Auto => "auto",
+            InputFormat::Jsonl => "jsonl",
+            InputFormat::Edn => "edn",
+        }
+    }
+
+    /// The format called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<InputFormat> {
+        InputFormat::ALL
+            .into_iter()
+            .find(|format| format.name() == name)
+    }
+
+    /// The format of `text`: EDN if it starts (after blanks and `;` comments) with `[`,
+    /// `(` or a map whose first key is a keyword (`{:`), JSON Lines otherwise.
+    pub fn detect(text: &str) -> InputFormat {
+        let mut rest = text.trim_start();
+        while let Some(comment) = rest.strip_prefix(';') {
+            rest = comment
+                .split_once('\n')
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        }
+        if rest.starts_with(['[', '(']) {
+            return InputFormat::Edn;
+        }
+        match rest.strip_prefix('{') {
+            Some(map) if map.trim_start().starts_with(':') => InputFormat::Edn,
+            _ => InputFormat::Jsonl,
+        }
+    }
+}
+
+/// Reads and parses a history file (its format detected from the content); errors name the
+/// file.
 pub fn read_history(path: &Path) -> Result<History, HistoryError> {
-    let text = std::fs::read_to_string(path).map_err(|error| HistoryError {
+    read_history_as(path, InputFormat::Auto)
+}
+
+/// Reads and parses a history file in `format`. A file larger than [`HISTORY_BYTES_MAX`]
+/// or without a single operation is an error: a history that checks nothing must not pass.
+pub fn read_history_as(path: &Path, format: InputFormat) -> Result<History, HistoryError> {
+    let error = |line: usize, message: String| HistoryError {
         path: Some(path.to_owned()),
-        line: 0,
-        message: format!("cannot read the file: {error}"),
-    })?;
-    let mut history = parse_history(&text).map_err(|error| HistoryError {
-        path: Some(path.to_owned()),
-        ..error
-    })?;
+        line,
+        message,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|failure| error(0, format!("cannot read the file: {failure}")))?
+        .len();
+    if size > HISTORY_BYTES_MAX {
+        return Err(error(
+            0,
+            format!(
+                "the file has {size} bytes; histories are limited to {HISTORY_BYTES_MAX} bytes (128 MiB)"
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|failure| error(0, format!("cannot read the file: {failure}")))?;
+    let format = match format {
+        InputFormat::Auto => InputFormat::detect(&text),
+        explicit => explicit,
+    };
+    let mut history = match format {
+        InputFormat::Edn => crate::jepsen::parse_edn_history(&text)
+            .map_err(|(line, message)| error(line, message))?,
+        InputFormat::Auto | InputFormat::Jsonl => {
+            parse_history(&text).map_err(|failure| error(failure.line, failure.message))?
+        }
+    };
+    if history.events.is_empty() {
+        return Err(error(
+            0,
+            format!("no operations (read as {})", format.name()),
+        ));
+    }
     history.path = Some(path.to_owned());
     Ok(history)
 }

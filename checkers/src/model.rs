@@ -1,5 +1,6 @@
-//! Sequential specifications: the [`Model`] trait and the built-in models `register`,
-//! `cas-register` and `kv` of `../shared/formats/history.md`.
+//! Sequential specifications: the [`Model`] trait, the built-in models `register` and
+//! `cas-register` of `../shared/formats/history.md` (`kv` is in [`crate::kv`]), and
+//! [`Initialized`], which starts any model from another state.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -51,6 +52,52 @@ pub trait Model {
         false
     }
 
+    /// For each of `updates` (indeterminate operations that change the state), true if no
+    /// result in `outputs` (every known result of the part) can have seen it take effect,
+    /// so that a linearization in which it did stays one without it, and the checker may
+    /// leave it out. Many `info` operations multiply the search; most that never took effect
+    /// are unobservable. The default, all false, is always correct, only slower.
+    fn unobservable(&self, updates: &[&Self::Input], outputs: &[&Self::Output]) -> Vec<bool> {
+        let _ = outputs;
+        vec![false; updates.len()]
+    }
+
+    /// [`Model::step`] for an operation that occupies `span` of the history. The checker
+    /// calls this one. A model may use the span to defer a choice that only a later
+    /// operation can make (the `kv` model leaves the order of concurrent appends open until a
+    /// `get` observes it); the default ignores it.
+    fn step_at(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+        span: Span,
+    ) -> Option<Self::State> {
+        let _ = span;
+        self.step(state, input, output)
+    }
+
+    /// For a model that defers choices: the operations (by the `call` of their [`Span`])
+    /// whose order the step into `state` chose, in that order. The checker uses it to report
+    /// a linearization in an order that holds. The default, none, suits every model that
+    /// decides each step at once.
+    fn reordered<'s>(&self, state: &'s Self::State) -> &'s [usize] {
+        let _ = state;
+        &[]
+    }
+
+    /// Heap bytes that `state` owns (beyond its own size), counted against the memory limit
+    /// of the search. Shared data (such as text the history also holds) is not counted.
+    fn heap_bytes(&self, state: &Self::State) -> usize {
+        let _ = state;
+        0
+    }
+
+    /// The state as a person reads it in an explanation; the default is its `Debug` form.
+    fn describe(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+
     /// Decodes an invocation's `f`, `key` and `value`; an error says what was wrong.
     fn decode_input(
         &self,
@@ -61,6 +108,97 @@ pub trait Model {
 
     /// Decodes an `ok` completion's `value` for the operation `input`.
     fn decode_output(&self, input: &Self::Input, value: &Value) -> Result<Self::Output, String>;
+}
+
+/// Where an operation sits in real time: the positions (indices among the history's
+/// events) of its invocation and of its completion, the latter `None` when its result is
+/// unknown, so that it may take effect at any point after the invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    /// Position of the invocation.
+    pub call: usize,
+    /// Position of the `ok` completion, if the result is known.
+    pub completion: Option<usize>,
+}
+
+impl Span {
+    /// True if this operation completed before `other` was invoked, so that it comes first
+    /// in every linearization.
+    pub fn precedes(&self, other: &Span) -> bool {
+        self.completion
+            .is_some_and(|completion| completion < other.call)
+    }
+}
+
+/// `model` started from `initial` instead of [`Model::init`]: `--initial 0` for Knossos'
+/// histories, whose register starts at 0. Everything else is the inner model's.
+#[derive(Clone, Debug)]
+pub struct Initialized<M: Model> {
+    /// The model.
+    pub model: M,
+    /// Its state before any operation.
+    pub initial: M::State,
+}
+
+impl<M: Model> Model for Initialized<M> {
+    type State = M::State;
+    type Input = M::Input;
+    type Output = M::Output;
+
+    fn init(&self) -> M::State {
+        self.initial.clone()
+    }
+
+    fn step(
+        &self,
+        state: &M::State,
+        input: &M::Input,
+        output: Option<&M::Output>,
+    ) -> Option<M::State> {
+        self.model.step(state, input, output)
+    }
+
+    fn step_at(
+        &self,
+        state: &M::State,
+        input: &M::Input,
+        output: Option<&M::Output>,
+        span: Span,
+    ) -> Option<M::State> {
+        self.model.step_at(state, input, output, span)
+    }
+
+    fn partition<'a>(&self, input: &'a M::Input) -> Option<&'a str> {
+        self.model.partition(input)
+    }
+
+    fn is_read_only(&self, input: &M::Input) -> bool {
+        self.model.is_read_only(input)
+    }
+
+    fn reordered<'s>(&self, state: &'s M::State) -> &'s [usize] {
+        self.model.reordered(state)
+    }
+
+    fn unobservable(&self, updates: &[&M::Input], outputs: &[&M::Output]) -> Vec<bool> {
+        self.model.unobservable(updates, outputs)
+    }
+
+    fn heap_bytes(&self, state: &M::State) -> usize {
+        self.model.heap_bytes(state)
+    }
+
+    fn describe(&self, state: &M::State) -> String {
+        self.model.describe(state)
+    }
+
+    fn decode_input(&self, f: &str, key: Option<&str>, value: &Value) -> Result<M::Input, String> {
+        self.model.decode_input(f, key, value)
+    }
+
+    fn decode_output(&self, input: &M::Input, value: &Value) -> Result<M::Output, String> {
+        self.model.decode_output(input, value)
+    }
 }
 
 /// An operation on a register, possibly one of several named by key.
@@ -202,7 +340,7 @@ fn register_decode_output(input: &RegisterInput, value: &Value) -> Result<Regist
     }
 }
 
-fn integer(value: &Value, what: &str) -> Result<i64, String> {
+pub(crate) fn integer(value: &Value, what: &str) -> Result<i64, String> {
     value.as_i64().ok_or_else(|| {
         format!(
             "{what} must be a signed 64-bit integer, found {}",
@@ -212,7 +350,7 @@ fn integer(value: &Value, what: &str) -> Result<i64, String> {
 }
 
 /// A short rendering of a JSON value for error messages.
-fn compact(value: &Value) -> String {
+pub(crate) fn compact(value: &Value) -> String {
     let text = value.to_string();
     if text.chars().count() <= 40 {
         text
@@ -251,6 +389,13 @@ macro_rules! register_model {
                 input.op == RegisterOp::Read
             }
 
+            fn describe(&self, state: &Option<i64>) -> String {
+                match state {
+                    Some(value) => value.to_string(),
+                    None => "null".to_owned(),
+                }
+            }
+
             fn decode_input(
                 &self,
                 f: &str,
@@ -273,118 +418,3 @@ macro_rules! register_model {
 
 register_model!(Register, false);
 register_model!(CasRegister, true);
-
-/// An operation on one key of the key-value store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KvInput {
-    /// The key; required in this model.
-    pub key: String,
-    /// What to do to it.
-    pub op: KvOp,
-}
-
-/// The operations of the `kv` model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KvOp {
-    /// Return the value.
-    Get,
-    /// Replace the value.
-    Put(String),
-    /// Append to the value.
-    Append(String),
-}
-
-/// The results of `kv` operations.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KvOutput {
-    /// The value a get returned (`""` for a missing key).
-    Get(String),
-    /// A put or append completed; its result carries nothing.
-    Done,
-}
-
-/// The `kv` model: one string per key, initially `""`, with `get`, `put` and `append`.
-/// Partitioned by key, so its state is the value of one key.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Kv;
-
-impl Model for Kv {
-    type State = String;
-    type Input = KvInput;
-    type Output = KvOutput;
-
-    fn init(&self) -> String {
-        String::new()
-    }
-
-    fn step(&self, state: &String, input: &KvInput, output: Option<&KvOutput>) -> Option<String> {
-        match (&input.op, output) {
-            (KvOp::Get, None) => Some(state.clone()),
-            (KvOp::Get, Some(KvOutput::Get(read))) => (read == state).then(|| state.clone()),
-            (KvOp::Put(value), None | Some(KvOutput::Done)) => Some(value.clone()),
-            (KvOp::Append(suffix), None | Some(KvOutput::Done)) => {
-                let mut appended = String::with_capacity(state.len() + suffix.len());
-                appended.push_str(state);
-                appended.push_str(suffix);
-                Some(appended)
-            }
-            // decode_output never pairs an operation with another operation's result.
-            _ => None,
-        }
-    }
-
-    fn partition<'a>(&self, input: &'a KvInput) -> Option<&'a str> {
-        Some(&input.key)
-    }
-
-    fn is_read_only(&self, input: &KvInput) -> bool {
-        input.op == KvOp::Get
-    }
-
-    fn decode_input(&self, f: &str, key: Option<&str>, value: &Value) -> Result<KvInput, String> {
-        let Some(key) = key else {
-            return Err(format!(
-                "the kv model needs a `key` on every line ({f} has none)"
-            ));
-        };
-        let op = match f {
-            "get" => match value {
-                Value::Null => KvOp::Get,
-                other => {
-                    return Err(format!(
-                        "a get's invoke value must be null, found {}",
-                        json_type_name(other)
-                    ));
-                }
-            },
-            "put" => KvOp::Put(string(value, "a put's invoke value")?),
-            "append" => KvOp::Append(string(value, "an append's invoke value")?),
-            other => {
-                return Err(format!(
-                    "unknown f {other:?} for this model (known: get, put, append)"
-                ));
-            }
-        };
-        Ok(KvInput {
-            key: key.to_owned(),
-            op,
-        })
-    }
-
-    fn decode_output(&self, input: &KvInput, value: &Value) -> Result<KvOutput, String> {
-        match input.op {
-            KvOp::Get => Ok(KvOutput::Get(string(value, "a get's result")?)),
-            KvOp::Put(_) | KvOp::Append(_) => Ok(KvOutput::Done),
-        }
-    }
-}
-
-fn string(value: &Value, what: &str) -> Result<String, String> {
-    match value {
-        Value::String(text) => Ok(text.clone()),
-        other => Err(format!(
-            "{what} must be a string, found {}",
-            json_type_name(other)
-        )),
-    }
-}

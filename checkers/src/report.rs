@@ -27,6 +27,17 @@ impl Verdict {
         }
     }
 
+    /// The verdict spelled `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        [
+            Verdict::Linearizable,
+            Verdict::NotLinearizable,
+            Verdict::Unknown,
+        ]
+        .into_iter()
+        .find(|verdict| verdict.as_str() == name)
+    }
+
     /// The verdict of a whole made of parts with these verdicts: one failing part fails the
     /// whole; otherwise one undecided part leaves the whole undecided.
     pub fn combine(self, other: Verdict) -> Verdict {
@@ -119,6 +130,14 @@ impl Operation {
     }
 }
 
+/// `key "k1"`, or `the register (no key)`.
+fn part_name(part: &Part) -> String {
+    match &part.key {
+        Some(key) => format!("key {}", quote(key)),
+        None => "the register (no key)".to_owned(),
+    }
+}
+
 fn quote(text: &str) -> String {
     Value::String(text.to_owned()).to_string()
 }
@@ -132,7 +151,7 @@ pub struct Failure {
     /// Operations not yet linearized that were invoked before `blocked` returned: the
     /// candidates the search tried to place before it.
     pub candidates: Vec<usize>,
-    /// The model state after the longest linearization (Rust debug syntax).
+    /// The model state after the longest linearization, as the model describes it.
     pub state: String,
 }
 
@@ -151,6 +170,8 @@ pub struct Part {
     pub failure: Option<Failure>,
     /// Number of (set of operations, state) pairs explored.
     pub states_explored: usize,
+    /// For an unknown verdict: which limit ran out and what had been explored.
+    pub unknown_reason: Option<String>,
 }
 
 /// The result of checking a history.
@@ -176,43 +197,92 @@ impl Report {
             .find(|part| part.verdict == Verdict::NotLinearizable)
     }
 
-    /// A multi-line explanation a person can act on: for each failing part its key, the
-    /// longest linearizable prefix, the operation that cannot be placed and the candidates;
-    /// for an unknown verdict, which limit ran out. `None` for a linearizable history.
+    /// A multi-line explanation a person can act on, readable on big histories: the first
+    /// failing part (in key order) in full (its key, the longest linearizable prefix, the
+    /// operation that cannot be placed and the candidates), one line per other failing
+    /// part, then the parts left undecided and which limit ran out. `None` for a
+    /// linearizable history. [`Report::explain_all`] gives every failing part in full.
     pub fn explain(&self) -> Option<String> {
-        match self.verdict {
-            Verdict::Linearizable => None,
-            Verdict::Unknown => Some(format!(
-                "unknown: {}",
-                self.unknown_reason.as_deref().unwrap_or("a limit ran out")
-            )),
-            Verdict::NotLinearizable => {
-                let mut text = String::new();
-                for part in &self.parts {
-                    if let Some(failure) = &part.failure {
-                        self.explain_part(&mut text, part, failure);
-                    }
-                }
-                Some(text)
+        self.explanation(false)
+    }
+
+    /// [`Report::explain`] with every failing part in full.
+    pub fn explain_all(&self) -> Option<String> {
+        self.explanation(true)
+    }
+
+    fn explanation(&self, all_in_full: bool) -> Option<String> {
+        if self.verdict == Verdict::Linearizable {
+            return None;
+        }
+        let mut text = String::new();
+        let mut failing = self
+            .parts
+            .iter()
+            .filter_map(|part| Some((part, part.failure.as_ref()?)));
+        if let Some((part, failure)) = failing.next() {
+            self.explain_part(&mut text, part, failure);
+        }
+        for (part, failure) in failing {
+            if all_in_full {
+                self.explain_part(&mut text, part, failure);
+            } else {
+                let _ = writeln!(
+                    text,
+                    "also not linearizable: {} ({} operations, {} states explored): cannot place {}",
+                    part_name(part),
+                    self.operation_count(part),
+                    part.states_explored,
+                    self.operations[failure.blocked].describe()
+                );
             }
+        }
+        self.explain_unknown(&mut text);
+        Some(text)
+    }
+
+    /// The first undecided part with its reason, then the keys of the others.
+    fn explain_unknown(&self, text: &mut String) {
+        let mut unknown = self
+            .parts
+            .iter()
+            .filter(|part| part.verdict == Verdict::Unknown);
+        let Some(first) = unknown.next() else {
+            return;
+        };
+        let _ = writeln!(
+            text,
+            "unknown: {}: {}",
+            part_name(first),
+            first.unknown_reason.as_deref().unwrap_or("a limit ran out")
+        );
+        let others: Vec<String> = unknown.map(part_name).collect();
+        const NAMED_MAX: usize = 20;
+        if !others.is_empty() {
+            let mut names = others[..others.len().min(NAMED_MAX)].join(", ");
+            if others.len() > NAMED_MAX {
+                let _ = write!(names, " and {} more", others.len() - NAMED_MAX);
+            }
+            let _ = writeln!(text, "also unknown: {names}");
         }
     }
 
-    fn explain_part(&self, text: &mut String, part: &Part, failure: &Failure) {
-        let key = match &part.key {
-            Some(key) => format!("key {}", quote(key)),
-            None => "the register (no key)".to_owned(),
-        };
-        let total = self
-            .operations
+    /// Operations of `part` that were checked (all but the failed ones).
+    fn operation_count(&self, part: &Part) -> usize {
+        self.operations
             .iter()
             .filter(|operation| {
                 operation.part == part.key && operation.completion != Completion::Fail
             })
-            .count();
+            .count()
+    }
+
+    fn explain_part(&self, text: &mut String, part: &Part, failure: &Failure) {
         let _ = writeln!(
             text,
-            "not linearizable: {key} ({total} operations, {} states explored)",
+            "not linearizable: {} ({} operations, {} states explored)",
+            part_name(part),
+            self.operation_count(part),
             part.states_explored
         );
         let _ = writeln!(

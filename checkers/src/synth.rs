@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::BuiltinModel;
-use crate::history::{Event, History};
+use crate::history::{Event, EventKind, History};
 
 /// splitmix64: a tiny generator, so a history is a pure function of its seed and this code.
 #[derive(Clone, Debug)]
@@ -109,85 +109,247 @@ pub fn generate(model: BuiltinModel, workload: &Workload, seed: u64) -> History 
     assert!(workload.process_count > 0, "a history needs a process");
     assert!(workload.key_count > 0, "a history needs a key");
     assert!(workload.value_count > 0, "registers need values to write");
-    let mut rng = SplitMix64::new(seed);
-    let mut history = History::new();
-    let mut clients: Vec<Client> = (0..workload.process_count).map(|_| Client::Idle).collect();
-    // The sequential truth: each key's current value.
-    let mut values: BTreeMap<Option<String>, Value> = BTreeMap::new();
     let initial = match model {
         BuiltinModel::Kv => json!(""),
         BuiltinModel::Register | BuiltinModel::CasRegister => Value::Null,
     };
-    let mut invoked_count = 0usize;
-    let mut unique = 0u64;
-    loop {
-        let busy = clients
-            .iter()
-            .any(|client| matches!(client, Client::Invoked { .. } | Client::TookEffect { .. }));
-        let can_invoke = invoked_count < workload.operation_count
-            && clients.iter().any(|client| matches!(client, Client::Idle));
-        if !busy && !can_invoke {
-            break;
-        }
-        let process = rng.below(workload.process_count) as usize;
-        match std::mem::replace(&mut clients[process], Client::Idle) {
-            Client::Idle if invoked_count < workload.operation_count => {
-                invoked_count += 1;
-                unique += 1;
-                let event = invent(model, workload, &mut rng, process as u64, unique);
-                history.push(event.clone());
-                let fate = if rng.chance(workload.indeterminate_per_mille) {
-                    // A pending operation retires its process for good, so it is the rarer
-                    // kind; otherwise a few of them would end a long history early.
-                    match rng.below(8) {
-                        0..=2 => Fate::InfoApplied,
-                        3..=5 => Fate::InfoNotApplied,
-                        6 => Fate::PendingApplied,
-                        _ => Fate::PendingNotApplied,
-                    }
-                } else {
-                    Fate::Ok
-                };
-                clients[process] = Client::Invoked { event, fate };
+    let clients = Clients {
+        operation_count: workload.operation_count,
+        process_count: workload.process_count,
+        indeterminate_per_mille: workload.indeterminate_per_mille,
+        initial,
+    };
+    let mut rng = SplitMix64::new(seed);
+    clients.run(&mut rng, |rng, process, unique| {
+        invent(model, workload, rng, process, unique)
+    })
+}
+
+/// The clients of a generated history and how their operations end.
+struct Clients {
+    operation_count: usize,
+    process_count: u64,
+    indeterminate_per_mille: u32,
+    /// The value of every key before the first operation.
+    initial: Value,
+}
+
+impl Clients {
+    /// Runs the clients to the end; `invent(rng, process, unique)` makes each invocation.
+    fn run(
+        &self,
+        rng: &mut SplitMix64,
+        mut invent: impl FnMut(&mut SplitMix64, u64, u64) -> Event,
+    ) -> History {
+        assert!(self.process_count > 0, "a history needs a process");
+        let mut history = History::new();
+        let mut clients: Vec<Client> = (0..self.process_count).map(|_| Client::Idle).collect();
+        // The sequential truth: each key's current value.
+        let mut values: BTreeMap<Option<String>, Value> = BTreeMap::new();
+        let mut invoked_count = 0usize;
+        loop {
+            let busy = clients
+                .iter()
+                .any(|client| matches!(client, Client::Invoked { .. } | Client::TookEffect { .. }));
+            let can_invoke = invoked_count < self.operation_count
+                && clients.iter().any(|client| matches!(client, Client::Idle));
+            if !busy && !can_invoke {
+                break;
             }
-            Client::Idle => {}
-            Client::Stuck => clients[process] = Client::Stuck,
-            Client::Invoked { event, fate } => {
-                let result = if fate.applies() {
-                    let value = values.entry(event.key.clone()).or_insert(initial.clone());
-                    apply(value, &event)
-                } else {
-                    Value::Null
-                };
-                clients[process] = Client::TookEffect {
+            let process = rng.below(self.process_count) as usize;
+            clients[process] = match std::mem::replace(&mut clients[process], Client::Idle) {
+                Client::Idle if invoked_count < self.operation_count => {
+                    invoked_count += 1;
+                    let event = invent(rng, process as u64, invoked_count as u64);
+                    history.push(event.clone());
+                    let fate = self.draw_fate(rng);
+                    Client::Invoked { event, fate }
+                }
+                Client::Idle => Client::Idle,
+                Client::Stuck => Client::Stuck,
+                Client::Invoked { event, fate } => {
+                    let result = if fate.applies() {
+                        let value = values
+                            .entry(event.key.clone())
+                            .or_insert(self.initial.clone());
+                        apply(value, &event)
+                    } else {
+                        Value::Null
+                    };
+                    Client::TookEffect {
+                        event,
+                        fate,
+                        result,
+                    }
+                }
+                Client::TookEffect {
                     event,
                     fate,
                     result,
-                };
-            }
-            Client::TookEffect {
-                event,
-                fate,
-                result,
-            } => {
-                let completion = match fate {
-                    Fate::Ok => Event::ok(event.process, &event.f, result),
-                    Fate::InfoApplied | Fate::InfoNotApplied => {
-                        Event::info(event.process, &event.f)
-                    }
-                    Fate::PendingApplied | Fate::PendingNotApplied => {
-                        clients[process] = Client::Stuck;
-                        continue;
-                    }
-                };
-                history.push(Event {
-                    key: event.key.clone(),
-                    ..completion
-                });
-            }
+                } => complete(&mut history, &event, fate, result),
+            };
+        }
+        history
+    }
+
+    fn draw_fate(&self, rng: &mut SplitMix64) -> Fate {
+        if !rng.chance(self.indeterminate_per_mille) {
+            return Fate::Ok;
+        }
+        // A pending operation retires its process for good, so it is the rarer kind;
+        // otherwise a few of them would end a long history early.
+        match rng.below(8) {
+            0..=2 => Fate::InfoApplied,
+            3..=5 => Fate::InfoNotApplied,
+            6 => Fate::PendingApplied,
+            _ => Fate::PendingNotApplied,
         }
     }
+}
+
+/// Records the completion of `event` (none for a pending one) and returns the client's next
+/// state.
+fn complete(history: &mut History, event: &Event, fate: Fate, result: Value) -> Client {
+    let completion = match fate {
+        Fate::Ok => Event::ok(event.process, &event.f, result),
+        Fate::InfoApplied | Fate::InfoNotApplied => Event::info(event.process, &event.f),
+        Fate::PendingApplied | Fate::PendingNotApplied => return Client::Stuck,
+    };
+    history.push(Event {
+        key: event.key.clone(),
+        ..completion
+    });
+    Client::Idle
+}
+
+/// The shape of a key-value history like those of Jepsen's and Porcupine's kv tests: many
+/// clients, few keys, mostly appends and gets with short random values.
+///
+/// The default is the hard case of issue 10: 50 processes, 10 keys chosen uniformly, 2,000
+/// operations (45% `get`, 50% `append`, 5% `put`), values of 8 characters, every operation
+/// `ok`. The benchmark varies processes over 10-100, keys over 1-10, operations over
+/// 1,000-10,000 and the share of `info` over 0-10%.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvShape {
+    /// Clients, each with at most one operation outstanding.
+    pub process_count: u64,
+    /// Keys, `k0` to `k{key_count - 1}`, chosen uniformly for each operation.
+    pub key_count: usize,
+    /// Invocations in total.
+    pub operation_count: usize,
+    /// Chance, in thousandths, that an operation is indeterminate (`info` or no completion).
+    pub info_per_mille: u32,
+    /// Share of `get`s, in percent.
+    pub get_percent: u32,
+    /// Share of `put`s, in percent; the rest are `append`s.
+    pub put_percent: u32,
+    /// Characters of each written value (lowercase letters and digits, so `!` never is one).
+    pub value_length: usize,
+    /// Plant one `ok` get whose value no linearization allows: the value it should have read
+    /// with its last character replaced by `!`, or `!` for an empty value.
+    pub violation: bool,
+}
+
+impl Default for KvShape {
+    fn default() -> KvShape {
+        KvShape {
+            process_count: 50,
+            key_count: 10,
+            operation_count: 2_000,
+            info_per_mille: 0,
+            get_percent: 45,
+            put_percent: 5,
+            value_length: 8,
+            violation: false,
+        }
+    }
+}
+
+impl KvShape {
+    /// A short name for tables and file names, such as `p50-k10-n2000-i0-bad`.
+    pub fn label(&self) -> String {
+        format!(
+            "p{}-k{}-n{}-i{}-{}",
+            self.process_count,
+            self.key_count,
+            self.operation_count,
+            self.info_per_mille,
+            if self.violation { "bad" } else { "ok" }
+        )
+    }
+}
+
+/// A `kv` history of `shape`, a pure function of `seed`: linearizable unless
+/// `shape.violation`, in which case exactly one `get` returns an impossible value.
+pub fn generate_kv(shape: &KvShape, seed: u64) -> History {
+    assert!(shape.key_count > 0, "a history needs a key");
+    assert!(
+        shape.get_percent + shape.put_percent <= 100,
+        "shares above 100%"
+    );
+    let clients = Clients {
+        operation_count: shape.operation_count,
+        process_count: shape.process_count,
+        indeterminate_per_mille: shape.info_per_mille,
+        initial: json!(""),
+    };
+    let mut rng = SplitMix64::new(seed);
+    let mut history = clients.run(&mut rng, |rng, process, _| {
+        let key = format!("k{}", rng.below(shape.key_count as u64));
+        let draw = rng.below(100) as u32;
+        let event = if draw < shape.get_percent {
+            Event::invoke(process, "get", Value::Null)
+        } else {
+            let f = if draw < shape.get_percent + shape.put_percent {
+                "put"
+            } else {
+                "append"
+            };
+            Event::invoke(process, f, json!(random_text(rng, shape.value_length)))
+        };
+        event.with_key(&key)
+    });
+    if shape.violation {
+        plant_violation(&mut history, &mut rng);
+    }
     history
+}
+
+/// `length` random lowercase letters and digits.
+fn random_text(rng: &mut SplitMix64, length: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..length)
+        .map(|_| char::from(ALPHABET[rng.below(ALPHABET.len() as u64) as usize]))
+        .collect()
+}
+
+/// Makes one `ok` get, chosen at random, return a value no written value can form; without
+/// such a get, appends one at the end.
+fn plant_violation(history: &mut History, rng: &mut SplitMix64) {
+    let gets: Vec<usize> = history
+        .events()
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| event.kind == EventKind::Ok && event.f == "get")
+        .map(|(position, _)| position)
+        .collect();
+    let mut events = history.events().to_vec();
+    if gets.is_empty() {
+        let process = events
+            .iter()
+            .map(|event| event.process + 1)
+            .max()
+            .unwrap_or(0);
+        events.push(Event::invoke(process, "get", Value::Null).with_key("k0"));
+        events.push(Event::ok(process, "get", json!("!")).with_key("k0"));
+    } else {
+        let position = gets[rng.below(gets.len() as u64) as usize];
+        let mut value = events[position].value.as_str().unwrap_or("").to_owned();
+        value.pop();
+        value.push('!');
+        events[position].value = Value::String(value);
+    }
+    *history = History::from_events(events);
 }
 
 /// A random invocation for `model`.

@@ -222,6 +222,23 @@ fn kv() {
          2 invoke get key=x\n2 ok get key=x \"b\"",
         "not-linearizable",
     );
+    // Concurrent appends stay unordered until a get observes them, and the order it picks
+    // must respect real time: "a" completed before "b" was invoked.
+    check(
+        "kv",
+        "0 invoke append key=x \"a\"\n0 ok append key=x\n1 invoke append key=x \"b\"\n\
+         2 invoke get key=x\n1 ok append key=x\n2 ok get key=x \"ba\"",
+        "not-linearizable",
+    );
+    // A get that could observe the unordered appends one way must not commit to it: here
+    // "ab" is read only after a put of "ab", and the appends went "b" then "a".
+    check(
+        "kv",
+        "0 invoke append key=x \"a\"\n1 invoke append key=x \"b\"\n2 invoke get key=x\n\
+         3 invoke get key=x\n0 ok append key=x\n1 ok append key=x\n3 ok get key=x \"ba\"\n\
+         4 invoke put key=x \"ab\"\n4 ok put key=x\n2 ok get key=x \"ab\"",
+        "linearizable",
+    );
     // Keys are independent.
     check(
         "kv",

@@ -7,9 +7,9 @@
 //! histories that may or may not be linearizable, the checker must agree with a brute-force
 //! search over every order.
 
-use checkers::synth::{self, Workload};
+use checkers::synth::{self, KvShape, Workload};
 use checkers::{
-    BuiltinModel, CasRegister, Completion, Event, EventKind, History, Limits, Model, Report,
+    BuiltinModel, CasRegister, Completion, Event, EventKind, History, Kv, Limits, Model, Report,
     Verdict,
 };
 use proptest::prelude::*;
@@ -165,8 +165,96 @@ proptest! {
         let history = random_history(&script);
         let report = checkers::check(&CasRegister, &history, &Limits::none())
             .unwrap_or_else(|error| panic!("{error}\n{}", history.to_jsonl()));
-        prop_assert_eq!(report.verdict, brute_force(&report), "{}", history.to_jsonl());
+        prop_assert_eq!(report.verdict, brute_force(&CasRegister, &report), "{}", history.to_jsonl());
     }
+
+    // Goal: on small kv histories of the generator's shape, with and without a planted
+    // violation, with indeterminate operations and with short values that collide, the search
+    // (appends left unordered until a get observes them) agrees with trying every order of
+    // concrete strings. Method: generate_kv at small sizes, compared with `brute_force`.
+    #[test]
+    fn kv_agrees_with_brute_force(
+        process_count in 1u64..5,
+        key_count in 1usize..3,
+        operation_count in 1usize..13,
+        info_per_mille in prop_oneof![Just(0u32), 0u32..400],
+        value_length in 0usize..3,
+        violation in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let shape = KvShape {
+            process_count,
+            key_count,
+            operation_count,
+            info_per_mille,
+            value_length,
+            violation,
+            ..KvShape::default()
+        };
+        let history = synth::generate_kv(&shape, seed);
+        let report = checkers::check(&Kv, &history, &Limits::none())
+            .unwrap_or_else(|error| panic!("{error}\n{}", history.to_jsonl()));
+        prop_assert_eq!(report.verdict, brute_force(&Kv, &report), "{}", history.to_jsonl());
+        if violation && value_length > 0 {
+            prop_assert_eq!(report.verdict, Verdict::NotLinearizable, "{}", history.to_jsonl());
+        }
+    }
+
+    // Goal: as above on kv histories whose gets return arbitrary concatenations, so that
+    // most are not linearizable and the unordered appends meet every kind of observation.
+    // Method: a script of steps, the gets' results drawn from pieces of the appended values.
+    #[test]
+    fn kv_random_results_agree(
+        script in prop::collection::vec((0u64..4, 0u8..4, 0usize..4, 0u8..8), 0..24),
+    ) {
+        let history = random_kv_history(&script);
+        let report = checkers::check(&Kv, &history, &Limits::none())
+            .unwrap_or_else(|error| panic!("{error}\n{}", history.to_jsonl()));
+        prop_assert_eq!(report.verdict, brute_force(&Kv, &report), "{}", history.to_jsonl());
+    }
+}
+
+/// A well-formed kv history on one key from a script of (process, operation, piece,
+/// outcome): appends and puts of short values, and gets that return a concatenation of
+/// earlier values chosen by the script rather than by any execution.
+fn random_kv_history(script: &[(u64, u8, usize, u8)]) -> History {
+    const PIECES: [&str; 4] = ["a", "b", "ab", ""];
+    let mut history = History::new();
+    let mut busy: Vec<Option<&'static str>> = vec![None; 4];
+    let mut written: Vec<&str> = Vec::new();
+    for (process, operation, piece, outcome) in script {
+        let slot = &mut busy[*process as usize];
+        let event = match slot.take() {
+            None => {
+                let (f, value) = match operation {
+                    0 | 1 => ("get", Value::Null),
+                    2 => ("append", json!(PIECES[*piece])),
+                    _ => ("put", json!(PIECES[*piece])),
+                };
+                if !value.is_null() {
+                    written.push(PIECES[*piece]);
+                }
+                *slot = Some(f);
+                Event::invoke(*process, f, value)
+            }
+            Some(f) => match outcome {
+                0 => Event::fail(*process, f),
+                1 => Event::info(*process, f),
+                _ if f == "get" => {
+                    // A suffix of what was written, in that order or reversed.
+                    let start = *piece % (written.len() + 1);
+                    let mut pieces = written[start..].to_vec();
+                    if outcome % 2 == 1 {
+                        pieces.reverse();
+                    }
+                    Event::ok(*process, f, json!(pieces.concat()))
+                }
+                _ => Event::ok(*process, f, Value::Null),
+            },
+        };
+        history.push(event.with_key("k"));
+    }
+    history
 }
 
 /// A well-formed cas-register history from a script of (process, operation, a, b, outcome):
@@ -208,53 +296,63 @@ fn random_history(script: &[(u64, u8, i64, i64, u8)]) -> History {
     history
 }
 
-struct BruteOperation {
-    input: <CasRegister as Model>::Input,
-    output: Option<<CasRegister as Model>::Output>,
+struct BruteOperation<M: Model> {
+    input: M::Input,
+    output: Option<M::Output>,
     call: usize,
     /// `None` for indeterminate operations.
     ret: Option<usize>,
 }
 
-/// Linearizability by trying every order: each determinate operation placed once, each
-/// indeterminate one at most once, never before an operation that returned before its call.
-fn brute_force(report: &Report) -> Verdict {
-    let operations: Vec<BruteOperation> = report
+/// Linearizability by trying every order, key by key, with the model's sequential `step`:
+/// each determinate operation placed once, each indeterminate one at most once, never before
+/// an operation that returned before its call.
+fn brute_force<M: Model>(model: &M, report: &Report) -> Verdict {
+    let mut parts: Vec<Option<String>> = report
         .operations
         .iter()
-        .filter(|operation| operation.completion != Completion::Fail)
-        .map(|operation| {
-            let input = CasRegister
-                .decode_input(&operation.f, None, &operation.argument)
-                .expect("valid input");
-            let (output, ret) = match &operation.completion {
-                Completion::Ok(value) => (
-                    Some(
-                        CasRegister
-                            .decode_output(&input, value)
-                            .expect("valid output"),
-                    ),
-                    operation.return_position,
-                ),
-                _ => (None, None),
-            };
-            BruteOperation {
-                input,
-                output,
-                call: operation.call_position,
-                ret,
-            }
-        })
+        .map(|operation| operation.part.clone())
         .collect();
-    let mut placed = vec![false; operations.len()];
-    if place(&operations, &mut placed, CasRegister.init()) {
-        Verdict::Linearizable
-    } else {
-        Verdict::NotLinearizable
+    parts.sort();
+    parts.dedup();
+    for part in parts {
+        let operations: Vec<BruteOperation<M>> = report
+            .operations
+            .iter()
+            .filter(|operation| operation.part == part && operation.completion != Completion::Fail)
+            .map(|operation| {
+                let input = model
+                    .decode_input(&operation.f, operation.part.as_deref(), &operation.argument)
+                    .expect("valid input");
+                let (output, ret) = match &operation.completion {
+                    Completion::Ok(value) => (
+                        Some(model.decode_output(&input, value).expect("valid output")),
+                        operation.return_position,
+                    ),
+                    _ => (None, None),
+                };
+                BruteOperation {
+                    input,
+                    output,
+                    call: operation.call_position,
+                    ret,
+                }
+            })
+            .collect();
+        let mut placed = vec![false; operations.len()];
+        if !place(model, &operations, &mut placed, model.init()) {
+            return Verdict::NotLinearizable;
+        }
     }
+    Verdict::Linearizable
 }
 
-fn place(operations: &[BruteOperation], placed: &mut [bool], state: Option<i64>) -> bool {
+fn place<M: Model>(
+    model: &M,
+    operations: &[BruteOperation<M>],
+    placed: &mut [bool],
+    state: M::State,
+) -> bool {
     let done = operations
         .iter()
         .zip(placed.iter())
@@ -276,9 +374,9 @@ fn place(operations: &[BruteOperation], placed: &mut [bool], state: Option<i64>)
             continue;
         }
         let operation = &operations[candidate];
-        if let Some(next) = CasRegister.step(&state, &operation.input, operation.output.as_ref()) {
+        if let Some(next) = model.step(&state, &operation.input, operation.output.as_ref()) {
             placed[candidate] = true;
-            if place(operations, placed, next) {
+            if place(model, operations, placed, next) {
                 return true;
             }
             placed[candidate] = false;

@@ -48,11 +48,12 @@ fn limits_give_unknown() {
                 duration_max: None,
                 memory_bytes_max: Some(1),
             },
-            "unknown: the memory limit of 1 bytes ran out",
+            "unknown: key \"k0\": the memory limit of 1 bytes per key ran out after 0 \
+             configurations (16 KiB of memo); the longest linearizable prefix found places 0 of",
         ),
         (
             Limits::with_duration_max(Duration::ZERO),
-            "unknown: the time limit ran out",
+            "unknown: key \"k0\": the time limit ran out after 1 configurations",
         ),
     ];
     for (limits, expect) in cases {
@@ -60,7 +61,14 @@ fn limits_give_unknown() {
             .check(&history, &limits)
             .expect("well-formed");
         assert_eq!(report.verdict, Verdict::Unknown);
-        assert_eq!(report.explain().as_deref(), Some(expect));
+        let explanation = report.explain().expect("an explanation");
+        assert!(explanation.starts_with(expect), "{explanation}");
+        // The other 99 keys in one line, the first 20 by name.
+        assert!(
+            explanation.ends_with("key \"k27\" and 79 more\n"),
+            "{explanation}"
+        );
+        assert_eq!(explanation.lines().count(), 2, "{explanation}");
     }
     let report = BuiltinModel::Kv
         .check(&history, &Limits::none())
@@ -126,4 +134,88 @@ fn html_rendering() {
     for banned in ["<script", "src=", "href=", "@import", "url("] {
         assert!(!page.contains(banned), "{banned:?} in the page");
     }
+}
+
+// Goal: the report is the same for every number of jobs, also when a per-part memory limit
+// leaves some parts undecided. Method: a generated history of the issue's shape with a
+// violation, checked with 1, 2, 3 and 8 threads, without a limit and with a small one.
+#[test]
+fn same_report_for_every_job_count() {
+    let shape = synth::KvShape {
+        violation: true,
+        ..synth::KvShape::default()
+    };
+    let history = synth::generate_kv(&shape, 3);
+    for memory_bytes_max in [None, Some(512 << 10)] {
+        let limits = Limits {
+            duration_max: None,
+            memory_bytes_max,
+        };
+        let single = checkers::check(&checkers::Kv, &history, &limits).expect("well-formed");
+        for jobs in [2, 3, 8] {
+            let parallel = checkers::check_parallel(&checkers::Kv, &history, &limits, jobs)
+                .expect("well-formed");
+            assert!(
+                parallel == single,
+                "{jobs} jobs, limit {memory_bytes_max:?}"
+            );
+        }
+        let verdicts: Vec<Verdict> = single.parts.iter().map(|part| part.verdict).collect();
+        assert!(verdicts.contains(&Verdict::Linearizable), "{verdicts:?}");
+        let undecided = if memory_bytes_max.is_some() {
+            Verdict::Unknown
+        } else {
+            Verdict::NotLinearizable
+        };
+        assert!(verdicts.contains(&undecided), "{verdicts:?}");
+    }
+}
+
+/// Keys "a" and "c" are not linearizable, "b" is.
+const THREE_KEYS: &str = r#"{"process": 0, "type": "invoke", "f": "put", "key": "a", "value": "x"}
+{"process": 0, "type": "ok", "f": "put", "key": "a", "value": null}
+{"process": 1, "type": "invoke", "f": "get", "key": "a", "value": null}
+{"process": 1, "type": "ok", "f": "get", "key": "a", "value": "z"}
+{"process": 2, "type": "invoke", "f": "get", "key": "b", "value": null}
+{"process": 2, "type": "ok", "f": "get", "key": "b", "value": ""}
+{"process": 3, "type": "invoke", "f": "get", "key": "c", "value": null}
+{"process": 3, "type": "ok", "f": "get", "key": "c", "value": "w"}
+"#;
+
+// Goal: on a history with several failing keys the explanation stays short: the first in
+// full, one line for each other; explain_all gives each in full. Method: three keys, two
+// broken.
+#[test]
+fn explanation_of_several_failing_keys() {
+    let history = parse_history(THREE_KEYS).expect("parses");
+    let report = BuiltinModel::Kv
+        .check(&history, &Limits::none())
+        .expect("well-formed");
+    let short = report.explain().expect("an explanation");
+    assert!(
+        short.starts_with("not linearizable: key \"a\" (2 operations"),
+        "{short}"
+    );
+    assert!(
+        short.ends_with(
+            "also not linearizable: key \"c\" (1 operations, 1 states explored): cannot place \
+             p3 get [\"c\"] -> \"w\" (lines 7-8)\n"
+        ),
+        "{short}"
+    );
+    let full = report.explain_all().expect("an explanation");
+    assert!(
+        full.contains("not linearizable: key \"c\" (1 operations"),
+        "{full}"
+    );
+    assert_eq!(
+        full.matches("longest linearizable prefix").count(),
+        2,
+        "{full}"
+    );
+    assert_eq!(
+        short.matches("longest linearizable prefix").count(),
+        1,
+        "{short}"
+    );
 }

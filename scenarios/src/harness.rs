@@ -288,18 +288,15 @@ pub fn check_linearizable(history: &[HistoryRecord], model: checkers::BuiltinMod
         Ok(report) => match report.verdict {
             checkers::Verdict::Linearizable => Verdict::pass(),
             checkers::Verdict::NotLinearizable => {
-                let explanation =
-                    name_history_lines(&report.explain().unwrap_or_default(), history);
-                // The explanation says "not linearizable" itself.
-                let prefix = if explanation.starts_with("not linearizable") {
-                    ""
-                } else {
-                    "not linearizable: "
-                };
+                // The explanation starts with "not linearizable: KEY".
+                let explanation = report
+                    .explain()
+                    .unwrap_or_else(|| "not linearizable".to_owned());
                 let verdict = Verdict::fail(
                     sim::Outcome::Safety,
                     format!(
-                        "{prefix}{explanation}  (history lines are those of the file `replay --history` writes)"
+                        "{}  (history lines are those of the file `replay --history` writes)",
+                        name_history_lines(&explanation, history)
                     ),
                 );
                 match blocked_at(&report, history) {
