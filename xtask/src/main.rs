@@ -57,7 +57,12 @@ struct BenchArgs {
     engine: bench_engine::Args,
 }
 
+/// The exit code when the reader of stdout went away (`| head`): 128 + SIGPIPE, as a Unix tool
+/// killed by the signal reports it.
+const EXIT_OUTPUT_CLOSED: i32 = 141;
+
 fn main() {
+    end_quietly_when_the_output_closes();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::List => list(),
@@ -78,6 +83,25 @@ fn main() {
         Command::CheckHistory(args) => check_history::run(args),
     };
     std::process::exit(code);
+}
+
+/// `println!` panics when stdout is a pipe whose reader went away; that is no error of ours or
+/// of the code under test, so the command ends quietly instead, as Unix tools do. Other panics
+/// go on to the previous hook.
+fn end_quietly_when_the_output_closes() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(EXIT_OUTPUT_CLOSED);
+        }
+        previous(info);
+    }));
 }
 
 fn list() -> i32 {

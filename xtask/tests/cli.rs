@@ -219,3 +219,24 @@ fn a_dumped_plan_replays_to_the_same_hash_and_bad_plans_are_errors() {
         "{stderr}"
     );
 }
+
+// Goal: a reader that closes the output early (`| head`) ends the command quietly, with no
+// panic on stderr. Method: give the command a pipe whose reader is already gone.
+#[test]
+fn a_closed_output_ends_the_command_quietly() {
+    let histories = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/histories"
+    );
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["check-history", "--model", "cas-register"])
+        .arg(format!("{histories}/etcd_000.jsonl"))
+        .stdout(writer)
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
