@@ -171,35 +171,49 @@ fn replay(args: Args) -> Result<i32, String> {
         Some(path) => format!("{}: {e}", path.display()),
         None => e,
     })?;
-    if let Some(streamed) = streamed {
-        streamed.finish()?;
-    }
+    // A streamed JSON trace is an open array: the rest of the document closes it.
+    let json_opened = match streamed {
+        Some(streamed) => streamed.finish()?,
+        None => false,
+    };
     let replay_line = match &args.plan {
         Some(path) => format!("cargo xtask replay --plan {}", path.display()),
         None => result.replay_command(),
     };
-    let Some(run) = run else {
-        // The run panicked: no trace or report survived the unwinding.
-        println!(
-            "verdict   {}: {}",
-            result.verdict.outcome.as_str(),
-            result.verdict.message
-        );
-        println!("replay    {replay_line}");
-        return Ok(result.verdict.outcome.exit_code());
-    };
-    to_stdout(|out| print_run(out, &args, scenario, &run, &replay_line))?;
-    write_files(&args, &plan, run)?;
-    Ok(result.verdict.outcome.exit_code())
+    let code = result.verdict.outcome.exit_code();
+    match run {
+        Some(run) => {
+            to_stdout(|out| print_run(out, &args, scenario, &run, &replay_line, json_opened))?;
+            write_files(&args, &plan, run)?;
+        }
+        // The run panicked: no report survived the unwinding (a streamed trace did, up to it).
+        None => to_stdout(|out| match args.format {
+            Format::Text => writeln!(
+                out,
+                "verdict   {}: {}\nreplay    {replay_line}",
+                result.verdict.outcome.as_str(),
+                result.verdict.message
+            ),
+            Format::Json => {
+                out.write_all(if json_opened { b"]," } else { b"{" })?;
+                let verdict = serde_json::json!({"replay": replay_line, "verdict": result.verdict});
+                let fields = verdict.to_string();
+                out.write_all(&fields.as_bytes()[1..])?;
+                out.write_all(b"\n")
+            }
+        })?,
+    }
+    Ok(code)
 }
 
-/// How much of the run to keep: a text trace that nothing else needs (no diagram, no stored
-/// trace) streams to stdout as the run goes, in constant memory, and a panic leaves the trace
-/// up to it on the screen; otherwise the run is recorded.
-fn trace_level(args: &Args, scenario: &dyn Scenario) -> (TraceLevel, Option<StreamedText>) {
+/// How much of the run to keep: a trace that nothing else needs (no diagram, no stored trace,
+/// no summary read from it) streams to stdout as the run goes, as text lines or as the JSON
+/// document's `trace` array, in constant memory; a panic leaves the trace up to it. Otherwise
+/// the run is recorded.
+fn trace_level(args: &Args, scenario: &dyn Scenario) -> (TraceLevel, Option<Streamed>) {
     let needs_records =
         args.diagram.is_some() || args.save.is_some() || scenario.summary_reads_the_trace();
-    if args.quiet || needs_records || !matches!(args.format, Format::Text) {
+    if args.quiet || needs_records {
         let level = if args.quiet && !needs_records {
             TraceLevel::Hash
         } else {
@@ -207,44 +221,54 @@ fn trace_level(args: &Args, scenario: &dyn Scenario) -> (TraceLevel, Option<Stre
         };
         return (level, None);
     }
-    let streamed = StreamedText::default();
+    let streamed = Streamed(Rc::new(RefCell::new(StreamState {
+        json: matches!(args.format, Format::Json),
+        ..StreamState::default()
+    })));
     let out = streamed.clone();
-    let sink = sim::TraceSink::new(move |record| out.write_line(&record));
+    let sink = sim::TraceSink::new(move |record| out.write(&record));
     (TraceLevel::Stream(sink), Some(streamed))
 }
 
-/// The text trace on its way to stdout: a buffered writer shared with the trace's sink. A
-/// reader that went away (`| head`) ends the output quietly; another error is reported once
-/// the run is over.
-#[derive(Clone, Default)]
-struct StreamedText(Rc<RefCell<StreamState>>);
+/// The trace on its way to stdout: a buffered writer shared with the trace's sink. A reader
+/// that went away (`| head`) ends the output quietly; another error is reported once the run
+/// is over.
+#[derive(Clone)]
+struct Streamed(Rc<RefCell<StreamState>>);
 
 #[derive(Default)]
 struct StreamState {
+    /// JSON (`{"trace":[record,...`) rather than text lines.
+    json: bool,
     out: Option<std::io::BufWriter<std::io::Stdout>>,
     failed: Option<std::io::Error>,
 }
 
-impl StreamedText {
-    fn write_line(&self, record: &sim::TraceRecord) {
+impl Streamed {
+    fn write(&self, record: &sim::TraceRecord) {
         let mut state = self.0.borrow_mut();
         let state = &mut *state;
         if state.failed.is_some() {
             return;
         }
+        let first = state.out.is_none();
         let out = state
             .out
             .get_or_insert_with(|| std::io::BufWriter::new(std::io::stdout()));
-        let line = traces::render_line(record);
-        if let Err(e) = out
-            .write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-        {
+        let written = if state.json {
+            out.write_all(if first { b"{\"trace\":[" } else { b"," })
+                .and_then(|()| serde_json::to_writer(&mut *out, record).map_err(Into::into))
+        } else {
+            out.write_all(traces::render_line(record).as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+        };
+        if let Err(e) = written {
             state.failed = Some(e);
         }
     }
 
-    fn finish(self) -> Result<(), String> {
+    /// Flushes what was streamed; returns whether a JSON document was opened.
+    fn finish(self) -> Result<bool, String> {
         let mut state = self.0.borrow_mut();
         let flushed = match state.out.as_mut() {
             Some(out) => out.flush(),
@@ -254,7 +278,7 @@ impl StreamedText {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 Err(format!("writing to stdout: {e}"))
             }
-            _ => Ok(()),
+            _ => Ok(state.json && state.out.is_some()),
         }
     }
 }
@@ -271,23 +295,32 @@ fn to_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Resul
     }
 }
 
-/// The trace (unless `--quiet`), the report and the scenario's summary, as text or JSON. JSON
-/// is written as it is serialized, never built whole in memory.
+/// The trace (unless `--quiet`, or streamed already), the report and the scenario's summary,
+/// as text or JSON. JSON is written as it is serialized, never built whole in memory; after a
+/// streamed trace (`json_opened`) the rest of the document closes its array.
 fn print_run(
     out: &mut dyn Write,
     args: &Args,
     scenario: &dyn Scenario,
     run: &scenarios::Run,
     replay_line: &str,
+    json_opened: bool,
 ) -> std::io::Result<()> {
     match args.format {
         Format::Text => {
-            // A streamed trace went out as the run went; a recorded one goes out now.
+            // A streamed trace went out as the run went, and keeps no records.
             if !args.quiet {
                 traces::write_trace(run.trace.records(), out)?;
             }
             write_report(out, &run.report, replay_line)?;
             out.write_all(scenario.summary(run).as_bytes())
+        }
+        Format::Json if json_opened => {
+            out.write_all(b"],\"replay\":")?;
+            serde_json::to_writer(&mut *out, replay_line)?;
+            out.write_all(b",\"report\":")?;
+            serde_json::to_writer(&mut *out, &run.report)?;
+            out.write_all(b"}\n")
         }
         Format::Json => {
             let json = ReplayJson {
@@ -301,7 +334,8 @@ fn print_run(
     }
 }
 
-/// `replay --format json`: the keys in the order they always had.
+/// `replay --format json` of a recorded run: replay, report, trace. A streamed trace comes
+/// first instead (`{"trace":[...],"replay":...,"report":...}`): the same keys.
 #[derive(serde::Serialize)]
 struct ReplayJson<'a> {
     replay: &'a str,

@@ -287,7 +287,8 @@ fn damaged_and_older_traces_say_so_in_words() {
     assert!(run(&dir, &["show", "flipped"]).error().contains("bytes "));
 }
 
-// `--format json` is streamed, in the same shape as before: replay, report, trace.
+// `--format json` is streamed, with the same keys as before: replay, report, trace (a streamed
+// trace comes first in the document).
 #[test]
 fn json_output_keeps_its_shape() {
     let dir = scratch("json");
