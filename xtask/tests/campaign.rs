@@ -3,26 +3,15 @@
 //! runs in bounded memory until its time is up, Ctrl-C keeps what was found, and bad flags and
 //! output paths are refused before anything runs. Method: run the built binary.
 
+mod common;
+
+use common::{text, xtask};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::{Command, Stdio};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("faultline-campaign-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("campaign", name)
 }
 
 fn path(dir: &Path, name: &str) -> String {

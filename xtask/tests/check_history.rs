@@ -3,21 +3,14 @@
 //! number of jobs, `unknown` within the memory limit, bad flags named with their limits.
 //! Method: run the built binary on the shipped and on generated histories.
 
+mod common;
+
+use common::{text, xtask};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use checkers::synth::{self, KvShape};
-
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn histories(file: &str) -> String {
     Path::new(concat!(
