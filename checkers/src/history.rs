@@ -6,6 +6,7 @@
 //! [`crate::linearizability`], where the model is known.
 
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -354,7 +355,18 @@ pub fn read_history_as(path: &Path, format: InputFormat) -> Result<History, Hist
             ),
         ));
     }
-    let text = std::fs::read_to_string(path)
+    // The read stops past the limit too: a device or a pipe has no size to check first.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(HISTORY_BYTES_MAX + 1).read_to_end(&mut bytes))
+        .map_err(|failure| error(0, format!("cannot read the file: {failure}")))?;
+    if bytes.len() as u64 > HISTORY_BYTES_MAX {
+        return Err(error(
+            0,
+            format!("histories are limited to {HISTORY_BYTES_MAX} bytes (128 MiB)"),
+        ));
+    }
+    let text = String::from_utf8(bytes)
         .map_err(|failure| error(0, format!("cannot read the file: {failure}")))?;
     let format = match format {
         InputFormat::Auto => InputFormat::detect(&text),

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use sim::{Report, TraceRecord};
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::Path;
 
 const MAGIC: &[u8; 16] = b"FAULTLINE-TRACE\n";
@@ -92,7 +92,17 @@ pub fn load(path: &Path) -> Result<StoredTrace, String> {
             path.display()
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The read stops past the limit too: a device or a pipe has no size to check first.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(size_max + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > size_max {
+        return Err(format!(
+            "{}: more than {size_max} bytes, the most a stored trace takes",
+            path.display()
+        ));
+    }
     decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 

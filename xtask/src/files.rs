@@ -77,16 +77,25 @@ pub fn write_new(path: &Path, contents: &[u8], force: bool) -> Result<(), String
 }
 
 /// Reads a text file of at most `bytes_max` bytes; a larger one is an error that names the
-/// limit, before anything is read.
+/// limit. The read itself stops past the limit, so a device or a pipe that never ends (whose
+/// size the file system does not know) is refused too.
 pub fn read_bounded(path: &Path, bytes_max: u64) -> Result<String, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
+    use std::io::Read;
+    let name = path.display();
+    let error = |e: std::io::Error| format!("{name}: {e}");
+    let file = File::open(path).map_err(error)?;
+    let size = file.metadata().map_err(error)?.len();
     if size > bytes_max {
         return Err(format!(
-            "{}: {size} bytes; the limit is {bytes_max} bytes",
-            path.display()
+            "{name}: {size} bytes; the limit is {bytes_max} bytes"
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    let mut bytes = Vec::new();
+    file.take(bytes_max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(error)?;
+    if bytes.len() as u64 > bytes_max {
+        return Err(format!("{name}: more than the limit of {bytes_max} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{name}: not UTF-8 text"))
 }

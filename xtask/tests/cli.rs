@@ -229,3 +229,20 @@ fn a_closed_output_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(141), "{stderr}");
 }
+
+// Goal: a file without a size (a device, a pipe) that never ends is refused at the limit, not
+// read until memory runs out. Method: give /dev/zero as a plan, a history and a campaign
+// summary.
+#[test]
+fn endless_inputs_stop_at_their_limit() {
+    for args in [
+        &["replay", "--plan", "/dev/zero"][..],
+        &["check-history", "--model", "kv", "/dev/zero"],
+        &["merge", "/dev/zero"],
+    ] {
+        let out = xtask(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("limit"), "{args:?}: {stderr}");
+    }
+}

@@ -8,6 +8,9 @@ use std::path::Path;
 
 pub const FORMAT: &str = "faultline-fuzz-summary";
 pub const VERSION: u32 = 1;
+/// A summary file's size at most: a summary keeps a bounded set of seeds, so a real one is a
+/// few kilobytes.
+pub const BYTES_MAX: u64 = 16 << 20;
 
 /// What the shards of one campaign share.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -74,7 +77,7 @@ impl CampaignFile {
     /// Reads and checks a file written by `fuzz --json` or `merge --json`.
     pub fn read(path: &Path) -> Result<CampaignFile, String> {
         let name = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+        let text = crate::files::read_bounded(path, BYTES_MAX)?;
         let header: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
         let (format, version) = (&header["format"], &header["version"]);
