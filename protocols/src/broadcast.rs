@@ -17,12 +17,12 @@
 //! rounds do not, so the protocol never reads `ctx.now()`.
 
 use crate::processes::Processes;
-use sim::api::{Context, Node, NodeId, TimerId};
-use sim::history::OpStatus;
-use sim::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
+use faultline_api::history::OpStatus;
+use faultline_api::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum BroadcastMessage {
     /// Client to node: the neighbours suggested for each node (Maelstrom's `topology`).
     Topology {
@@ -58,7 +58,7 @@ pub enum BroadcastMessage {
     },
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum BroadcastTimer {
     /// A server sends the values it has batched up.
     Flush,
@@ -492,7 +492,6 @@ pub struct BroadcastClientConfig {
 struct Outstanding {
     /// The broadcast's value, or `None` for a read.
     value: Option<u64>,
-    timeout: TimerId,
 }
 
 /// Maelstrom's broadcast workload: each process picks a random server and either broadcasts a
@@ -544,12 +543,12 @@ impl BroadcastClient {
         };
         ctx.count("client-ops", 1);
         ctx.send(server, message);
-        let timeout = ctx.set_timer(
+        ctx.set_timer(
             self.config.timeout,
             BroadcastTimer::Timeout { process, request },
         );
         self.processes
-            .wait(process, request, Outstanding { value, timeout });
+            .wait(process, request, Outstanding { value });
     }
 }
 
@@ -589,7 +588,7 @@ impl Node for BroadcastClient {
             ctx.count("late-replies", 1);
             return;
         };
-        ctx.cancel_timer(outstanding.timeout);
+        ctx.cancel_timer(BroadcastTimer::Timeout { process, request });
         match (outstanding.value, value) {
             (Some(broadcast), None) => {
                 ctx.complete(

@@ -5,13 +5,13 @@
 //! [`KvProtocol`].
 
 use crate::processes::Processes;
-use sim::api::{Context, Message, Node, NodeId};
-use sim::history::OpStatus;
-use sim::time::{Duration, Instant};
+use faultline_api::{Context, Message, Node, NodeId, Timer};
+use faultline_api::history::OpStatus;
+use faultline_api::time::{Duration, Instant};
 use std::marker::PhantomData;
 
 /// A key-value operation.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum KvOp {
     Get { key: String },
     Put { key: String, value: String },
@@ -36,7 +36,7 @@ impl KvOp {
 }
 
 /// How a server answered.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum KvReply {
     /// A get's value (`""` for a missing key).
     Value(String),
@@ -47,7 +47,7 @@ pub enum KvReply {
 }
 
 /// Client-side timers, wrapped into the protocol's timer type.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum ClientTimer {
     Think { process: usize },
     Timeout { process: usize, request: u64 },
@@ -56,7 +56,7 @@ pub enum ClientTimer {
 /// How a protocol's messages and timers carry the client's requests, replies and timers.
 pub trait KvProtocol: 'static {
     type Message: Message;
-    type Timer: Message;
+    type Timer: Timer;
     fn request(request: u64, op: KvOp) -> Self::Message;
     /// The request id and reply, if the message is a reply to a client.
     fn reply(message: Self::Message) -> Option<(u64, KvReply)>;

@@ -1,9 +1,10 @@
-//! Protocols as sans-IO state machines. Each implements `sim::Node` and reaches the world only
-//! through `sim::Context`: no sockets, clocks, threads or OS randomness.
+//! Protocols as sans-IO state machines. Each implements `faultline_api::Node` and reaches the
+//! world only through `faultline_api::Context`: no sockets, clocks, threads, files or OS
+//! randomness. The same state machines run in the simulator and on any other host.
 //!
-//! **Architecture Invariant:** this crate uses only `sim`'s protocol-facing API (`sim::api`
-//! and the time, rng, history, hash and disk types it hands out), never the engine. The tidy
-//! test in `xtask/tests/tidy.rs` enforces it.
+//! **Architecture Invariant:** this crate depends on the protocol API (`faultline-api`) and
+//! not on the simulator; a test in `xtask/tests/tidy.rs` reads `protocols/Cargo.toml` to keep
+//! it so.
 
 pub mod broadcast;
 pub mod echo;

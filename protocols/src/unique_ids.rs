@@ -6,18 +6,18 @@
 //! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
 
 use crate::processes::Processes;
-use sim::api::{Context, Node, NodeId};
-use sim::history::OpStatus;
-use sim::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
+use faultline_api::history::OpStatus;
+use faultline_api::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum IdMessage {
     Generate { request: u64 },
     GenerateOk { request: u64, id: String },
 }
 
 /// Only clients set timers; servers keep none.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum IdTimer {
     /// Process `process` is done thinking and issues its next request.
     Think { process: usize },

@@ -20,8 +20,8 @@
 //! - A read that finds damage is retried first, since a flipped bit may be transient.
 
 use crate::kv_client::{ClientTimer, KvOp, KvProtocol, KvReply};
-use sim::api::{Context, IoId, Node, NodeId};
-use sim::disk::{DiskOp, IoError, IoResult};
+use faultline_api::{Context, IoId, Node, NodeId};
+use faultline_api::disk::{DiskOp, IoError, IoResult};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub const LOG_FILE: &str = "wal";
@@ -33,14 +33,14 @@ const RECORD_BYTES_MAX: u64 = 64 * 1024;
 const BATCH_MAX: usize = 64;
 const WAITING_MAX: usize = 1024;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum WalMessage {
     Request { request: u64, op: KvOp },
     Reply { request: u64, reply: KvReply },
 }
 
 /// The server sets no timers; clients' timers travel in this type.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum WalTimer {
     Client(ClientTimer),
 }
@@ -515,10 +515,9 @@ impl WalKv {
     }
 
     fn read(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, file: &str, purpose: Io) {
-        let read = DiskOp::Read {
+        let read = DiskOp::ReadToEnd {
             file: file.to_string(),
             offset: 0,
-            len: u64::MAX / 2,
         };
         self.submit(ctx, read, purpose);
     }
@@ -951,7 +950,7 @@ impl Node for WalKv {
                     IoResult::Data(bytes) if bytes.is_empty() => Some(Acked::default()),
                     IoResult::Data(bytes) => Acked::decode(&bytes),
                     IoResult::Err(IoError::NotFound) => Some(Acked::default()),
-                    IoResult::Err(_) | IoResult::Ok => None,
+                    IoResult::Err(_) | IoResult::Ok | IoResult::Files(_) => None,
                 };
                 match decoded {
                     Some(decoded) => *acked = Some(decoded),
@@ -978,7 +977,7 @@ impl Node for WalKv {
                 match result {
                     IoResult::Data(bytes) => *log = Some(bytes),
                     IoResult::Err(IoError::NotFound) => *log = Some(Vec::new()),
-                    IoResult::Err(_) | IoResult::Ok => {
+                    IoResult::Err(_) | IoResult::Ok | IoResult::Files(_) => {
                         *log_attempts += 1;
                         if *log_attempts < LOG_READ_ATTEMPTS_MAX {
                             return self.read(ctx, LOG_FILE, Io::ReadLog);
@@ -1016,7 +1015,9 @@ impl Node for WalKv {
                 let ok = match result {
                     IoResult::Ok => true,
                     IoResult::Err(_) => false,
-                    IoResult::Data(_) => unreachable!("a write returns no data"),
+                    IoResult::Data(_) | IoResult::Files(_) => {
+                        unreachable!("a write returns no data")
+                    }
                 };
                 self.batch.as_mut().expect("a batch is in flight").written = Some(ok);
                 if ok && self.bug == WalBug::AckBeforeSync {

@@ -5,7 +5,7 @@ use sim::history::OpStatus;
 use sim::limits;
 use sim::{
     Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Message, NodeId, Plan, Rng,
-    Simulation, Swarm, Verdict,
+    Simulation, Swarm, Timer, Verdict,
 };
 
 /// Which fault kinds a scenario exercises, and how hard.
@@ -108,7 +108,7 @@ pub fn plan<W: serde::Serialize>(
 
 /// The run's report, trace and history, judged by `verdict`; a run that halted because it ran
 /// away (virtual time stopped advancing) is a liveness failure whatever its checks said.
-pub fn finish<M: Message, T: Message>(
+pub fn finish<M: Message, T: Timer>(
     sim: Simulation<M, T>,
     plan: &Plan,
     verdict: Verdict,
@@ -161,7 +161,7 @@ pub fn check_nodes(servers: u64, clients: u64) -> Result<(), String> {
 
 /// Runs the safety phase (the plan's faults) and then the liveness phase (every fault
 /// healed). Returns the time the liveness phase began.
-pub fn run_phases<M: Message, T: Message>(sim: &mut Simulation<M, T>, plan: &Plan) -> Instant {
+pub fn run_phases<M: Message, T: Timer>(sim: &mut Simulation<M, T>, plan: &Plan) -> Instant {
     let safety_end = Instant::ZERO + plan.safety_duration;
     for scheduled in plan.faults.iter().filter(|f| f.at < safety_end) {
         sim.schedule(scheduled.at, scheduled.fault.clone());

@@ -489,7 +489,7 @@ pub fn subset_sum(items: &[u64], target: u64, items_max: usize) -> Option<bool> 
 }
 
 /// The white-box check: every logged `add` ran as often as its recorded outcome allows.
-fn audit_adds<M: sim::Message, T: sim::Message>(
+fn audit_adds<M: sim::Message, T: sim::Timer>(
     sim: &Simulation<M, T>,
     server: NodeId,
     clients: &[NodeId],
@@ -908,7 +908,7 @@ fn check_recovery(
 }
 
 /// Goodput and latency before, during and after the spike, as report metrics.
-fn record_phases<M: sim::Message, T: sim::Message>(
+fn record_phases<M: sim::Message, T: sim::Timer>(
     sim: &mut Simulation<M, T>,
     workload: &OverloadWorkload,
     spike_end: Duration,

@@ -28,6 +28,7 @@
 //! (when the write is submitted).
 
 use crate::hash::StableHasher;
+pub use faultline_api::disk::{DiskOp, IoError, IoResult};
 use crate::net::Latency;
 use crate::rng::Rng;
 use crate::time::Duration;
@@ -147,95 +148,6 @@ impl DiskFaults {
                     Some(prefix) => file.starts_with(prefix),
                     None => file == pattern,
                 })
-    }
-}
-
-/// A disk operation, as a protocol asks for it.
-#[derive(Clone, PartialEq, Eq, Debug, Hash)]
-pub enum DiskOp {
-    Write {
-        file: String,
-        offset: u64,
-        data: Vec<u8>,
-    },
-    Append {
-        file: String,
-        data: Vec<u8>,
-    },
-    Truncate {
-        file: String,
-        len: u64,
-    },
-    Sync {
-        file: String,
-    },
-    Read {
-        file: String,
-        offset: u64,
-        len: u64,
-    },
-    Rename {
-        from: String,
-        to: String,
-    },
-    Delete {
-        file: String,
-    },
-    SyncDir,
-}
-
-impl DiskOp {
-    fn is_sync(&self) -> bool {
-        matches!(self, DiskOp::Sync { .. } | DiskOp::SyncDir)
-    }
-
-    /// A one-line description for the trace (data is summarized, not dumped).
-    pub fn describe(&self) -> String {
-        match self {
-            DiskOp::Write { file, offset, data } => {
-                format!("write {file} @{offset} {} bytes", data.len())
-            }
-            DiskOp::Append { file, data } => format!("append {file} {} bytes", data.len()),
-            DiskOp::Truncate { file, len } => format!("truncate {file} to {len}"),
-            DiskOp::Sync { file } => format!("sync {file}"),
-            DiskOp::Read { file, offset, len } if *len >= 1 << 62 => {
-                format!("read {file} @{offset} to the end")
-            }
-            DiskOp::Read { file, offset, len } => format!("read {file} @{offset} {len} bytes"),
-            DiskOp::Rename { from, to } => format!("rename {from} -> {to}"),
-            DiskOp::Delete { file } => format!("delete {file}"),
-            DiskOp::SyncDir => "sync-dir".to_string(),
-        }
-    }
-}
-
-/// Why a disk operation failed. A failed operation changed nothing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
-pub enum IoError {
-    /// The device reported an error.
-    Io,
-    /// The disk is full.
-    NoSpace,
-    /// No file of that name.
-    NotFound,
-}
-
-/// How a disk operation completed.
-#[derive(Clone, PartialEq, Eq, Debug, Hash)]
-pub enum IoResult {
-    Ok,
-    /// The bytes read (fewer than asked at the end of the file).
-    Data(Vec<u8>),
-    Err(IoError),
-}
-
-impl IoResult {
-    pub fn describe(&self) -> String {
-        match self {
-            IoResult::Ok => "ok".to_string(),
-            IoResult::Data(data) => format!("{} bytes", data.len()),
-            IoResult::Err(error) => format!("error {error:?}"),
-        }
     }
 }
 
@@ -410,6 +322,11 @@ impl Disk {
                 let at = (*offset, *len);
                 self.read(file, at, config, eligible(file), rng, &mut events)
             }
+            DiskOp::ReadToEnd { file, offset } => {
+                let at = (*offset, u64::MAX);
+                self.read(file, at, config, eligible(file), rng, &mut events)
+            }
+            DiskOp::List => IoResult::Files(self.files()),
             DiskOp::Rename { from, to } => {
                 let (from, to) = (from.clone(), to.clone());
                 self.rename_or_delete(&from.clone(), NameOp::Rename { from, to })

@@ -6,21 +6,20 @@
 //! A run is a pure function of its seed (and plan): the same seed replays the same message
 //! order, the same losses, partitions, crashes and clock jumps, event for event.
 
-pub mod api;
 pub mod disk;
 mod engine;
-pub mod hash;
-pub mod history;
 pub mod limits;
 pub mod net;
 pub mod plan;
 pub mod report;
-pub mod rng;
 pub mod testing;
-pub mod time;
 pub mod trace;
 
-pub use api::{Context, IoId, Message, Node, NodeId, TimerId};
+/// The protocol API, a crate of its own so that protocols depend on it and not on the engine.
+pub use faultline_api as api;
+pub use faultline_api::{hash, history, rng, time};
+
+pub use api::{Context, Effect, Either, IoId, Message, NoTimer, Node, NodeId, Timer, Wire};
 pub use disk::{Disk, DiskConfig, DiskFaults, DiskOp, IoError, IoResult};
 pub use engine::{Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, Simulation, current_event};
 pub use hash::StableHasher;

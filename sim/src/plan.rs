@@ -22,6 +22,9 @@ pub enum Fault {
     Crash(NodeId),
     /// A crashed node starts again as a fresh instance.
     Restart(NodeId),
+    /// A node added down (`Simulation::add_node_down`) starts for the first time: a plan step
+    /// rather than a fault, so a plan can grow its cluster.
+    Start(NodeId),
     /// Stop-the-world pause: the node's events wait, nothing is lost.
     Pause(NodeId),
     Resume(NodeId),
@@ -61,6 +64,7 @@ impl Fault {
             Fault::Heal => "heal",
             Fault::Crash(_) => "crash",
             Fault::Restart(_) => "restart",
+            Fault::Start(_) => "start",
             Fault::Pause(_) => "pause",
             Fault::Resume(_) => "resume",
             Fault::Hold { .. } => "hold",
@@ -76,7 +80,11 @@ impl Fault {
         match self {
             Fault::Partition(partition) => partition.nodes(),
             Fault::Heal => Vec::new(),
-            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => vec![*n],
+            Fault::Crash(n)
+            | Fault::Restart(n)
+            | Fault::Start(n)
+            | Fault::Pause(n)
+            | Fault::Resume(n) => vec![*n],
             Fault::ClockJump { node, .. } | Fault::ClockDrift { node, .. } => vec![*node],
             Fault::Hold { from, to }
             | Fault::Release { from, to }
@@ -124,11 +132,16 @@ impl Fault {
         }
     }
 
-    /// Repairs (heal, restart, resume, release) undo a fault; reports count only faults.
+    /// Repairs (heal, restart, resume, release) undo a fault, and a first start is none;
+    /// reports count only faults.
     pub fn is_repair(&self) -> bool {
         matches!(
             self,
-            Fault::Heal | Fault::Restart(_) | Fault::Resume(_) | Fault::Release { .. }
+            Fault::Heal
+                | Fault::Restart(_)
+                | Fault::Start(_)
+                | Fault::Resume(_)
+                | Fault::Release { .. }
         )
     }
 }

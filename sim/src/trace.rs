@@ -10,6 +10,7 @@ use crate::history::OpStatus;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
+use crate::api::Wire;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
@@ -271,7 +272,7 @@ impl Trace {
     }
 
     #[inline]
-    pub(crate) fn send<M: Hash + fmt::Debug>(
+    pub(crate) fn send<M: Wire + fmt::Debug>(
         &mut self,
         time: u64,
         from: u32,
@@ -282,7 +283,10 @@ impl Trace {
         let record = self.head(tag::SEND, time, from);
         self.hasher.write_u32(to);
         self.hasher.write_u64(id);
-        message.hash(&mut self.hasher);
+        // The wire encoding, streamed piece by piece into the hasher: nothing is allocated.
+        message
+            .encode(&mut HashWriter(&mut self.hasher))
+            .expect("hashing does not fail");
         if record {
             let message = format!("{message:?}");
             self.push(time, from, TraceEvent::Send { to, id, message });
@@ -290,7 +294,7 @@ impl Trace {
     }
 
     #[inline]
-    pub(crate) fn deliver<M: Hash + fmt::Debug>(
+    pub(crate) fn deliver<M: fmt::Debug>(
         &mut self,
         time: u64,
         from: u32,
@@ -478,5 +482,20 @@ impl Trace {
             let name = name.to_string();
             self.push(time, NO_NODE, TraceEvent::Phase { name });
         }
+    }
+}
+
+/// Feeds written bytes into the trace hasher.
+struct HashWriter<'a>(&'a mut StableHasher);
+
+impl std::io::Write for HashWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

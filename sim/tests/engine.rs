@@ -10,12 +10,12 @@ use sim::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ping {
     sequence: u64,
 }
 
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 enum Tick {
     Send,
 }
@@ -51,8 +51,9 @@ impl Node for Chatter {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Ping, Tick>, _timer: Tick) {
-        let count = ctx.node_count() as u64;
-        let to = NodeId(ctx.rng().below(count) as u32);
+        let count = ctx.members().len() as u64;
+        let index = ctx.rng().below(count) as usize;
+        let to = ctx.members()[index];
         self.sent += 1;
         ctx.send(
             to,
@@ -326,9 +327,9 @@ impl Node for Clocked {
     fn on_start(&mut self, ctx: &mut Context<'_, (), u32>) {
         self.local_at_start = ctx.now();
         ctx.set_timer(Duration::from_secs(1), 1);
-        let doomed = ctx.set_timer(Duration::from_millis(500), 2);
-        ctx.cancel_timer(doomed);
-        ctx.cancel_timer(doomed);
+        ctx.set_timer(Duration::from_millis(500), 2);
+        ctx.cancel_timer(2);
+        ctx.cancel_timer(2);
     }
     fn on_message(&mut self, _: &mut Context<'_, (), u32>, _: NodeId, _: ()) {}
     fn on_timer(&mut self, ctx: &mut Context<'_, (), u32>, timer: u32) {

@@ -11,7 +11,7 @@ use sim::{
     Simulation,
 };
 
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 enum Msg {
     /// Entries `first..=last`.
     Apply {
@@ -23,7 +23,7 @@ enum Msg {
     },
 }
 
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 enum Timer {
     Increment,
     Resend,

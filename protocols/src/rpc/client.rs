@@ -4,8 +4,8 @@
 use super::{
     Certainty, ClientId, ErrorKind, Refusal, Reply, ReplyOutcome, Request, RpcError, RpcMessage,
 };
-use sim::api::{Context, Message, NodeId, TimerId};
-use sim::time::{Duration, Instant};
+use faultline_api::{Context, Message, NodeId, Timer};
+use faultline_api::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -71,7 +71,7 @@ pub struct CallOptions {
 }
 
 /// A call's handle: its sequence number at this client.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CallId(pub u64);
 
 impl fmt::Debug for CallId {
@@ -101,7 +101,7 @@ pub struct Refused<Tag> {
 }
 
 /// The client's timers: an attempt's timeout, or the end of a backoff.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ClientTimer {
     pub call: u64,
     pub attempt: u32,
@@ -144,7 +144,7 @@ struct Call<Req, Tag> {
     started_at: Instant,
     deadline_at: Instant,
     /// The attempt's timeout, or the backoff's end; `None` only inside a handler.
-    timer: Option<TimerId>,
+    timer: Option<ClientTimer>,
     backing_off: bool,
     /// An attempt timed out without an answer: it may have run.
     maybe_executed: bool,
@@ -194,7 +194,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     }
 
     /// Takes the client's identity; call it from the host's `on_start`.
-    pub fn start<M: Message, T: Message>(&mut self, ctx: &mut Context<'_, M, T>) {
+    pub fn start<M: Message, T: Timer>(&mut self, ctx: &mut Context<'_, M, T>) {
         assert!(
             self.id.is_none(),
             "an RpcClient starts once per incarnation"
@@ -238,7 +238,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     ) -> Result<CallId, Refused<Tag>>
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         assert!(self.id.is_some(), "RpcClient::start was not called");
         assert!(
@@ -304,7 +304,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     ) -> Option<Completion<Resp, Tag>>
     where
         M: Message,
-        T: Message,
+        T: Timer + From<ClientTimer>,
     {
         self.calls
             .contains_key(&call.0)
@@ -321,7 +321,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     ) -> Option<Completion<Resp, Tag>>
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         if Some(reply.client) != self.id {
             ctx.count("rpc-replies-unknown", 1);
@@ -365,7 +365,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
                     .timer
                     .take()
                     .expect("an attempt in flight has a timeout");
-                ctx.cancel_timer(timer);
+                ctx.cancel_timer(T::from(timer));
                 if refusal == Refusal::Overloaded {
                     let peer = call.peer;
                     self.breaker_failure(ctx, peer, reply.call);
@@ -383,7 +383,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     ) -> Option<Completion<Resp, Tag>>
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         // Finishing a call cancels its timer, so every timer that fires belongs to a live call.
         let call = self
@@ -413,7 +413,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     fn send_attempt<M, T>(&mut self, ctx: &mut Context<'_, M, T>, sequence: u64)
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         let acked_below = self.acked_below();
         let client = self.id();
@@ -446,7 +446,8 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
             attempt: call.attempt,
             backoff: false,
         };
-        call.timer = Some(ctx.set_timer(timeout, T::from(timer)));
+        ctx.set_timer(timeout, T::from(timer.clone()));
+        call.timer = Some(timer);
     }
 
     /// After an attempt failed with `kind`: retry (now or after a backoff) if the call may be
@@ -459,7 +460,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     ) -> Option<Completion<Resp, Tag>>
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         let policy = self.config.retry.clone();
         let call = self.calls.get(&sequence).expect("a live call");
@@ -513,7 +514,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     ) -> Option<Completion<Resp, Tag>>
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         let call = self.calls.get(&sequence).expect("a live call");
         let peer = call.peer;
@@ -547,7 +548,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     fn wait<M, T>(&mut self, ctx: &mut Context<'_, M, T>, sequence: u64, wait: Duration)
     where
         M: Message,
-        T: Message + From<ClientTimer>,
+        T: Timer + From<ClientTimer>,
     {
         let call = self.calls.get_mut(&sequence).expect("a live call");
         assert!(call.timer.is_none(), "one timer per call");
@@ -556,13 +557,14 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
             attempt: call.attempt,
             backoff: true,
         };
-        call.timer = Some(ctx.set_timer(wait, T::from(timer)));
+        ctx.set_timer(wait, T::from(timer.clone()));
+        call.timer = Some(timer);
         call.backing_off = true;
     }
 
     /// `backoff_initial * 2^(retries so far)`, capped, and with full jitter drawn from the
     /// node's stream.
-    fn backoff<M: Message, T: Message>(
+    fn backoff<M: Message, T: Timer>(
         ctx: &mut Context<'_, M, T>,
         policy: &RetryPolicy,
         attempts: u32,
@@ -582,7 +584,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         }
     }
 
-    fn finish<M: Message, T: Message>(
+    fn finish<M: Message, T: Timer + From<ClientTimer>>(
         &mut self,
         ctx: &mut Context<'_, M, T>,
         sequence: u64,
@@ -591,7 +593,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         let call = self.calls.remove(&sequence).expect("a live call");
         let in_flight = call.timer.is_some() && !call.backing_off;
         if let Some(timer) = call.timer {
-            ctx.cancel_timer(timer);
+            ctx.cancel_timer(T::from(timer));
         }
         let now = ctx.now();
         let result = match result {
@@ -632,7 +634,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         }
     }
 
-    fn breaker_allows<M: Message, T: Message>(
+    fn breaker_allows<M: Message, T: Timer>(
         &mut self,
         ctx: &mut Context<'_, M, T>,
         peer: NodeId,
@@ -659,13 +661,13 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
             BreakerState::HalfOpen { probe } => probe == sequence,
         };
         assert!(
-            self.breakers.len() <= ctx.node_count(),
+            self.breakers.len() <= ctx.members().len(),
             "one breaker per peer"
         );
         allowed
     }
 
-    fn breaker_failure<M: Message, T: Message>(
+    fn breaker_failure<M: Message, T: Timer>(
         &mut self,
         ctx: &mut Context<'_, M, T>,
         peer: NodeId,
@@ -705,7 +707,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         }
     }
 
-    fn breaker_success<M: Message, T: Message>(
+    fn breaker_success<M: Message, T: Timer>(
         &mut self,
         ctx: &mut Context<'_, M, T>,
         peer: NodeId,

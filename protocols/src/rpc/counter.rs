@@ -8,19 +8,19 @@ use super::{
     ServerConfig, ServerTimer,
 };
 use crate::rpc::{CallOptions, ClientId};
-use sim::api::{Context, Node, NodeId};
-use sim::history::OpStatus;
-use sim::time::Duration;
+use faultline_api::{Context, Node, NodeId};
+use faultline_api::history::OpStatus;
+use faultline_api::time::Duration;
 use std::collections::BTreeMap;
 use std::fmt;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum CounterRequest {
     Add(u64),
     Read,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum CounterResponse {
     Added,
     Value(u64),
@@ -28,7 +28,7 @@ pub enum CounterResponse {
 
 pub type CounterMessage = RpcMessage<CounterRequest, CounterResponse>;
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum CounterTimer {
     Rpc(ClientTimer),
     Server(ServerTimer),

@@ -7,20 +7,20 @@ use super::{
     CallOptions, ClientConfig, ClientTimer, Completion, RpcClient, RpcMessage, RpcServer,
     ServerConfig, ServerTimer,
 };
-use sim::api::{Context, Node, NodeId};
-use sim::history::OpStatus;
-use sim::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
+use faultline_api::history::OpStatus;
+use faultline_api::time::{Duration, Instant};
 use std::fmt;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Work;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct WorkDone;
 
 pub type LoadMessage = RpcMessage<Work, WorkDone>;
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum LoadTimer {
     Rpc(ClientTimer),
     Server(ServerTimer),

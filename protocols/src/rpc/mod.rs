@@ -56,13 +56,13 @@ pub use client::{
 };
 pub use server::{RpcServer, ServerConfig, ServerTimer};
 
-use sim::api::NodeId;
+use faultline_api::NodeId;
 use std::fmt;
 
 /// Who made a call: the node, its incarnation (a restarted node is a new client that has
 /// forgotten its sequence numbers) and a channel that tells apart several clients embedded in
 /// one node. Unique across the cluster without coordination.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClientId {
     pub node: NodeId,
     pub incarnation: u32,
@@ -80,14 +80,14 @@ impl fmt::Debug for ClientId {
 }
 
 /// What travels on the wire.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum RpcMessage<Req, Resp> {
     Request(Request<Req>),
     Reply(Reply<Resp>),
 }
 
 /// One attempt of a call.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Request<Req> {
     pub client: ClientId,
     /// The call's sequence number at its client; with `client`, the idempotency key.
@@ -102,7 +102,7 @@ pub struct Request<Req> {
 }
 
 /// The answer to one attempt.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Reply<Resp> {
     pub client: ClientId,
     pub call: u64,
@@ -111,7 +111,7 @@ pub struct Reply<Resp> {
     pub outcome: ReplyOutcome<Resp>,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum ReplyOutcome<Resp> {
     /// The call ran; `replayed` when this is the stored reply of an earlier execution.
     Done { response: Resp, replayed: bool },
@@ -120,7 +120,7 @@ pub enum ReplyOutcome<Resp> {
 }
 
 /// Why a server did not run an attempt. Every refusal is definite for that attempt.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     /// The queue was full: load shedding.
     Overloaded,
@@ -145,7 +145,7 @@ impl Refusal {
 }
 
 /// What is known about whether a failed call ran.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Certainty {
     /// The call certainly did not run: record `fail`.
     Definite,
@@ -154,7 +154,7 @@ pub enum Certainty {
 }
 
 /// How a call failed.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// The server refused the last attempt.
     Refused(Refusal),
@@ -185,7 +185,7 @@ impl ErrorKind {
 }
 
 /// A failed call: what went wrong last, and whether the call may have run anyway.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct RpcError {
     pub kind: ErrorKind,
     pub certainty: Certainty,

@@ -2,8 +2,8 @@
 //! pool of workers, load shedding, and a periodic gauge of queue and worker use in the trace.
 
 use super::{Refusal, Reply, ReplyOutcome, Request, RpcMessage};
-use sim::api::{Context, Message, NodeId};
-use sim::time::{Duration, Instant};
+use faultline_api::{Context, Message, NodeId, Timer};
+use faultline_api::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
@@ -24,7 +24,7 @@ pub struct ServerConfig {
 }
 
 /// The server's timers: a worker finished its call, or the gauge is due.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum ServerTimer {
     Service { worker: u32, call: u64 },
     Gauge,
@@ -107,7 +107,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
     }
 
     /// Call from the host's `on_start`: arms the gauge.
-    pub fn start<M: Message, T: Message + From<ServerTimer>>(
+    pub fn start<M: Message, T: Timer + From<ServerTimer>>(
         &mut self,
         ctx: &mut Context<'_, M, T>,
     ) {
@@ -139,7 +139,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
         service: Duration,
     ) where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ServerTimer>,
+        T: Timer + From<ServerTimer>,
     {
         assert_eq!(
             from, request.client.node,
@@ -213,7 +213,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
         execute: impl FnOnce(&mut Context<'_, M, T>, &Request<Req>) -> Resp,
     ) where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message + From<ServerTimer>,
+        T: Timer + From<ServerTimer>,
     {
         let now = ctx.now();
         self.integrate_busy(now);
@@ -278,7 +278,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
     fn begin<M, T>(&mut self, ctx: &mut Context<'_, M, T>, worker: usize, job: Job<Req>)
     where
         M: Message,
-        T: Message + From<ServerTimer>,
+        T: Timer + From<ServerTimer>,
     {
         assert!(
             self.workers[worker].is_none(),
@@ -299,7 +299,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
     fn reply<M, T>(ctx: &mut Context<'_, M, T>, request: &Request<Req>, outcome: ReplyOutcome<Resp>)
     where
         M: Message + From<RpcMessage<Req, Resp>>,
-        T: Message,
+        T: Timer,
     {
         let reply = Reply {
             client: request.client,

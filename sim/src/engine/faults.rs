@@ -3,12 +3,12 @@
 
 use super::Simulation;
 use super::nodes::Status;
-use crate::api::{Message, NodeId};
+use crate::api::{Message, NodeId, Timer};
 use crate::plan::Fault;
 use crate::time::Duration;
 use std::fmt;
 
-impl<M: Message, T: Message> Simulation<M, T> {
+impl<M: Message, T: Timer> Simulation<M, T> {
     pub(super) fn apply_fault(&mut self, fault: Fault) {
         let known = |n: &NodeId| n.index() < self.core.nodes.len();
         assert!(
@@ -29,7 +29,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 core.trace_link_fault(kind, format_args!("all links restored"));
             }
             Fault::Crash(node) => self.crash(*node),
-            Fault::Restart(node) => self.start(node.0),
+            Fault::Restart(node) | Fault::Start(node) => self.start(node.0),
             Fault::Pause(node) => self.pause(*node),
             Fault::Resume(node) => self.resume(*node),
             Fault::Hold { from, to } => {
@@ -55,8 +55,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 if let Some(config) = config {
                     config.validate().expect("invalid link override");
                 }
-                core.network
-                    .override_link(*from, *to, config.as_ref(), &core.nodes);
+                core.network.override_link(*from, *to, config.as_ref());
                 match config {
                     Some(config) => {
                         core.trace_link_fault(kind, format_args!("{from} -> {to}: {config:?}"))
@@ -74,7 +73,6 @@ impl<M: Message, T: Message> Simulation<M, T> {
     /// paused nodes resume, crashed nodes restart, and lossy or duplicating links (overrides
     /// included) become reliable. Latency and clock skew stay: they are not faults.
     pub fn heal_all(&mut self) {
-        self.core.network.build(&self.core.nodes);
         self.begin_phase("liveness");
         self.apply_fault(Fault::Heal);
         for (from, to) in self.core.network.held_links() {

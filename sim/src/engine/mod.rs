@@ -16,7 +16,7 @@ mod nodes;
 mod queue;
 mod storage;
 
-use crate::api::{Message, Node, NodeId};
+use crate::api::{Effect, Message, Node, NodeId, Timer};
 use crate::disk::{Disk, DiskConfig};
 use crate::history::HistoryRecord;
 use crate::limits::NODES_MAX;
@@ -27,7 +27,7 @@ use crate::rng::{Rng, stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{NO_NODE, Trace, TraceLevel};
 use network::Network;
-use nodes::{NodeState, Status};
+use nodes::{NodeState, PendingTimer, Status};
 use queue::{Entry, Event, EventQueue};
 use std::any::Any;
 use std::cell::Cell;
@@ -114,6 +114,13 @@ pub(crate) struct Core<M, T> {
     trace: Trace,
     pub(crate) metrics: Metrics,
     history: Vec<HistoryRecord>,
+    /// The servers that have joined (started once, or were added to start with the run), in
+    /// id order: every node's `Context::members`.
+    members: Vec<NodeId>,
+    /// Each node's pending timers, by key.
+    timers: Vec<BTreeMap<T, PendingTimer>>,
+    /// The effect buffer handlers fill, reused from call to call.
+    effects: Vec<Effect<M, T>>,
     fault_counts: BTreeMap<&'static str, u64>,
     next_message_id: u64,
     next_timer_id: u64,
@@ -128,7 +135,6 @@ pub(crate) struct Core<M, T> {
     disk_config: DiskConfig,
     /// Nodes whose disks have suffered a storage fault (the disk fault budget).
     disk_faulty: Vec<u32>,
-    next_io_id: u64,
 }
 
 type Instance<M, T> = Box<dyn Node<Message = M, Timer = T>>;
@@ -141,7 +147,7 @@ pub struct Simulation<M, T> {
     factories: Vec<Factory<M, T>>,
 }
 
-impl<M: Message, T: Message> Simulation<M, T> {
+impl<M: Message, T: Timer> Simulation<M, T> {
     pub fn new(config: Config) -> Simulation<M, T> {
         CURRENT.with(|c| c.set((0, NO_NODE)));
         config.link.validate().expect("invalid node-to-node link");
@@ -158,6 +164,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 trace: Trace::new(config.trace_level),
                 metrics: Metrics::default(),
                 history: Vec::new(),
+                members: Vec::new(),
+                timers: Vec::new(),
+                effects: Vec::new(),
                 fault_counts: BTreeMap::new(),
                 next_message_id: 0,
                 next_timer_id: 0,
@@ -169,7 +178,6 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 disk_rngs: Vec::new(),
                 disk_config: config.disk,
                 disk_faulty: Vec::new(),
-                next_io_id: 0,
             },
             instances: Vec::new(),
             factories: Vec::new(),
@@ -183,47 +191,67 @@ impl<M: Message, T: Message> Simulation<M, T> {
         N: Node<Message = M, Timer = T>,
         F: FnMut(NodeId) -> N + 'static,
     {
-        self.add(factory, false)
+        self.add(factory, false, Some(self.now()))
     }
 
-    /// Adds a client (a workload generator). Links to and from clients use the client link
-    /// configuration, and generated fault schedules leave clients alone.
+    /// Adds a server node that joins the run at `at` (or now, if that is past): it is not
+    /// among the other nodes' members, and generated faults leave it alone, until it starts.
+    pub fn add_node_at<N, F>(&mut self, at: Instant, factory: F) -> NodeId
+    where
+        N: Node<Message = M, Timer = T>,
+        F: FnMut(NodeId) -> N + 'static,
+    {
+        self.add(factory, false, Some(at))
+    }
+
+    /// Adds a server node that starts down: a plan step (`Fault::Start`) starts it.
+    pub fn add_node_down<N, F>(&mut self, factory: F) -> NodeId
+    where
+        N: Node<Message = M, Timer = T>,
+        F: FnMut(NodeId) -> N + 'static,
+    {
+        self.add(factory, false, None)
+    }
+
+    /// Adds a client (a workload generator), started now. Links to and from clients use the
+    /// client link configuration, generated fault schedules leave clients alone, and clients
+    /// are never among the members.
     pub fn add_client<N, F>(&mut self, factory: F) -> NodeId
     where
         N: Node<Message = M, Timer = T>,
         F: FnMut(NodeId) -> N + 'static,
     {
-        self.add(factory, true)
+        self.add(factory, true, Some(self.now()))
     }
 
-    fn add<N, F>(&mut self, mut factory: F, is_client: bool) -> NodeId
+    fn add<N, F>(&mut self, mut factory: F, is_client: bool, start: Option<Instant>) -> NodeId
     where
         N: Node<Message = M, Timer = T>,
         F: FnMut(NodeId) -> N + 'static,
     {
         assert!(
-            self.core.events_handled == 0,
-            "add every node before the simulation runs"
-        );
-        // Link tables are dense, eight bytes per directed link: the limit bounds them at 8 MB.
-        assert!(
             (self.core.nodes.len() as u64) < NODES_MAX,
             "a simulation has at most {NODES_MAX} nodes"
         );
-        let id = NodeId(self.core.nodes.len() as u32);
-        self.core.nodes.push(NodeState::new(
-            Rng::for_node(self.core.seed, id.0, 0),
-            is_client,
-        ));
-        self.core.disks.push(Disk::default());
+        let core = &mut self.core;
+        let id = NodeId(core.nodes.len() as u32);
+        core.nodes
+            .push(NodeState::new(Rng::for_node(core.seed, id.0, 0), is_client));
+        core.network.add_node(is_client);
+        core.disks.push(Disk::default());
         let disk_stream = stream::DISK_BASE + u64::from(id.0);
-        self.core
-            .disk_rngs
-            .push(Rng::from_seed(self.core.seed, disk_stream));
+        core.disk_rngs.push(Rng::from_seed(core.seed, disk_stream));
+        core.timers.push(BTreeMap::new());
         self.instances.push(None);
         self.factories
             .push(Box::new(move |id| Box::new(factory(id))));
-        self.core.queue.push(0, Event::Start { node: id.0 });
+        if let Some(at) = start {
+            let at = at.as_nanos().max(core.now);
+            if at == core.now && !is_client {
+                core.join(id);
+            }
+            core.queue.push(at, Event::Start { node: id.0 });
+        }
         id
     }
 
@@ -248,7 +276,12 @@ impl<M: Message, T: Message> Simulation<M, T> {
         self.core.nodes.len()
     }
 
-    /// Servers, in id order.
+    /// The servers that have joined, in id order (what every node's context calls members).
+    pub fn members(&self) -> &[NodeId] {
+        &self.core.members
+    }
+
+    /// Servers, in id order, joined or not.
     pub fn servers(&self) -> Vec<NodeId> {
         (0..self.core.nodes.len() as u32)
             .map(NodeId)
@@ -312,7 +345,6 @@ impl<M: Message, T: Message> Simulation<M, T> {
         if self.core.halted.is_some() {
             return false;
         }
-        self.core.network.build(&self.core.nodes);
         match self.core.queue.pop_due(u64::MAX) {
             Some(entry) => {
                 self.handle(entry);
@@ -326,7 +358,6 @@ impl<M: Message, T: Message> Simulation<M, T> {
     /// the run halted).
     pub fn run_until(&mut self, deadline: Instant) {
         let deadline = deadline.as_nanos();
-        self.core.network.build(&self.core.nodes);
         while self.core.halted.is_none() {
             let Some(entry) = self.core.queue.pop_due(deadline) else {
                 break;
@@ -365,7 +396,6 @@ impl<M: Message, T: Message> Simulation<M, T> {
 
     /// Applies a fault now.
     pub fn apply(&mut self, fault: Fault) {
-        self.core.network.build(&self.core.nodes);
         self.apply_fault(fault);
     }
 
@@ -425,8 +455,9 @@ impl<M: Message, T: Message> Simulation<M, T> {
                 from,
                 to,
                 id,
+                queued,
                 message,
-            } => self.deliver(from, to, id, message),
+            } => self.deliver(from, to, id, queued, message),
             Event::Timer {
                 node,
                 incarnation,
@@ -445,7 +476,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
     }
 }
 
-impl<M: Message, T: Message> Core<M, T> {
+impl<M: Message, T: Timer> Core<M, T> {
     /// Moves the clock to `entry` and counts it; halts the run instead when it has run away.
     /// Returns whether the event may be handled.
     #[inline]
@@ -484,14 +515,17 @@ impl<M: Message, T: Message> Core<M, T> {
         false
     }
 
+    /// A server joins the members (kept in id order).
+    fn join(&mut self, node: NodeId) {
+        if let Err(at) = self.members.binary_search(&node) {
+            self.members.insert(at, node);
+        }
+    }
+
     pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryRecord) {
         record.time = self.now;
         self.trace.client(self.now, node.0, &record);
         self.history.push(record);
-    }
-
-    pub(crate) fn annotate(&mut self, node: NodeId, text: std::fmt::Arguments<'_>) {
-        self.trace.note(self.now, node.0, text);
     }
 
     fn count_fault(&mut self, kind: &'static str) {

@@ -7,9 +7,10 @@
 use super::nodes::{NodeState, Status};
 use super::queue::Event;
 use super::{Core, Simulation};
-use crate::api::{Message, NodeId};
+use crate::api::{Message, NodeId, Timer};
 use crate::net::{LinkConfig, Partition};
 use crate::trace::{DropReason, NO_NODE};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Message accounting: every message sent (plus every duplicate) is delivered, dropped or
 /// still in flight.
@@ -22,74 +23,111 @@ pub struct NetworkStats {
     pub in_flight: u64,
 }
 
-/// Dense tables indexed by `from * size + to`, built once before the run starts (nodes are
-/// all added by then), so setting up `n` nodes costs O(n²), not O(n³).
+/// A directed link's key in the sparse tables: `from << 32 | to`.
+#[inline]
+fn link(from: u32, to: u32) -> u64 {
+    u64::from(from) << 32 | u64::from(to)
+}
+
+fn ends(link: u64) -> (NodeId, NodeId) {
+    (NodeId((link >> 32) as u32), NodeId(link as u32))
+}
+
+/// Which links a partition cuts, as per-node labels: O(nodes) to set, O(1) to ask, however
+/// many links it cuts.
+enum Cut {
+    None,
+    /// Each node's group, 0 for a node in none: a link is cut between two different groups.
+    Groups(Vec<u32>),
+    /// Links from a `from` node to a `to` node are cut.
+    OneWay { from: Vec<bool>, to: Vec<bool> },
+}
+
+impl Cut {
+    fn new(partition: &Partition) -> Cut {
+        let label = |groups: &[&[NodeId]]| {
+            let size = groups.iter().flat_map(|g| g.iter()).map(|n| n.index() + 1);
+            let mut labels = vec![0; size.max().unwrap_or(0)];
+            for (index, group) in groups.iter().enumerate() {
+                for node in group.iter() {
+                    labels[node.index()] = index as u32 + 1;
+                }
+            }
+            labels
+        };
+        let flags = |nodes: &[NodeId]| {
+            let mut flags = vec![false; nodes.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
+            nodes.iter().for_each(|n| flags[n.index()] = true);
+            flags
+        };
+        match partition {
+            Partition::Groups(groups) => {
+                let groups: Vec<&[NodeId]> = groups.iter().map(Vec::as_slice).collect();
+                Cut::Groups(label(&groups))
+            }
+            Partition::Bridge { left, right, .. } => Cut::Groups(label(&[left, right])),
+            Partition::OneWay { from, to } => Cut::OneWay {
+                from: flags(from),
+                to: flags(to),
+            },
+        }
+    }
+
+    #[inline]
+    fn cuts(&self, from: u32, to: u32) -> bool {
+        match self {
+            Cut::None => false,
+            Cut::Groups(labels) => {
+                let label = |n: u32| labels.get(n as usize).copied().unwrap_or(0);
+                let (a, b) = (label(from), label(to));
+                a != 0 && b != 0 && a != b
+            }
+            Cut::OneWay { from: f, to: t } => {
+                f.get(from as usize).copied().unwrap_or(false)
+                    && t.get(to as usize).copied().unwrap_or(false)
+            }
+        }
+    }
+}
+
+/// The network's state. Per-node tables grow as nodes join (amortised O(1) a node); per-link
+/// state is kept only for links that differ from their default (an override, a hold, messages
+/// queued on a bounded link), so `n` nodes cost O(n) memory, not O(n²).
 pub(super) struct Network {
-    size: usize,
     /// Index 0 is the node-to-node default, 1 the client default, later ones overrides.
     configs: Vec<LinkConfig>,
-    link_config: Vec<u16>,
-    cut: Vec<bool>,
-    held: Vec<bool>,
-    in_flight: Vec<u32>,
+    is_client: Vec<bool>,
+    /// Links whose configuration is overridden: the index into `configs`.
+    overrides: BTreeMap<u64, u16>,
+    cut: Cut,
+    held: BTreeSet<u64>,
     /// Slots of held messages per link, in arrival order.
-    held_messages: std::collections::BTreeMap<usize, Vec<u32>>,
+    held_messages: BTreeMap<u64, Vec<u32>>,
+    /// Messages in flight on links with a bounded queue, counted against the bound.
+    queued: BTreeMap<u64, u32>,
     stats: NetworkStats,
 }
 
 impl Network {
     pub(super) fn new(link: LinkConfig, client_link: LinkConfig) -> Network {
         Network {
-            size: 0,
             configs: vec![link, client_link],
-            link_config: Vec::new(),
-            cut: Vec::new(),
-            held: Vec::new(),
-            in_flight: Vec::new(),
-            held_messages: Default::default(),
+            is_client: Vec::new(),
+            overrides: BTreeMap::new(),
+            cut: Cut::None,
+            held: BTreeSet::new(),
+            held_messages: BTreeMap::new(),
+            queued: BTreeMap::new(),
             stats: NetworkStats::default(),
         }
     }
 
-    /// Builds the link tables for the node count, once: nodes are added before the run.
-    #[inline]
-    pub(super) fn build(&mut self, nodes: &[NodeState]) {
-        if self.size != nodes.len() {
-            self.build_tables(nodes);
-        }
-    }
-
-    #[cold]
-    fn build_tables(&mut self, nodes: &[NodeState]) {
-        let size = nodes.len();
-        assert_eq!(self.size, 0, "nodes were added after the run began");
-        self.size = size;
-        self.link_config = (0..size * size)
-            .map(|link| default_config(nodes, (link / size) as u32, (link % size) as u32))
-            .collect();
-        self.cut = vec![false; size * size];
-        self.held = vec![false; size * size];
-        self.in_flight = vec![0; size * size];
-    }
-
-    #[inline]
-    fn link(&self, from: u32, to: u32) -> usize {
-        from as usize * self.size + to as usize
-    }
-
-    fn ends(&self, link: usize) -> (NodeId, NodeId) {
-        (
-            NodeId((link / self.size) as u32),
-            NodeId((link % self.size) as u32),
-        )
+    pub(super) fn add_node(&mut self, is_client: bool) {
+        self.is_client.push(is_client);
     }
 
     pub(super) fn stats(&self) -> NetworkStats {
-        let in_flight = self.in_flight.iter().map(|&n| u64::from(n)).sum();
-        NetworkStats {
-            in_flight,
-            ..self.stats
-        }
+        self.stats
     }
 
     /// Keeps a message arriving on a held link (into an up node) until the link is released.
@@ -101,8 +139,11 @@ impl Network {
         slot: u32,
         nodes: &[NodeState],
     ) -> bool {
-        let link = self.link(from, to);
-        if !self.held[link] || nodes[to as usize].status != Status::Up {
+        if self.held.is_empty() {
+            return false;
+        }
+        let link = link(from, to);
+        if !self.held.contains(&link) || nodes[to as usize].status != Status::Up {
             return false;
         }
         self.held_messages.entry(link).or_default().push(slot);
@@ -111,21 +152,22 @@ impl Network {
 
     /// Links that are held or still hold messages, as (from, to), in link order.
     pub(super) fn held_links(&self) -> Vec<(NodeId, NodeId)> {
-        let mut links: Vec<usize> = (0..self.held.len()).filter(|&l| self.held[l]).collect();
-        links.extend(self.held_messages.keys());
-        links.sort_unstable();
-        links.dedup();
-        links.into_iter().map(|l| self.ends(l)).collect()
+        let links: BTreeSet<u64> = self
+            .held
+            .iter()
+            .chain(self.held_messages.keys())
+            .copied()
+            .collect();
+        links.into_iter().map(ends).collect()
     }
 
     /// Takes every message held on a link into `node`: they die with it.
     pub(super) fn take_held_into(&mut self, node: NodeId) -> Vec<u32> {
-        let size = self.size;
-        let links: Vec<usize> = self
+        let links: Vec<u64> = self
             .held_messages
             .keys()
             .copied()
-            .filter(|link| link % size == node.index())
+            .filter(|&link| ends(link).1 == node)
             .collect();
         links
             .into_iter()
@@ -134,56 +176,67 @@ impl Network {
     }
 
     /// A message that was in flight on (from, to) is gone: dropped (it was counted sent).
-    pub(super) fn count_dropped_in_flight(&mut self, from: u32, to: u32) {
-        let link = self.link(from, to);
-        self.in_flight[link] -= 1;
+    pub(super) fn count_dropped_in_flight(&mut self, from: u32, to: u32, queued: bool) {
+        self.leave(from, to, queued);
         self.stats.dropped += 1;
+    }
+
+    /// A message leaves the link it was in flight on.
+    #[inline]
+    fn leave(&mut self, from: u32, to: u32, queued: bool) {
+        self.stats.in_flight -= 1;
+        if queued {
+            let link = link(from, to);
+            let count = self.queued.get_mut(&link).expect("a queued message is counted");
+            *count -= 1;
+            if *count == 0 {
+                self.queued.remove(&link);
+            }
+        }
     }
 
     /// Cuts exactly the links of `partition`, restoring every other.
     pub(super) fn partition(&mut self, partition: &Partition) {
-        self.cut.iter_mut().for_each(|c| *c = false);
-        for (from, to) in partition.cut_links() {
-            let link = self.link(from.0, to.0);
-            self.cut[link] = true;
-        }
+        self.cut = Cut::new(partition);
     }
 
     pub(super) fn heal(&mut self) {
-        self.cut.iter_mut().for_each(|c| *c = false);
+        self.cut = Cut::None;
+    }
+
+    #[inline]
+    fn is_cut(&self, from: u32, to: u32) -> bool {
+        self.cut.cuts(from, to)
     }
 
     /// Holds or stops holding the link; a release returns the messages it held, in arrival
     /// order.
     pub(super) fn set_held(&mut self, from: NodeId, to: NodeId, held: bool) -> Vec<u32> {
-        let link = self.link(from.0, to.0);
-        self.held[link] = held;
+        let link = link(from.0, to.0);
         if held {
+            self.held.insert(link);
             return Vec::new();
         }
+        self.held.remove(&link);
         self.held_messages.remove(&link).unwrap_or_default()
     }
 
     /// Sets or clears the override of one link.
-    pub(super) fn override_link(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        config: Option<&LinkConfig>,
-        nodes: &[NodeState],
-    ) {
-        let link = self.link(from.0, to.0);
-        self.link_config[link] = match config {
+    pub(super) fn override_link(&mut self, from: NodeId, to: NodeId, config: Option<&LinkConfig>) {
+        let link = link(from.0, to.0);
+        match config {
             Some(config) => {
                 assert!(
                     self.configs.len() < usize::from(u16::MAX),
                     "too many link overrides"
                 );
                 self.configs.push(config.clone());
-                (self.configs.len() - 1) as u16
+                self.overrides.insert(link, (self.configs.len() - 1) as u16);
             }
-            None => default_config(nodes, from.0, to.0),
-        };
+            None => {
+                self.overrides.remove(&link);
+            }
+        }
     }
 
     /// Every link, overrides included, stops losing and duplicating messages.
@@ -195,16 +248,18 @@ impl Network {
     }
 
     #[inline]
-    fn config(&self, link: usize) -> &LinkConfig {
-        &self.configs[self.link_config[link] as usize]
+    fn config(&self, from: u32, to: u32) -> &LinkConfig {
+        if !self.overrides.is_empty()
+            && let Some(&index) = self.overrides.get(&link(from, to))
+        {
+            return &self.configs[index as usize];
+        }
+        let client = self.is_client[from as usize] || self.is_client[to as usize];
+        &self.configs[usize::from(client)]
     }
 }
 
-fn default_config(nodes: &[NodeState], from: u32, to: u32) -> u16 {
-    u16::from(nodes[from as usize].is_client || nodes[to as usize].is_client)
-}
-
-impl<M: Message, T: Message> Core<M, T> {
+impl<M: Message, T: Timer> Core<M, T> {
     #[inline]
     pub(crate) fn send(&mut self, from: NodeId, to: NodeId, message: M) {
         assert!(
@@ -216,16 +271,20 @@ impl<M: Message, T: Message> Core<M, T> {
         self.next_message_id += 1;
         self.network.stats.sent += 1;
         self.trace.send(self.now, from, to, id, &message);
-        let link = self.network.link(from, to);
-        let config = self.network.config(link);
+        let config = self.network.config(from, to);
         let (loss_ppm, duplicate_ppm, capacity) =
             (config.loss_ppm, config.duplicate_ppm, config.queue_capacity);
-        let dropped = if self.network.cut[link] {
+        let bounded = capacity != u32::MAX;
+        let queued = |network: &Network| match bounded {
+            true => network.queued.get(&link(from, to)).copied().unwrap_or(0),
+            false => 0,
+        };
+        let dropped = if self.network.is_cut(from, to) {
             Some(DropReason::Partition)
         } else if self.network_rng.chance_ppm(loss_ppm) {
             self.count_fault("loss");
             Some(DropReason::Loss)
-        } else if self.network.in_flight[link] >= capacity {
+        } else if bounded && queued(&self.network) >= capacity {
             Some(DropReason::QueueFull)
         } else {
             None
@@ -235,28 +294,31 @@ impl<M: Message, T: Message> Core<M, T> {
             self.trace.drop_message(self.now, from, to, id, reason);
             return;
         }
-        if self.network_rng.chance_ppm(duplicate_ppm) && self.network.in_flight[link] + 1 < capacity
-        {
+        if self.network_rng.chance_ppm(duplicate_ppm) && queued(&self.network) + 1 < capacity {
             self.network.stats.duplicated += 1;
             self.count_fault("duplicate");
             self.trace.duplicate(self.now, from, to, id);
-            self.put_in_flight(link, from, to, id, message.clone());
+            self.put_in_flight(from, to, id, message.clone(), bounded);
         }
-        self.put_in_flight(link, from, to, id, message);
+        self.put_in_flight(from, to, id, message, bounded);
     }
 
     #[inline]
-    fn put_in_flight(&mut self, link: usize, from: u32, to: u32, id: u64, message: M) {
+    fn put_in_flight(&mut self, from: u32, to: u32, id: u64, message: M, queued: bool) {
         let latency = self
             .network
-            .config(link)
+            .config(from, to)
             .latency
             .sample(&mut self.network_rng);
-        self.network.in_flight[link] += 1;
+        self.network.stats.in_flight += 1;
+        if queued {
+            *self.network.queued.entry(link(from, to)).or_insert(0) += 1;
+        }
         let event = Event::Deliver {
             from,
             to,
             id,
+            queued,
             message,
         };
         self.queue.push(self.now + latency.as_nanos(), event);
@@ -264,11 +326,10 @@ impl<M: Message, T: Message> Core<M, T> {
 
     /// Sends held messages on with a fresh latency each, in the order they arrived.
     pub(super) fn release(&mut self, from: NodeId, to: NodeId) {
-        let link = self.network.link(from.0, to.0);
         for slot in self.network.set_held(from, to, false) {
             let latency = self
                 .network
-                .config(link)
+                .config(from.0, to.0)
                 .latency
                 .sample(&mut self.network_rng);
             self.queue.requeue(self.now + latency.as_nanos(), slot);
@@ -278,8 +339,15 @@ impl<M: Message, T: Message> Core<M, T> {
     /// Drops the messages in `slots` (waiting for a node that crashed), freeing their slots.
     pub(super) fn drop_waiting(&mut self, slots: Vec<u32>) {
         for slot in slots {
-            if let Some(Event::Deliver { from, to, id, .. }) = self.queue.take(slot) {
-                self.network.count_dropped_in_flight(from, to);
+            if let Some(Event::Deliver {
+                from,
+                to,
+                id,
+                queued,
+                ..
+            }) = self.queue.take(slot)
+            {
+                self.network.count_dropped_in_flight(from, to, queued);
                 self.trace
                     .drop_message(self.now, from, to, id, DropReason::NodeDown);
             }
@@ -291,16 +359,15 @@ impl<M: Message, T: Message> Core<M, T> {
     }
 }
 
-impl<M: Message, T: Message> Simulation<M, T> {
+impl<M: Message, T: Timer> Simulation<M, T> {
     /// A message arrives: dropped if its node is down or the link is cut now, else handled.
     #[inline]
-    pub(super) fn deliver(&mut self, from: u32, to: u32, id: u64, message: M) {
+    pub(super) fn deliver(&mut self, from: u32, to: u32, id: u64, queued: bool, message: M) {
         let core = &mut self.core;
-        let link = core.network.link(from, to);
-        core.network.in_flight[link] -= 1;
+        core.network.leave(from, to, queued);
         let reason = if core.nodes[to as usize].status == Status::Down {
             Some(DropReason::NodeDown)
-        } else if core.network.cut[link] {
+        } else if core.network.is_cut(from, to) {
             Some(DropReason::Partition)
         } else {
             None

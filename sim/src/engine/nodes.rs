@@ -1,9 +1,9 @@
 //! Nodes: their lifecycle (start, crash, restart, pause, resume), their clocks and timers, and
 //! `call`, the one place where a handler runs.
 
-use super::queue::Event;
+use super::queue::{Event, Handle};
 use super::{CURRENT, Core, Simulation};
-use crate::api::{Context, Message, Node, NodeId, TimerId};
+use crate::api::{Context, Effect, Inputs, Message, Node, NodeId, Timer};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use crate::trace::NO_NODE;
@@ -61,6 +61,8 @@ pub(crate) struct NodeState {
     pub(super) status: Status,
     pub(super) started: bool,
     pub(super) is_client: bool,
+    /// The next disk operation's id (ids are unique per node across restarts).
+    pub(super) next_io: u64,
     pub(super) clock: Clock,
     /// Slots of events that arrived while the node was paused, in arrival order.
     pub(super) deferred: Vec<u32>,
@@ -74,6 +76,7 @@ impl NodeState {
             status: Status::Down,
             started: false,
             is_client,
+            next_io: 0,
             clock: Clock {
                 base_global: 0,
                 base_local: 0,
@@ -84,9 +87,19 @@ impl NodeState {
     }
 }
 
-impl<M: Message, T: Message> Simulation<M, T> {
-    /// Runs one handler of an up node: the only place where protocol code is called. Log lines
-    /// and panics inside it are attributed to the node and the current virtual time.
+/// A pending timer in a node's timer table.
+#[derive(Clone, Copy)]
+pub(super) struct PendingTimer {
+    handle: Handle,
+    /// The timer's id in the trace.
+    id: u64,
+}
+
+impl<M: Message, T: Timer> Simulation<M, T> {
+    /// Runs one handler of an up node: the only place where protocol code is called. The
+    /// handler fills a context's effect buffer; the effects are carried out in order once it
+    /// returns. Log lines and panics inside it are attributed to the node and the current
+    /// virtual time.
     #[inline]
     pub(super) fn call(
         &mut self,
@@ -96,13 +109,25 @@ impl<M: Message, T: Message> Simulation<M, T> {
         let instance = self.instances[node as usize]
             .as_deref_mut()
             .expect("an up node has an instance");
-        CURRENT.with(|c| c.set((self.core.now, node)));
-        let mut ctx = Context {
-            core: &mut self.core,
-            node: NodeId(node),
+        let core = &mut self.core;
+        CURRENT.with(|c| c.set((core.now, node)));
+        let mut effects = std::mem::take(&mut core.effects);
+        let now = core.local_now(NodeId(node));
+        let state = &mut core.nodes[node as usize];
+        let inputs = Inputs {
+            id: NodeId(node),
+            incarnation: state.incarnation,
+            now,
+            members: &core.members,
+            rng: &mut state.rng,
+            next_io: &mut state.next_io,
         };
-        handler(instance, &mut ctx);
-        CURRENT.with(|c| c.set((self.core.now, NO_NODE)));
+        handler(instance, &mut Context::new(inputs, &mut effects));
+        for effect in effects.drain(..) {
+            core.carry_out(NodeId(node), effect);
+        }
+        core.effects = effects;
+        CURRENT.with(|c| c.set((core.now, NO_NODE)));
     }
 
     /// Starts a node that is down: its first start, or a restart with a fresh instance and a
@@ -117,6 +142,10 @@ impl<M: Message, T: Message> Simulation<M, T> {
             state.incarnation += 1;
             state.rng = Rng::for_node(core.seed, node, state.incarnation);
         }
+        if !state.started && !state.is_client {
+            core.join(NodeId(node));
+        }
+        let state = &mut core.nodes[node as usize];
         state.started = true;
         state.status = Status::Up;
         let incarnation = state.incarnation;
@@ -137,6 +166,7 @@ impl<M: Message, T: Message> Simulation<M, T> {
         state.status = Status::Down;
         let mut waiting = std::mem::take(&mut state.deferred);
         self.instances[node.index()] = None;
+        core.timers[node.index()].clear();
         core.trace.crash(core.now, node.0);
         core.crash_disk(node);
         // Messages held on links into the node wait in the network for a node that is gone:
@@ -174,18 +204,41 @@ impl<M: Message, T: Message> Simulation<M, T> {
         if state.status != Status::Up || state.incarnation != incarnation {
             return; // The node crashed since; its timers died with it.
         }
+        let pending = self.core.timers[node as usize].remove(&timer);
+        assert_eq!(
+            pending.map(|p| p.id),
+            Some(id),
+            "a firing timer is the pending one under its key"
+        );
         self.core.trace.timer_fire(self.core.now, node, id, &timer);
         self.call(node, |instance, ctx| instance.on_timer(ctx, timer));
     }
 }
 
-impl<M: Message, T: Message> Core<M, T> {
+impl<M: Message, T: Timer> Core<M, T> {
     pub(crate) fn local_now(&self, node: NodeId) -> Instant {
         let local = self.nodes[node.index()].clock.local(self.now);
         Instant::from_nanos(local.clamp(0, i128::from(u64::MAX)) as u64)
     }
 
-    pub(crate) fn set_timer(&mut self, node: NodeId, after: Duration, timer: T) -> TimerId {
+    /// Carries out one effect of a handler of `node`.
+    #[inline]
+    fn carry_out(&mut self, node: NodeId, effect: Effect<M, T>) {
+        match effect {
+            Effect::Send { to, message } => self.send(node, to, message),
+            Effect::SetTimer { after, timer } => self.set_timer(node, after, timer),
+            Effect::CancelTimer { timer } => self.cancel_timer(node, &timer),
+            Effect::Disk { id, op } => self.disk_submit(node, id, op),
+            Effect::History(record) => self.record_history(node, record),
+            Effect::Annotate(text) => self.trace.note(self.now, node.0, format_args!("{text}")),
+            Effect::Count { name, delta } => self.metrics.count(name, delta),
+            Effect::Sample { name, latency } => self.metrics.sample(name, latency),
+        }
+    }
+
+    /// Sets `timer`, replacing the pending timer equal to it.
+    fn set_timer(&mut self, node: NodeId, after: Duration, timer: T) {
+        self.cancel_timer(node, &timer);
         let state = &self.nodes[node.index()];
         let incarnation = state.incarnation;
         let span = state.clock.global_span(after);
@@ -197,14 +250,16 @@ impl<M: Message, T: Message> Core<M, T> {
             node: node.0,
             incarnation,
             id,
-            timer,
+            timer: timer.clone(),
         };
-        self.queue.push(self.now.saturating_add(span), event)
+        let handle = self.queue.push(self.now.saturating_add(span), event);
+        self.timers[node.index()].insert(timer, PendingTimer { handle, id });
     }
 
-    pub(crate) fn cancel_timer(&mut self, node: NodeId, handle: TimerId) {
-        if let Some(id) = self.queue.cancel_timer(node.0, handle) {
-            self.trace.timer_cancel(self.now, node.0, id);
+    fn cancel_timer(&mut self, node: NodeId, timer: &T) {
+        if let Some(pending) = self.timers[node.index()].remove(timer) {
+            self.queue.cancel_timer(node.0, pending.handle);
+            self.trace.timer_cancel(self.now, node.0, pending.id);
         }
     }
 }

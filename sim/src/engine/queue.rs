@@ -2,11 +2,18 @@
 //! events. The heap moves only small entries; an event stays in its slot from the moment it
 //! is scheduled until it is handled, so delivering a message allocates nothing.
 
-use crate::api::TimerId;
 use crate::disk::{Durability, IoResult};
 use crate::plan::Fault;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+/// An event's slot and the slot's generation when the event was pushed: a handle that goes
+/// stale once the event is taken (the slot's generation moves on).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Handle {
+    slot: u32,
+    generation: u32,
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Entry {
@@ -23,6 +30,8 @@ pub(super) enum Event<M, T> {
         from: u32,
         to: u32,
         id: u64,
+        /// Counted against its link's bounded queue.
+        queued: bool,
         message: M,
     },
     Timer {
@@ -64,7 +73,7 @@ impl<M, T> Event<M, T> {
 }
 
 struct Slot<M, T> {
-    /// Bumped each time the slot is freed, so a stale `TimerId` cannot cancel a newer event.
+    /// Bumped each time the slot is freed, so a stale `Handle` cannot cancel a newer event.
     generation: u32,
     event: Option<Event<M, T>>,
 }
@@ -90,7 +99,7 @@ impl<M, T> EventQueue<M, T> {
 
     /// Schedules `event` at `time`; the handle cancels it if it is a timer.
     #[inline]
-    pub(super) fn push(&mut self, time: u64, event: Event<M, T>) -> TimerId {
+    pub(super) fn push(&mut self, time: u64, event: Event<M, T>) -> Handle {
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
@@ -106,7 +115,7 @@ impl<M, T> EventQueue<M, T> {
         entry.event = Some(event);
         let generation = entry.generation;
         self.requeue(time, slot);
-        TimerId { slot, generation }
+        Handle { slot, generation }
     }
 
     /// Schedules the event already in `slot` (again) at `time`, behind everything queued so far.
@@ -155,7 +164,7 @@ impl<M, T> EventQueue<M, T> {
 
     /// Cancels the timer behind `handle` if it is still pending and belongs to `node`;
     /// returns its trace id.
-    pub(super) fn cancel_timer(&mut self, node: u32, handle: TimerId) -> Option<u64> {
+    pub(super) fn cancel_timer(&mut self, node: u32, handle: Handle) -> Option<u64> {
         let slot = self.slots.get_mut(handle.slot as usize)?;
         if slot.generation != handle.generation {
             return None;

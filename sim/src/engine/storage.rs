@@ -5,14 +5,12 @@
 use super::nodes::Status;
 use super::queue::Event;
 use super::{Core, Simulation};
-use crate::api::{IoId, Message, NodeId};
+use crate::api::{IoId, Message, NodeId, Timer};
 use crate::disk::{DiskOp, Durability, IoResult};
 
-impl<M: Message, T: Message> Core<M, T> {
-    pub(crate) fn disk_submit(&mut self, node: NodeId, op: DiskOp) -> IoId {
+impl<M: Message, T: Timer> Core<M, T> {
+    pub(crate) fn disk_submit(&mut self, node: NodeId, IoId(id): IoId, op: DiskOp) {
         let index = node.index();
-        let id = self.next_io_id;
-        self.next_io_id += 1;
         self.trace.disk_submit(self.now, node.0, id, &op);
         let faults = &self.disk_config.faults;
         let faulty = faults.any()
@@ -38,7 +36,6 @@ impl<M: Message, T: Message> Core<M, T> {
         };
         self.queue
             .push(self.now + submitted.latency.as_nanos(), event);
-        IoId(id)
     }
 
     /// The node crashed: its disk keeps, loses or tears each unsynced operation.
@@ -53,7 +50,7 @@ impl<M: Message, T: Message> Core<M, T> {
     }
 }
 
-impl<M: Message, T: Message> Simulation<M, T> {
+impl<M: Message, T: Timer> Simulation<M, T> {
     pub(super) fn disk_done(
         &mut self,
         node: u32,

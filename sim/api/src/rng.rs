@@ -33,7 +33,8 @@ impl Rng {
         Rng { inner }
     }
 
-    pub(crate) fn for_node(seed: u64, node: u32, incarnation: u32) -> Rng {
+    /// The stream of one incarnation of one node.
+    pub fn for_node(seed: u64, node: u32, incarnation: u32) -> Rng {
         Rng::from_seed(
             seed,
             stream::NODE_BASE + (u64::from(node) << 32) + u64::from(incarnation),

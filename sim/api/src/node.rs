@@ -1,0 +1,398 @@
+//! Nodes and their context. A protocol implements [`Node`]; a host (the simulator, a real
+//! host, a unit test) calls its handlers with a [`Context`] that it builds: the inputs the
+//! handler may read (this node, its peers, its local clock, its random stream) and a buffer
+//! the handler fills with [`Effect`]s. The host carries the effects out, in order, after the
+//! handler returns.
+
+use crate::disk::{DiskOp, IoId, IoResult};
+use crate::history::{HistoryRecord, OpStatus};
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
+use crate::wire::Wire;
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::fmt;
+use std::hash::Hash;
+
+/// A node, `n0`, `n1`, ... in traces and plans. Ids are given in the order nodes are added to
+/// a run and never reused: a restarted node keeps its id, a node that joins late gets a new one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What a message must offer: a wire encoding (a real network carries it; the trace hash
+/// covers it), cloning (a network may duplicate it) and `Debug` (the text trace shows it).
+/// Every serde type has the encoding already (see [`Wire`]).
+pub trait Message: Wire + Clone + fmt::Debug + 'static {}
+impl<T: Wire + Clone + fmt::Debug + 'static> Message for T {}
+
+/// What a timer must offer. A timer is its own key: setting a timer equal to a pending one
+/// replaces it, and `cancel_timer` names the timer to cancel, so a protocol keeps no handles.
+/// `Ord` keys the host's timer table, `Hash` feeds the trace hash, `Debug` the text trace.
+pub trait Timer: Clone + Ord + Hash + fmt::Debug + 'static {}
+impl<T: Clone + Ord + Hash + fmt::Debug + 'static> Timer for T {}
+
+/// A timer type for protocols that set none.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum NoTimer {}
+
+/// A protocol's state machine. Handlers run to completion, single-threaded, and act only
+/// through the context; they never read the wall clock, OS randomness, the network or files.
+///
+/// A crash drops the instance; a restart builds a fresh one and calls `on_start` with
+/// `ctx.incarnation() > 0`. Anything that must survive a crash lives on the node's disk.
+pub trait Node: Any {
+    type Message: Message;
+    /// Timers are data: the value given to `set_timer` comes back to `on_timer`, and the trace
+    /// shows it, so a reader sees why a node woke up.
+    type Timer: Timer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>);
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        from: NodeId,
+        message: Self::Message,
+    );
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, timer: Self::Timer);
+
+    /// A disk operation submitted with `Context::disk` completed. Protocols without a disk
+    /// need not implement it.
+    fn on_disk(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        id: IoId,
+        result: IoResult,
+    ) {
+        let _ = (ctx, id, result);
+    }
+}
+
+/// Something a handler asked its host to do.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Effect<M, T> {
+    Send {
+        to: NodeId,
+        message: M,
+    },
+    /// Fire `timer` after `after` has passed on this node's clock, replacing a pending timer
+    /// equal to it.
+    SetTimer {
+        after: Duration,
+        timer: T,
+    },
+    /// Cancel the pending timer equal to `timer`, if there is one.
+    CancelTimer {
+        timer: T,
+    },
+    Disk {
+        id: IoId,
+        op: DiskOp,
+    },
+    /// A client operation's invocation or completion, for the run's history.
+    History(HistoryRecord),
+    /// A line for people in the trace.
+    Annotate(String),
+    /// Add `delta` to the run's counter `name`.
+    Count {
+        name: &'static str,
+        delta: u64,
+    },
+    /// One sample of the latency metric `name`.
+    Sample {
+        name: &'static str,
+        latency: Duration,
+    },
+}
+
+impl<M, T> Effect<M, T> {
+    /// The same effect with its message and timer converted: how a node embedded in a larger
+    /// one (see [`Either`]) hands its effects to its host.
+    pub fn map<M2, T2>(
+        self,
+        message: impl FnOnce(M) -> M2,
+        timer: impl FnOnce(T) -> T2,
+    ) -> Effect<M2, T2> {
+        match self {
+            Effect::Send { to, message: m } => Effect::Send {
+                to,
+                message: message(m),
+            },
+            Effect::SetTimer { after, timer: t } => Effect::SetTimer {
+                after,
+                timer: timer(t),
+            },
+            Effect::CancelTimer { timer: t } => Effect::CancelTimer { timer: timer(t) },
+            Effect::Disk { id, op } => Effect::Disk { id, op },
+            Effect::History(record) => Effect::History(record),
+            Effect::Annotate(text) => Effect::Annotate(text),
+            Effect::Count { name, delta } => Effect::Count { name, delta },
+            Effect::Sample { name, latency } => Effect::Sample { name, latency },
+        }
+    }
+}
+
+/// What a handler may read, as its host hands it over.
+pub struct Inputs<'a> {
+    /// This node.
+    pub id: NodeId,
+    /// How many times this node has been restarted: 0 for the first start.
+    pub incarnation: u32,
+    /// The node's local clock.
+    pub now: Instant,
+    /// The servers of this node's group, in id order (this node among them if it is one).
+    pub members: &'a [NodeId],
+    /// This node's random stream.
+    pub rng: &'a mut Rng,
+    /// The next disk operation's id; the context counts it up.
+    pub next_io: &'a mut u64,
+}
+
+/// A handler's view of its host for one call: inputs to read, and effects to fill.
+pub struct Context<'a, M, T> {
+    inputs: Inputs<'a>,
+    effects: &'a mut Vec<Effect<M, T>>,
+}
+
+impl<'a, M, T> Context<'a, M, T> {
+    /// A context over `inputs` whose effects go to the end of `effects`.
+    pub fn new(inputs: Inputs<'a>, effects: &'a mut Vec<Effect<M, T>>) -> Context<'a, M, T> {
+        Context { inputs, effects }
+    }
+
+    /// This node.
+    pub fn id(&self) -> NodeId {
+        self.inputs.id
+    }
+
+    /// How many times this node has been restarted: 0 for the first start.
+    pub fn incarnation(&self) -> u32 {
+        self.inputs.incarnation
+    }
+
+    /// The node's local clock. It may jump backwards when the host's clock is set back (a
+    /// simulated clock fault, NTP on a real host); timers are unaffected by jumps.
+    pub fn now(&self) -> Instant {
+        self.inputs.now
+    }
+
+    /// This node's random stream, derived in a simulation from (seed, node, incarnation).
+    pub fn rng(&mut self) -> &mut Rng {
+        self.inputs.rng
+    }
+
+    /// The servers of this node's group other than this node, in id order. Clients are never
+    /// among them.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let id = self.inputs.id;
+        self.inputs.members.iter().copied().filter(move |&n| n != id)
+    }
+
+    /// The servers of this node's group, in id order (this node among them if it is one).
+    pub fn members(&self) -> &[NodeId] {
+        self.inputs.members
+    }
+
+    /// Sends `message` to `to`.
+    pub fn send(&mut self, to: NodeId, message: M) {
+        self.effects.push(Effect::Send { to, message });
+    }
+
+    /// Sets `timer` to fire after `after` has elapsed on this node's clock (a drifting clock
+    /// fires early or late in real time). A pending timer equal to `timer` is replaced.
+    pub fn set_timer(&mut self, after: Duration, timer: T) {
+        self.effects.push(Effect::SetTimer { after, timer });
+    }
+
+    /// Cancels the pending timer equal to `timer`; cancelling one that fired or was cancelled
+    /// already does nothing.
+    pub fn cancel_timer(&mut self, timer: T) {
+        self.effects.push(Effect::CancelTimer { timer });
+    }
+
+    /// Submits a disk operation on this node's disk; it completes later, in `Node::on_disk`,
+    /// under the returned id. `crate::disk` states what every host guarantees.
+    pub fn disk(&mut self, op: DiskOp) -> IoId {
+        let id = IoId(*self.inputs.next_io);
+        *self.inputs.next_io += 1;
+        self.effects.push(Effect::Disk { id, op });
+        id
+    }
+
+    /// Adds a line for people to the trace: `ctx.annotate(format_args!("leader, term {t}"))`.
+    pub fn annotate(&mut self, text: fmt::Arguments<'_>) {
+        self.effects.push(Effect::Annotate(text.to_string()));
+    }
+
+    /// Records that client `process` invoked operation `f` (the history's `invoke` line).
+    pub fn invoke(&mut self, process: u64, f: &str, key: Option<&str>, value: serde_json::Value) {
+        let record = HistoryRecord::new(process, OpStatus::Invoke, f, key, value);
+        self.effects.push(Effect::History(record));
+    }
+
+    /// Records how client `process`'s outstanding operation completed.
+    pub fn complete(
+        &mut self,
+        process: u64,
+        status: OpStatus,
+        f: &str,
+        key: Option<&str>,
+        value: serde_json::Value,
+    ) {
+        assert!(
+            status != OpStatus::Invoke,
+            "complete() takes ok, fail or info"
+        );
+        let record = HistoryRecord::new(process, status, f, key, value);
+        self.effects.push(Effect::History(record));
+    }
+
+    /// Adds `delta` to the run's counter `name`.
+    pub fn count(&mut self, name: &'static str, delta: u64) {
+        self.effects.push(Effect::Count { name, delta });
+    }
+
+    /// Records one sample of the latency metric `name` (reported as quantiles).
+    pub fn sample(&mut self, name: &'static str, latency: Duration) {
+        self.effects.push(Effect::Sample { name, latency });
+    }
+
+    /// Runs `handler` with a context of other message and timer types over the same inputs,
+    /// and hands its effects on converted: how a node embeds another protocol's node.
+    pub fn embed<M2, T2>(
+        &mut self,
+        message: impl Fn(M2) -> M,
+        timer: impl Fn(T2) -> T,
+        handler: impl FnOnce(&mut Context<'_, M2, T2>),
+    ) {
+        let mut effects = Vec::new();
+        let inputs = Inputs {
+            id: self.inputs.id,
+            incarnation: self.inputs.incarnation,
+            now: self.inputs.now,
+            members: self.inputs.members,
+            rng: self.inputs.rng,
+            next_io: self.inputs.next_io,
+        };
+        handler(&mut Context::new(inputs, &mut effects));
+        self.effects.extend(
+            effects
+                .into_iter()
+                .map(|effect| effect.map(&message, &timer)),
+        );
+    }
+}
+
+/// One of two nodes, or one of two nodes' timers (or messages): how one simulation holds a
+/// client and a server with timer types of their own. Both sides share the message type, so
+/// they can talk; the timer type is `Either<L::Timer, R::Timer>`.
+///
+/// ```ignore
+/// let mut sim = Simulation::<KvMessage, Either<ClientTimer, NoTimer>>::new(config);
+/// sim.add_node(|_| Either::Right(Server::new()));
+/// sim.add_client(|_| Either::Left(Client::new()));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Either<L, R> {
+    Left(L),
+    Right(R),
+}
+
+impl<L, R> Either<L, R> {
+    pub fn left(self) -> Option<L> {
+        match self {
+            Either::Left(l) => Some(l),
+            Either::Right(_) => None,
+        }
+    }
+
+    pub fn right(self) -> Option<R> {
+        match self {
+            Either::Left(_) => None,
+            Either::Right(r) => Some(r),
+        }
+    }
+
+    pub fn as_ref(&self) -> Either<&L, &R> {
+        match self {
+            Either::Left(l) => Either::Left(l),
+            Either::Right(r) => Either::Right(r),
+        }
+    }
+}
+
+impl<L, R> Node for Either<L, R>
+where
+    L: Node,
+    R: Node<Message = L::Message>,
+{
+    type Message = L::Message;
+    type Timer = Either<L::Timer, R::Timer>;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>) {
+        match self {
+            Either::Left(node) => ctx.embed(|m| m, Either::Left, |ctx| node.on_start(ctx)),
+            Either::Right(node) => ctx.embed(|m| m, Either::Right, |ctx| node.on_start(ctx)),
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        from: NodeId,
+        message: Self::Message,
+    ) {
+        match self {
+            Either::Left(node) => {
+                ctx.embed(|m| m, Either::Left, |ctx| node.on_message(ctx, from, message));
+            }
+            Either::Right(node) => {
+                ctx.embed(|m| m, Either::Right, |ctx| node.on_message(ctx, from, message));
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, timer: Self::Timer) {
+        match (self, timer) {
+            (Either::Left(node), Either::Left(timer)) => {
+                ctx.embed(|m| m, Either::Left, |ctx| node.on_timer(ctx, timer));
+            }
+            (Either::Right(node), Either::Right(timer)) => {
+                ctx.embed(|m| m, Either::Right, |ctx| node.on_timer(ctx, timer));
+            }
+            _ => unreachable!("a node gets only the timers it set"),
+        }
+    }
+
+    fn on_disk(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        id: IoId,
+        result: IoResult,
+    ) {
+        match self {
+            Either::Left(node) => ctx.embed(|m| m, Either::Left, |ctx| node.on_disk(ctx, id, result)),
+            Either::Right(node) => {
+                ctx.embed(|m| m, Either::Right, |ctx| node.on_disk(ctx, id, result));
+            }
+        }
+    }
+}
