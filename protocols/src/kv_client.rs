@@ -5,7 +5,7 @@
 //! [`KvProtocol`].
 
 use crate::processes::Processes;
-use faultline_api::{Context, Message, Node, NodeId, Timer};
+use faultline_api::{Context, Message, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::{Duration, Instant};
 use std::marker::PhantomData;
@@ -53,15 +53,14 @@ pub enum ClientTimer {
     Timeout { process: usize, request: u64 },
 }
 
-/// How a protocol's messages and timers carry the client's requests, replies and timers.
+/// How a protocol's messages carry the client's requests and replies. The client's timers are
+/// its own (`ClientTimer`); a simulation that holds clients and servers with timers of their own
+/// composes them with `faultline_api::Either`.
 pub trait KvProtocol: 'static {
     type Message: Message;
-    type Timer: Timer;
     fn request(request: u64, op: KvOp) -> Self::Message;
     /// The request id and reply, if the message is a reply to a client.
     fn reply(message: Self::Message) -> Option<(u64, KvReply)>;
-    fn timer(timer: ClientTimer) -> Self::Timer;
-    fn client_timer(timer: Self::Timer) -> Option<ClientTimer>;
 }
 
 #[derive(Clone, Debug)]
@@ -105,12 +104,12 @@ impl<P: KvProtocol> KvClient<P> {
         self.config.first_process + process as u64
     }
 
-    fn think(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, process: usize) {
+    fn think(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, process: usize) {
         let pause = ctx.rng().exponential(self.config.think_mean);
-        ctx.set_timer(pause, P::timer(ClientTimer::Think { process }));
+        ctx.set_timer(pause, ClientTimer::Think { process });
     }
 
-    fn issue(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, process: usize) {
+    fn issue(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, process: usize) {
         if ctx.now() >= Instant::ZERO + self.config.stop_after {
             return;
         }
@@ -144,16 +143,16 @@ impl<P: KvProtocol> KvClient<P> {
         };
         self.processes.wait(process, request, pending);
         ctx.send(server, P::request(request, op));
-        let timeout = P::timer(ClientTimer::Timeout { process, request });
+        let timeout = ClientTimer::Timeout { process, request };
         ctx.set_timer(self.config.timeout, timeout);
     }
 }
 
 impl<P: KvProtocol> Node for KvClient<P> {
     type Message = P::Message;
-    type Timer = P::Timer;
+    type Timer = ClientTimer;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>) {
+    fn on_start(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>) {
         for process in 0..self.config.processes {
             self.think(ctx, process);
         }
@@ -161,7 +160,7 @@ impl<P: KvProtocol> Node for KvClient<P> {
 
     fn on_message(
         &mut self,
-        ctx: &mut Context<'_, P::Message, P::Timer>,
+        ctx: &mut Context<'_, P::Message, ClientTimer>,
         _from: NodeId,
         message: P::Message,
     ) {
@@ -192,10 +191,10 @@ impl<P: KvProtocol> Node for KvClient<P> {
         self.think(ctx, process);
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, P::Message, P::Timer>, timer: P::Timer) {
-        match P::client_timer(timer) {
-            Some(ClientTimer::Think { process }) => self.issue(ctx, process),
-            Some(ClientTimer::Timeout { process, request }) => {
+    fn on_timer(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, timer: ClientTimer) {
+        match timer {
+            ClientTimer::Think { process } => self.issue(ctx, process),
+            ClientTimer::Timeout { process, request } => {
                 if let Some((_, pending)) = self.processes.finish(request) {
                     ctx.count("timeouts", 1);
                     let id = self.process_id(process);
@@ -210,7 +209,6 @@ impl<P: KvProtocol> Node for KvClient<P> {
                     self.think(ctx, process);
                 }
             }
-            None => {}
         }
     }
 }

@@ -19,8 +19,8 @@
 //!   go after everything in the file, and the next recovery reaches the same conclusion.
 //! - A read that finds damage is retried first, since a flipped bit may be transient.
 
-use crate::kv_client::{ClientTimer, KvOp, KvProtocol, KvReply};
-use faultline_api::{Context, IoId, Node, NodeId};
+use crate::kv_client::{KvOp, KvProtocol, KvReply};
+use faultline_api::{Context, IoId, NoTimer, Node, NodeId};
 use faultline_api::disk::{DiskOp, IoError, IoResult};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -39,18 +39,11 @@ pub enum WalMessage {
     Reply { request: u64, reply: KvReply },
 }
 
-/// The server sets no timers; clients' timers travel in this type.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub enum WalTimer {
-    Client(ClientTimer),
-}
-
 /// Plugs the generic key-value client into this protocol.
 pub struct WalKvProtocol;
 
 impl KvProtocol for WalKvProtocol {
     type Message = WalMessage;
-    type Timer = WalTimer;
     fn request(request: u64, op: KvOp) -> WalMessage {
         WalMessage::Request { request, op }
     }
@@ -59,13 +52,6 @@ impl KvProtocol for WalKvProtocol {
             WalMessage::Reply { request, reply } => Some((request, reply)),
             WalMessage::Request { .. } => None,
         }
-    }
-    fn timer(timer: ClientTimer) -> WalTimer {
-        WalTimer::Client(timer)
-    }
-    fn client_timer(timer: WalTimer) -> Option<ClientTimer> {
-        let WalTimer::Client(timer) = timer;
-        Some(timer)
     }
 }
 
@@ -505,7 +491,7 @@ impl WalKv {
         matches!(self.stage, Stage::Serving)
     }
 
-    fn submit(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, op: DiskOp, purpose: Io) {
+    fn submit(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, op: DiskOp, purpose: Io) {
         let id = ctx.disk(op);
         self.io.insert(id, purpose);
     }
@@ -514,7 +500,7 @@ impl WalKv {
         self.io.values().any(|p| purposes.contains(p))
     }
 
-    fn read(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, file: &str, purpose: Io) {
+    fn read(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, file: &str, purpose: Io) {
         let read = DiskOp::ReadToEnd {
             file: file.to_string(),
             offset: 0,
@@ -522,7 +508,7 @@ impl WalKv {
         self.submit(ctx, read, purpose);
     }
 
-    fn write_meta(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, acked: Acked) {
+    fn write_meta(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, acked: Acked) {
         let write = DiskOp::Write {
             file: META_FILE.to_string(),
             offset: 0,
@@ -542,7 +528,7 @@ impl WalKv {
 
     fn reply(
         &self,
-        ctx: &mut Context<'_, WalMessage, WalTimer>,
+        ctx: &mut Context<'_, WalMessage, NoTimer>,
         to: NodeId,
         request: u64,
         reply: KvReply,
@@ -556,7 +542,7 @@ impl WalKv {
 
     fn recovered(
         &mut self,
-        ctx: &mut Context<'_, WalMessage, WalTimer>,
+        ctx: &mut Context<'_, WalMessage, NoTimer>,
         replay: Replay,
         acked: Acked,
     ) {
@@ -599,7 +585,7 @@ impl WalKv {
         }
     }
 
-    fn truncate(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn truncate(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         let truncate = DiskOp::Truncate {
             file: LOG_FILE.to_string(),
             len: self.log_end,
@@ -612,7 +598,7 @@ impl WalKv {
     }
 
     /// Gives up on serving: every request is refused until the node restarts.
-    fn refuse(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, reason: &'static str) {
+    fn refuse(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, reason: &'static str) {
         self.refusing = Some(reason);
         ctx.count("refusing", 1);
         self.serve(ctx);
@@ -621,7 +607,7 @@ impl WalKv {
     /// Counts a failed settling step; false once the node has given up.
     fn settle_again(
         &mut self,
-        ctx: &mut Context<'_, WalMessage, WalTimer>,
+        ctx: &mut Context<'_, WalMessage, NoTimer>,
         reason: &'static str,
     ) -> bool {
         self.settle_failures += 1;
@@ -632,7 +618,7 @@ impl WalKv {
         false
     }
 
-    fn write_void(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn write_void(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         let void = self.void.as_mut().expect("a void record to write");
         void.attempts += 1;
         let write = DiskOp::Write {
@@ -651,7 +637,7 @@ impl WalKv {
     }
 
     /// Once the log is settled (truncated, or its void record written), records the state.
-    fn settle_after_log(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn settle_after_log(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         if self.pending(&[Io::Truncate, Io::SyncLog, Io::WriteVoid]) {
             return;
         }
@@ -683,7 +669,7 @@ impl WalKv {
         self.settle(ctx);
     }
 
-    fn serve(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn serve(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         self.stage = Stage::Serving;
         match (self.refusing, self.read_only) {
             (Some(reason), _) => ctx.annotate(format_args!("refusing every request: {reason}")),
@@ -697,7 +683,7 @@ impl WalKv {
     }
 
     /// Records the recovered state as acknowledged, so the next recovery starts from it.
-    fn settle(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn settle(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         let acked = Acked {
             lsn: self.next_lsn - 1,
             len: self.log_end,
@@ -705,7 +691,7 @@ impl WalKv {
         self.write_meta(ctx, acked);
     }
 
-    fn handle(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, waiting: Waiting) {
+    fn handle(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, waiting: Waiting) {
         if let Some(reason) = self.refusing {
             return self.reply(
                 ctx,
@@ -774,7 +760,7 @@ impl WalKv {
     }
 
     /// Writes the waiting writes as one batch, when no other is in flight.
-    fn start_batch(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn start_batch(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         if self.batch.is_some()
             || self.waiting.is_empty()
             || !self.is_serving()
@@ -813,7 +799,7 @@ impl WalKv {
     }
 
     /// Applies the batch's writes and acknowledges them.
-    fn acknowledge(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn acknowledge(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         let batch = self.batch.as_mut().expect("a batch to acknowledge");
         assert!(!batch.acknowledged, "a batch is acknowledged once");
         batch.acknowledged = true;
@@ -833,7 +819,7 @@ impl WalKv {
 
     /// Moves the batch on once its disk operations are done: the log write and its sync,
     /// then the new acknowledged state in `wal.meta`, then the replies.
-    fn step_batch(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn step_batch(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         let Some(batch) = &self.batch else {
             return self.start_batch(ctx);
         };
@@ -895,16 +881,16 @@ impl WalKv {
 
 impl Node for WalKv {
     type Message = WalMessage;
-    type Timer = WalTimer;
+    type Timer = NoTimer;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn on_start(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         self.read(ctx, META_FILE, Io::ReadMeta);
         self.read(ctx, LOG_FILE, Io::ReadLog);
     }
 
     fn on_message(
         &mut self,
-        ctx: &mut Context<'_, WalMessage, WalTimer>,
+        ctx: &mut Context<'_, WalMessage, NoTimer>,
         from: NodeId,
         message: WalMessage,
     ) {
@@ -925,9 +911,9 @@ impl Node for WalKv {
         }
     }
 
-    fn on_timer(&mut self, _ctx: &mut Context<'_, WalMessage, WalTimer>, _timer: WalTimer) {}
+    fn on_timer(&mut self, _ctx: &mut Context<'_, WalMessage, NoTimer>, _timer: NoTimer) {}
 
-    fn on_disk(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>, id: IoId, result: IoResult) {
+    fn on_disk(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, id: IoId, result: IoResult) {
         let purpose = self
             .io
             .remove(&id)
@@ -1040,7 +1026,7 @@ impl Node for WalKv {
 impl WalKv {
     /// Replays the log once both files are read. A log that does not replay cleanly is read
     /// again until two reads agree, since a flipped bit may be transient.
-    fn recover(&mut self, ctx: &mut Context<'_, WalMessage, WalTimer>) {
+    fn recover(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
         let Stage::Reading {
             acked: Some(acked),
             log: Some(log),

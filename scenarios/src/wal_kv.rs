@@ -13,16 +13,16 @@
 
 use crate::harness::{self, FaultMix};
 use crate::{Bug, Run, Scenario};
-use protocols::kv_client::{KvClient, KvClientConfig};
-use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol};
+use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig};
+use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol, WalMessage};
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
 use sim::limits;
 use sim::plan::draw_ppm;
 use sim::rng::stream;
 use sim::{
-    Config, DiskConfig, DiskFaults, Duration, FaultBudget, Latency, LinkConfig, Outcome, Plan, Rng,
-    Simulation, TraceLevel, Verdict,
+    Config, DiskConfig, DiskFaults, Duration, Either, FaultBudget, Latency, LinkConfig, NoTimer,
+    Outcome, Plan, Rng, Simulation, TraceLevel, Verdict,
 };
 
 pub struct WalKvScenario {
@@ -182,8 +182,12 @@ impl Scenario for WalKvScenario {
             Some("no-checksum") => WalBug::NoChecksum,
             Some(other) => return Err(format!("unknown bug `{other}` for {}", self.name())),
         };
-        let mut sim = Simulation::new(Config::for_plan(plan, level));
-        let server = sim.add_node(move |_| WalKv::new(bug));
+        // The client and the server have timer types of their own (the server's has no
+        // values): `Either` composes them into the simulation's.
+        type Member = Either<KvClient<WalKvProtocol>, WalKv>;
+        let mut sim: Simulation<WalMessage, Either<ClientTimer, NoTimer>> =
+            Simulation::new(Config::for_plan(plan, level));
+        let server = sim.add_node(move |_| Member::Right(WalKv::new(bug)));
         let client_config = KvClientConfig {
             servers: vec![server],
             processes: workload.processes,
@@ -193,7 +197,7 @@ impl Scenario for WalKvScenario {
             timeout: workload.timeout,
             stop_after: Duration::MAX,
         };
-        sim.add_client(move |_| KvClient::<WalKvProtocol>::new(client_config.clone()));
+        sim.add_client(move |_| Member::Left(KvClient::new(client_config.clone())));
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);

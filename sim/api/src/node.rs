@@ -310,10 +310,21 @@ impl<'a, M, T> Context<'a, M, T> {
 /// sim.add_node(|_| Either::Right(Server::new()));
 /// sim.add_client(|_| Either::Left(Client::new()));
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+///
+/// `Debug` shows the value inside, so traces read `Think { process: 0 }`, not `Left(..)`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Either<L, R> {
     Left(L),
     Right(R),
+}
+
+impl<L: fmt::Debug, R: fmt::Debug> fmt::Debug for Either<L, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Either::Left(l) => l.fmt(f),
+            Either::Right(r) => r.fmt(f),
+        }
+    }
 }
 
 impl<L, R> Either<L, R> {
