@@ -17,12 +17,14 @@
 //! rounds do not, so the protocol never reads `ctx.now()`.
 
 use crate::processes::Processes;
-use faultline_api::{Context, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum BroadcastMessage {
     /// Client to node: the neighbours suggested for each node (Maelstrom's `topology`).
     Topology {
@@ -58,7 +60,9 @@ pub enum BroadcastMessage {
     },
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum BroadcastTimer {
     /// A server sends the values it has batched up.
     Flush,
@@ -547,8 +551,7 @@ impl BroadcastClient {
             self.config.timeout,
             BroadcastTimer::Timeout { process, request },
         );
-        self.processes
-            .wait(process, request, Outstanding { value });
+        self.processes.wait(process, request, Outstanding { value });
     }
 }
 

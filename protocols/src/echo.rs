@@ -2,17 +2,21 @@
 //! `echo` scenario and by the engine benchmark.
 
 use crate::processes::Processes;
-use faultline_api::{Context, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EchoMessage {
     Request { id: u64, payload: u64 },
     Reply { id: u64, payload: u64 },
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EchoTimer {
     /// The request in `slot` with id `id` has not been answered in time.
     Timeout { slot: usize, id: u64 },

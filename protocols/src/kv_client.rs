@@ -5,13 +5,15 @@
 //! [`KvProtocol`].
 
 use crate::processes::Processes;
-use faultline_api::{Context, Message, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Message, Node, NodeId};
 use std::marker::PhantomData;
 
 /// A key-value operation.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KvOp {
     Get { key: String },
     Put { key: String, value: String },
@@ -36,7 +38,9 @@ impl KvOp {
 }
 
 /// How a server answered.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KvReply {
     /// A get's value (`""` for a missing key).
     Value(String),
@@ -47,7 +51,9 @@ pub enum KvReply {
 }
 
 /// Client-side timers, wrapped into the protocol's timer type.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ClientTimer {
     Think { process: usize },
     Timeout { process: usize, request: u64 },

@@ -6,18 +6,22 @@
 //! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
 
 use crate::processes::Processes;
-use faultline_api::{Context, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum IdMessage {
     Generate { request: u64 },
     GenerateOk { request: u64, id: String },
 }
 
 /// Only clients set timers; servers keep none.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum IdTimer {
     /// Process `process` is done thinking and issues its next request.
     Think { process: usize },

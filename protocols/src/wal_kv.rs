@@ -20,8 +20,8 @@
 //! - A read that finds damage is retried first, since a flipped bit may be transient.
 
 use crate::kv_client::{KvOp, KvProtocol, KvReply};
-use faultline_api::{Context, IoId, NoTimer, Node, NodeId};
 use faultline_api::disk::{DiskOp, IoError, IoResult};
+use faultline_api::{Context, IoId, NoTimer, Node, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub const LOG_FILE: &str = "wal";
@@ -33,7 +33,9 @@ const RECORD_BYTES_MAX: u64 = 64 * 1024;
 const BATCH_MAX: usize = 64;
 const WAITING_MAX: usize = 1024;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum WalMessage {
     Request { request: u64, op: KvOp },
     Reply { request: u64, reply: KvReply },

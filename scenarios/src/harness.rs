@@ -4,7 +4,7 @@
 use sim::history::OpStatus;
 use sim::limits;
 use sim::{
-    Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Message, NodeId, Plan, Rng,
+    Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Message, Plan, Rng,
     Simulation, Swarm, Timer, Verdict,
 };
 
@@ -60,7 +60,7 @@ pub fn draw_faults(
     safety: Duration,
     rng: &mut Rng,
 ) -> Vec<sim::ScheduledFault> {
-    let servers: Vec<NodeId> = (0..server_count).map(NodeId).collect();
+    let servers = sim::plan::Server::first(server_count);
     sim::plan::generate_schedule(swarm, &servers, budget, safety, rng)
 }
 

@@ -170,7 +170,9 @@ fn counter_check_cases() {
 
 type Msg = RpcMessage<u64, u64>;
 
-#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 enum Timer {
     Rpc(ClientTimer),
     Server(ServerTimer),

@@ -28,10 +28,10 @@
 //! (when the write is submitted).
 
 use crate::hash::StableHasher;
-pub use faultline_api::disk::{DiskOp, IoError, IoResult};
 use crate::net::Latency;
 use crate::rng::Rng;
 use crate::time::Duration;
+pub use faultline_api::disk::{DiskOp, IoError, IoResult};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};

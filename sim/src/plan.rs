@@ -318,19 +318,39 @@ struct Episode {
     is_partition: bool,
 }
 
+/// A server as a fault schedule sees it: no fault names it before it starts (a node that joins
+/// late, or one started by a plan step).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Server {
+    pub node: NodeId,
+    pub starts_at: Instant,
+}
+
+impl Server {
+    /// Servers `n0` to `n{count-1}`, all started with the run.
+    pub fn first(count: u32) -> Vec<Server> {
+        (0..count)
+            .map(|n| Server {
+                node: NodeId(n),
+                starts_at: Instant::ZERO,
+            })
+            .collect()
+    }
+}
+
 /// Draws a fault schedule for `servers` over `duration` from the swarm's weights, never
-/// letting more than the budget's nodes be faulty at once. Each episode (a partition, a crash,
-/// a pause, a held link) starts at a random time and ends with its repair; episodes still open
-/// at the end are healed by the liveness phase.
+/// letting more than the budget's nodes be faulty at once, and never naming a server before it
+/// starts. Each episode (a partition, a crash, a pause, a held link) starts at a random time
+/// and ends with its repair; episodes still open at the end are healed by the liveness phase.
 pub fn generate_schedule(
     swarm: &Swarm,
-    servers: &[NodeId],
+    servers: &[Server],
     budget: FaultBudget,
     duration: Duration,
     rng: &mut Rng,
 ) -> Vec<ScheduledFault> {
     let mut drawing = Drawing {
-        servers,
+        servers: Vec::new(),
         budget,
         end: Instant::ZERO + duration,
         weights: [
@@ -355,15 +375,22 @@ pub fn generate_schedule(
             break;
         }
         let length = drawing.forget_ended(now, swarm, rng);
-        drawing.draw_episode(now, now + length, rng);
+        if drawing.servers.len() < servers.len() {
+            let started = servers.iter().filter(|s| s.starts_at <= now);
+            drawing.servers = started.map(|s| s.node).collect();
+        }
+        if !drawing.servers.is_empty() {
+            drawing.draw_episode(now, now + length, rng);
+        }
     }
     drawing.faults.sort_by_key(|f| f.at);
     drawing.faults
 }
 
 /// A schedule being drawn: the faults so far and the episodes still open.
-struct Drawing<'a> {
-    servers: &'a [NodeId],
+struct Drawing {
+    /// The servers started by the time being drawn.
+    servers: Vec<NodeId>,
     budget: FaultBudget,
     end: Instant,
     /// Partition, crash, pause, clock, hold.
@@ -373,7 +400,7 @@ struct Drawing<'a> {
     held: Vec<(NodeId, NodeId, Instant)>,
 }
 
-impl Drawing<'_> {
+impl Drawing {
     /// Forgets the episodes that ended by `now` and draws the next episode's length.
     fn forget_ended(&mut self, now: Instant, swarm: &Swarm, rng: &mut Rng) -> Duration {
         self.active.retain(|episode| episode.end > now);
@@ -402,7 +429,7 @@ impl Drawing<'_> {
                 None => true,
             })
             .expect("pick is below the total weight");
-        let servers = self.servers;
+        let servers = &self.servers;
         match kind {
             0 if room > 0 && !self.active.iter().any(|e| e.is_partition) && servers.len() > 1 => {
                 self.partition(now, episode_end, room, faulty.len(), rng)
@@ -450,7 +477,7 @@ impl Drawing<'_> {
         faulty: usize,
         rng: &mut Rng,
     ) {
-        let partition = draw_partition(self.servers, room, rng);
+        let partition = draw_partition(&self.servers, room, rng);
         // Counted in full, even where a node is also down: the budget is checked against the
         // sum of episodes, which is never less than their union.
         let nodes = isolated_nodes(&partition);
@@ -469,7 +496,7 @@ impl Drawing<'_> {
     }
 
     fn clock(&mut self, now: Instant, rng: &mut Rng) {
-        let node = *rng.choose(self.servers).expect("servers is not empty");
+        let node = *rng.choose(&self.servers).expect("servers is not empty");
         let fault = if rng.below(2) == 0 {
             // Up to a second either way; backwards jumps are the interesting ones.
             let offset = rng.between(0, 2_000_000_000) as i64 - 1_000_000_000;
@@ -488,7 +515,7 @@ impl Drawing<'_> {
     }
 
     fn hold(&mut self, now: Instant, episode_end: Instant, rng: &mut Rng) {
-        let from = *rng.choose(self.servers).expect("servers is not empty");
+        let from = *rng.choose(&self.servers).expect("servers is not empty");
         let others: Vec<NodeId> = self
             .servers
             .iter()
@@ -604,7 +631,7 @@ mod tests {
     // Method: replay each generated schedule and count crashed, paused and cut-off nodes.
     #[test]
     fn schedules_stay_within_budget() {
-        let servers: Vec<NodeId> = (0..5).map(NodeId).collect();
+        let servers = Server::first(5);
         for seed in 0..200 {
             let budget = FaultBudget {
                 faulty_nodes_max: 1 + (seed as usize % 2),
@@ -735,10 +762,47 @@ mod tests {
         }
     }
 
+    // Goal: a generated schedule never names a server before it starts. Method: one server of
+    // four joins at 5 s, one only at 15 s; no fault names either before then, and some fault
+    // names the first after it joined (so the check is not vacuous).
+    #[test]
+    fn schedules_leave_servers_alone_until_they_start() {
+        let mut servers = Server::first(2);
+        let late = [(NodeId(2), 5), (NodeId(3), 15)];
+        for (node, at) in late {
+            let starts_at = Instant::ZERO + Duration::from_secs(at);
+            servers.push(Server { node, starts_at });
+        }
+        let mut named_after_joining = false;
+        for seed in 0..50 {
+            let budget = FaultBudget {
+                faulty_nodes_max: 2,
+            };
+            let mut rng = Rng::from_seed(seed, 1);
+            let faults = generate_schedule(
+                &swarm(),
+                &servers,
+                budget,
+                Duration::from_secs(20),
+                &mut rng,
+            );
+            for f in &faults {
+                for (node, at) in late {
+                    if f.fault.nodes().contains(&node) {
+                        let joined = Instant::ZERO + Duration::from_secs(at);
+                        assert!(f.at >= joined, "seed {seed}: {f:?} before {node} started");
+                        named_after_joining |= node == NodeId(2);
+                    }
+                }
+            }
+        }
+        assert!(named_after_joining);
+    }
+
     #[test]
     fn plan_round_trips_through_json() {
         let mut rng = Rng::from_seed(3, 1);
-        let servers: Vec<NodeId> = (0..3).map(NodeId).collect();
+        let servers = Server::first(3);
         let faults = generate_schedule(
             &swarm(),
             &servers,

@@ -5,12 +5,12 @@
 //! The hash is computed from the same fields at every level, so a run recorded in full has the
 //! same hash as the same run in a fuzz campaign that paid for the hash only.
 
+use crate::api::Wire;
 use crate::hash::StableHasher;
 use crate::history::OpStatus;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
-use crate::api::Wire;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 

@@ -15,7 +15,9 @@ struct Ping {
     sequence: u64,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 enum Tick {
     Send,
 }
@@ -98,7 +100,7 @@ fn schedule(seed: u64, nodes: u32, link: &LinkConfig) -> Vec<ScheduledFault> {
         fault_gap_mean: Duration::from_millis(150),
         ..Swarm::quiet(link.clone(), link.clone())
     };
-    let servers: Vec<NodeId> = (0..nodes).map(NodeId).collect();
+    let servers = sim::plan::Server::first(nodes);
     let budget = FaultBudget {
         faulty_nodes_max: nodes as usize - 1,
     };

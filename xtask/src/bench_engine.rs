@@ -1,13 +1,22 @@
-//! `cargo xtask bench engine`: engine throughput on a fixed workload: 4 echo servers and 1
-//! client, K requests in flight, latency uniform 1-10 ms on every link, no faults, hash-only
-//! trace. The figure of merit is messages delivered per wall-clock second on one core.
+//! `cargo xtask bench engine`: engine throughput on fixed workloads, one core, hash-only trace,
+//! no faults, optimized build. Three measurements:
+//!
+//! - **echo**: 4 echo servers and 1 client, K requests in flight, latency uniform 1-10 ms on
+//!   every link, no timers. Figure of merit: messages delivered per wall-clock second.
+//! - **heartbeat**: the echo workload, where every node resets a 1 s timer (one key per node,
+//!   as an election timeout is reset by each heartbeat) on every message it receives, at K=1.
+//!   Target: at least half the echo rate at K=1.
+//! - **gossip**: every node, every 10 ms of its clock, sends a counter to 3 peers drawn at
+//!   random, for 5 nodes and for 1,000 nodes, each until 2M events. Figure of merit: wall
+//!   nanoseconds per event. Target: the 1,000-node figure within 2x of the 5-node figure.
 
-use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
-use sim::{Config, Duration, Latency, LinkConfig, NodeId, Simulation, TraceLevel};
+use protocols::echo::{EchoClient, EchoClientConfig, EchoMessage, EchoServer, EchoTimer};
+use sim::{Config, Duration, Latency, LinkConfig, Simulation, TraceLevel};
+use sim::{Context, Node, NodeId};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Round trips per measurement.
+    /// Round trips per echo measurement.
     #[arg(long, default_value_t = 2_000_000)]
     round_trips: u64,
     /// Requests in flight; measures 1, 4 and 64 when not given.
@@ -15,9 +24,8 @@ pub struct Args {
     inflight: Option<usize>,
 }
 
-/// madsim's figure on this workload and machine (../shared/design/anchors.md).
-const MADSIM_MESSAGES_PER_SECOND: f64 = 685_000.0;
-const TARGET_MESSAGES_PER_SECOND: f64 = 7_000_000.0;
+/// Events per gossip measurement.
+const GOSSIP_EVENTS: u64 = 2_000_000;
 
 pub fn run(args: Args) -> i32 {
     if args.round_trips == 0 || args.inflight == Some(0) {
@@ -28,39 +36,81 @@ pub fn run(args: Args) -> i32 {
         Some(k) => vec![k],
         None => vec![1, 4, 64],
     };
-    println!(
-        "engine: 4 echo servers, 1 client, latency uniform 1-10ms, no faults, hash-only trace"
-    );
+    println!("echo: 4 servers, 1 client, latency uniform 1-10ms, no faults, hash-only trace");
     println!("K\tround_trips\tmessages\twall_ms\tmessages_per_s\tsimulated_per_wall\ttrace_hash");
+    let mut echo_rate_k1 = None;
     for k in in_flight_list {
-        let (messages, wall_seconds, simulated, hash) = measure(k, args.round_trips);
-        let rate = messages as f64 / wall_seconds;
-        println!(
-            "{k}\t{}\t{messages}\t{:.1}\t{:.0}\t{:.0}x\t{hash:016x}",
-            args.round_trips,
-            wall_seconds * 1000.0,
-            rate,
-            simulated.as_nanos() as f64 / 1e9 / wall_seconds
-        );
+        let run = measure_echo(k, args.round_trips, false);
         if k == 1 {
-            println!(
-                "  target at K=1: {:.1}M messages/s (10x madsim's {:.0}k); {} ({:.1}x madsim)",
-                TARGET_MESSAGES_PER_SECOND / 1e6,
-                MADSIM_MESSAGES_PER_SECOND / 1e3,
-                if rate >= TARGET_MESSAGES_PER_SECOND {
-                    "met"
-                } else {
-                    "NOT met"
-                },
-                rate / MADSIM_MESSAGES_PER_SECOND
-            );
+            echo_rate_k1 = Some(run.rate());
         }
+        run.print(k, args.round_trips);
     }
+    println!();
+    println!("heartbeat: the echo workload at K=1, every node resets a 1s timer on every message");
+    println!("K\tround_trips\tmessages\twall_ms\tmessages_per_s\tsimulated_per_wall\ttrace_hash");
+    let heartbeat = measure_echo(1, args.round_trips, true);
+    heartbeat.print(1, args.round_trips);
+    if let Some(echo) = echo_rate_k1 {
+        let ratio = heartbeat.rate() / echo;
+        println!(
+            "  heartbeat / echo at K=1: {ratio:.2} (target at least 0.50: {})",
+            verdict(ratio >= 0.5)
+        );
+    }
+    println!();
+    println!(
+        "gossip: every 10ms each node sends a counter to 3 random peers, {GOSSIP_EVENTS} events"
+    );
+    println!("nodes\tevents\twall_ms\tns_per_event\ttrace_hash");
+    let small = measure_gossip(5);
+    let large = measure_gossip(1_000);
+    let ratio = large / small;
+    println!(
+        "  1000 nodes / 5 nodes, cost per event: {ratio:.2} (target at most 2.00: {})",
+        verdict(ratio <= 2.0)
+    );
     0
 }
 
-/// Runs the workload; returns (messages delivered, wall seconds, virtual time, trace hash).
-fn measure(in_flight: usize, round_trips: u64) -> (u64, f64, Duration, u64) {
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+struct EchoRun {
+    messages: u64,
+    wall_seconds: f64,
+    simulated: Duration,
+    hash: u64,
+}
+
+impl EchoRun {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.wall_seconds
+    }
+
+    fn print(&self, k: usize, round_trips: u64) {
+        println!(
+            "{k}\t{round_trips}\t{}\t{:.1}\t{:.0}\t{:.0}x\t{:016x}",
+            self.messages,
+            self.wall_seconds * 1000.0,
+            self.rate(),
+            self.simulated.as_nanos() as f64 / 1e9 / self.wall_seconds,
+            self.hash
+        );
+    }
+}
+
+/// Wall-clock seconds that `work` takes. The benchmark runs outside any simulation.
+fn timed(work: impl FnOnce()) -> f64 {
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    work();
+    started.elapsed().as_secs_f64()
+}
+
+/// Runs the echo workload, with every node resetting a timer per message if `heartbeat`.
+fn measure_echo(in_flight: usize, round_trips: u64, heartbeat: bool) -> EchoRun {
     let link = LinkConfig::reliable(Latency::Uniform {
         min: Duration::from_millis(1),
         max: Duration::from_millis(10),
@@ -69,7 +119,7 @@ fn measure(in_flight: usize, round_trips: u64) -> (u64, f64, Duration, u64) {
     config.trace_level = TraceLevel::Hash;
     let mut sim = Simulation::new(config);
     let servers: Vec<NodeId> = (0..4)
-        .map(|_| sim.add_node(|_| EchoServer::default()))
+        .map(|_| sim.add_node(move |_| Heartbeat::new(EchoServer::default(), heartbeat)))
         .collect();
     let client_config = EchoClientConfig {
         servers,
@@ -78,22 +128,125 @@ fn measure(in_flight: usize, round_trips: u64) -> (u64, f64, Duration, u64) {
         timeout: None,
         record_history: false,
     };
-    sim.add_client(move |_| EchoClient::new(client_config.clone()));
-    // The benchmark measures wall time; it runs outside any simulation.
-    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-    let started = std::time::Instant::now();
-    while sim.step() {}
-    let wall_seconds = started.elapsed().as_secs_f64();
+    sim.add_client(move |_| Heartbeat::new(EchoClient::new(client_config.clone()), heartbeat));
+    let wall_seconds = timed(|| while sim.step() {});
     let stats = sim.network_stats();
     assert_eq!(
         stats.delivered,
         2 * round_trips,
         "every request and reply is delivered"
     );
-    (
-        stats.delivered,
+    EchoRun {
+        messages: stats.delivered,
         wall_seconds,
-        sim.now() - sim::Instant::ZERO,
-        sim.trace().hash(),
-    )
+        simulated: sim.now() - sim::Instant::ZERO,
+        hash: sim.trace().hash(),
+    }
+}
+
+/// The key of the heartbeat timer: a value the echo nodes never set themselves.
+const HEARTBEAT: EchoTimer = EchoTimer::Timeout {
+    slot: usize::MAX,
+    id: u64::MAX,
+};
+
+/// An echo node that, if `on`, resets its heartbeat timer on every message it receives.
+struct Heartbeat<N> {
+    inner: N,
+    on: bool,
+}
+
+impl<N> Heartbeat<N> {
+    fn new(inner: N, on: bool) -> Heartbeat<N> {
+        Heartbeat { inner, on }
+    }
+}
+
+impl<N: Node<Message = EchoMessage, Timer = EchoTimer>> Node for Heartbeat<N> {
+    type Message = EchoMessage;
+    type Timer = EchoTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>) {
+        self.inner.on_start(ctx);
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, EchoMessage, EchoTimer>,
+        from: NodeId,
+        message: EchoMessage,
+    ) {
+        if self.on {
+            ctx.set_timer(Duration::from_secs(1), HEARTBEAT);
+        }
+        self.inner.on_message(ctx, from, message);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>, timer: EchoTimer) {
+        if timer != HEARTBEAT {
+            self.inner.on_timer(ctx, timer);
+        }
+    }
+}
+
+/// Every 10 ms, sends a counter to `FANOUT` peers drawn at random.
+struct Gossip {
+    sent: u64,
+}
+
+const FANOUT: usize = 3;
+
+impl Node for Gossip {
+    type Message = u64;
+    type Timer = ();
+
+    fn on_start(&mut self, ctx: &mut Context<'_, u64, ()>) {
+        let first = Duration::from_micros(ctx.rng().below(10_000));
+        ctx.set_timer(first, ());
+    }
+
+    fn on_message(&mut self, _ctx: &mut Context<'_, u64, ()>, _from: NodeId, _message: u64) {}
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, u64, ()>, _timer: ()) {
+        let others = ctx.members().len() as u64 - 1;
+        for _ in 0..FANOUT {
+            // A peer other than this node, uniformly: draw among the others, skipping itself.
+            let index = ctx.rng().below(others) as usize;
+            let mut peer = ctx.members()[index];
+            if peer == ctx.id() {
+                peer = ctx.members()[others as usize];
+            }
+            self.sent += 1;
+            ctx.send(peer, self.sent);
+        }
+        ctx.set_timer(Duration::from_millis(10), ());
+    }
+}
+
+/// Runs `nodes` gossiping nodes for `GOSSIP_EVENTS` events; prints the line and returns the
+/// wall nanoseconds per event (set-up excluded).
+fn measure_gossip(nodes: u32) -> f64 {
+    let link = LinkConfig::reliable(Latency::Uniform {
+        min: Duration::from_millis(1),
+        max: Duration::from_millis(10),
+    });
+    let mut config = Config::new(42, link.clone(), link);
+    config.trace_level = TraceLevel::Hash;
+    let mut sim: Simulation<u64, ()> = Simulation::new(config);
+    for _ in 0..nodes {
+        sim.add_node(|_| Gossip { sent: 0 });
+    }
+    let mut events = 0;
+    let wall_seconds = timed(|| {
+        while events < GOSSIP_EVENTS && sim.step() {
+            events += 1;
+        }
+    });
+    let per_event = wall_seconds * 1e9 / events as f64;
+    println!(
+        "{nodes}\t{events}\t{:.1}\t{per_event:.1}\t{:016x}",
+        wall_seconds * 1000.0,
+        sim.trace().hash()
+    );
+    per_event
 }

@@ -118,7 +118,10 @@ fn protocols_depend_on_the_protocol_api_not_on_the_engine() {
             "{manifest} depends on `sim`; protocols reach the world through `faultline-api` only"
         );
         if manifest.starts_with("protocols") {
-            assert!(deps.iter().any(|d| d == "faultline-api"), "{manifest}: {deps:?}");
+            assert!(
+                deps.iter().any(|d| d == "faultline-api"),
+                "{manifest}: {deps:?}"
+            );
         }
     }
 }

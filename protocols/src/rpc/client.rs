@@ -4,8 +4,8 @@
 use super::{
     Certainty, ClientId, ErrorKind, Refusal, Reply, ReplyOutcome, Request, RpcError, RpcMessage,
 };
-use faultline_api::{Context, Message, NodeId, Timer};
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Message, NodeId, Timer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -71,7 +71,9 @@ pub struct CallOptions {
 }
 
 /// A call's handle: its sequence number at this client.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct CallId(pub u64);
 
 impl fmt::Debug for CallId {

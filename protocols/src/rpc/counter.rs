@@ -8,19 +8,23 @@ use super::{
     ServerConfig, ServerTimer,
 };
 use crate::rpc::{CallOptions, ClientId};
-use faultline_api::{Context, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::Duration;
+use faultline_api::{Context, Node, NodeId};
 use std::collections::BTreeMap;
 use std::fmt;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum CounterRequest {
     Add(u64),
     Read,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum CounterResponse {
     Added,
     Value(u64),

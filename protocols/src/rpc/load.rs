@@ -7,15 +7,19 @@ use super::{
     CallOptions, ClientConfig, ClientTimer, Completion, RpcClient, RpcMessage, RpcServer,
     ServerConfig, ServerTimer,
 };
-use faultline_api::{Context, Node, NodeId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Node, NodeId};
 use std::fmt;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Work;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct WorkDone;
 
 pub type LoadMessage = RpcMessage<Work, WorkDone>;

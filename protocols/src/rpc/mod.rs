@@ -62,7 +62,9 @@ use std::fmt;
 /// Who made a call: the node, its incarnation (a restarted node is a new client that has
 /// forgotten its sequence numbers) and a channel that tells apart several clients embedded in
 /// one node. Unique across the cluster without coordination.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ClientId {
     pub node: NodeId,
     pub incarnation: u32,
@@ -120,7 +122,9 @@ pub enum ReplyOutcome<Resp> {
 }
 
 /// Why a server did not run an attempt. Every refusal is definite for that attempt.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
 pub enum Refusal {
     /// The queue was full: load shedding.
     Overloaded,
@@ -145,7 +149,9 @@ impl Refusal {
 }
 
 /// What is known about whether a failed call ran.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
 pub enum Certainty {
     /// The call certainly did not run: record `fail`.
     Definite,
@@ -154,7 +160,9 @@ pub enum Certainty {
 }
 
 /// How a call failed.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
 pub enum ErrorKind {
     /// The server refused the last attempt.
     Refused(Refusal),
@@ -185,7 +193,9 @@ impl ErrorKind {
 }
 
 /// A failed call: what went wrong last, and whether the call may have run anyway.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RpcError {
     pub kind: ErrorKind,
     pub certainty: Certainty,

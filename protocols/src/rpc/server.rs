@@ -2,8 +2,8 @@
 //! pool of workers, load shedding, and a periodic gauge of queue and worker use in the trace.
 
 use super::{Refusal, Reply, ReplyOutcome, Request, RpcMessage};
-use faultline_api::{Context, Message, NodeId, Timer};
 use faultline_api::time::{Duration, Instant};
+use faultline_api::{Context, Message, NodeId, Timer};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
@@ -107,10 +107,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
     }
 
     /// Call from the host's `on_start`: arms the gauge.
-    pub fn start<M: Message, T: Timer + From<ServerTimer>>(
-        &mut self,
-        ctx: &mut Context<'_, M, T>,
-    ) {
+    pub fn start<M: Message, T: Timer + From<ServerTimer>>(&mut self, ctx: &mut Context<'_, M, T>) {
         self.busy_integrated_at = ctx.now();
         if let Some(period) = self.config.gauge_period {
             ctx.set_timer(period, T::from(ServerTimer::Gauge));

@@ -203,7 +203,11 @@ impl<'a, M, T> Context<'a, M, T> {
     /// among them.
     pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         let id = self.inputs.id;
-        self.inputs.members.iter().copied().filter(move |&n| n != id)
+        self.inputs
+            .members
+            .iter()
+            .copied()
+            .filter(move |&n| n != id)
     }
 
     /// The servers of this node's group, in id order (this node among them if it is one).
@@ -373,10 +377,18 @@ where
     ) {
         match self {
             Either::Left(node) => {
-                ctx.embed(|m| m, Either::Left, |ctx| node.on_message(ctx, from, message));
+                ctx.embed(
+                    |m| m,
+                    Either::Left,
+                    |ctx| node.on_message(ctx, from, message),
+                );
             }
             Either::Right(node) => {
-                ctx.embed(|m| m, Either::Right, |ctx| node.on_message(ctx, from, message));
+                ctx.embed(
+                    |m| m,
+                    Either::Right,
+                    |ctx| node.on_message(ctx, from, message),
+                );
             }
         }
     }
@@ -400,7 +412,9 @@ where
         result: IoResult,
     ) {
         match self {
-            Either::Left(node) => ctx.embed(|m| m, Either::Left, |ctx| node.on_disk(ctx, id, result)),
+            Either::Left(node) => {
+                ctx.embed(|m| m, Either::Left, |ctx| node.on_disk(ctx, id, result))
+            }
             Either::Right(node) => {
                 ctx.embed(|m| m, Either::Right, |ctx| node.on_disk(ctx, id, result));
             }

@@ -123,7 +123,10 @@ impl TestHost {
         let mut rounds = 0u32;
         while let Some((id, result)) = pending.pop_front() {
             rounds += 1;
-            assert!(rounds < 1_000_000, "the node never stops submitting disk operations");
+            assert!(
+                rounds < 1_000_000,
+                "the node never stops submitting disk operations"
+            );
             let more = self.call(node, |n, ctx| n.on_disk(ctx, id, result));
             split(more, &mut pending, &mut self.files);
         }
@@ -149,7 +152,10 @@ fn apply(files: &mut BTreeMap<String, Vec<u8>>, op: &DiskOp) -> IoResult {
             IoResult::Ok
         }
         DiskOp::Append { file, data } => {
-            files.entry(file.clone()).or_default().extend_from_slice(data);
+            files
+                .entry(file.clone())
+                .or_default()
+                .extend_from_slice(data);
             IoResult::Ok
         }
         DiskOp::Truncate { file, len } => match files.get_mut(file) {

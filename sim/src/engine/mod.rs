@@ -428,6 +428,9 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     }
 
     fn handle(&mut self, entry: Entry) {
+        if self.core.queue.requeue_rearmed(entry.slot, entry.time) {
+            return; // A timer re-armed for later: not an event yet.
+        }
         if !self.core.advance(entry) {
             return;
         }
@@ -463,6 +466,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
                 incarnation,
                 id,
                 timer,
+                ..
             } => self.fire_timer(node, incarnation, id, timer),
             Event::Fault(fault) => self.apply_fault(fault),
             Event::DiskDone {

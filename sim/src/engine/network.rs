@@ -40,7 +40,10 @@ enum Cut {
     /// Each node's group, 0 for a node in none: a link is cut between two different groups.
     Groups(Vec<u32>),
     /// Links from a `from` node to a `to` node are cut.
-    OneWay { from: Vec<bool>, to: Vec<bool> },
+    OneWay {
+        from: Vec<bool>,
+        to: Vec<bool>,
+    },
 }
 
 impl Cut {
@@ -187,7 +190,10 @@ impl Network {
         self.stats.in_flight -= 1;
         if queued {
             let link = link(from, to);
-            let count = self.queued.get_mut(&link).expect("a queued message is counted");
+            let count = self
+                .queued
+                .get_mut(&link)
+                .expect("a queued message is counted");
             *count -= 1;
             if *count == 0 {
                 self.queued.remove(&link);

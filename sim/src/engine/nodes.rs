@@ -24,13 +24,22 @@ pub(super) struct Clock {
 }
 
 impl Clock {
+    #[inline]
     fn local(&self, global: u64) -> i128 {
         let elapsed = i128::from(global - self.base_global);
+        if self.drift_ppm == 0 {
+            // The common case, without a 128-bit division on every handler call.
+            return self.base_local + elapsed;
+        }
         self.base_local + elapsed + elapsed * i128::from(self.drift_ppm) / 1_000_000
     }
 
     /// The global time that passes while `after` passes on this clock.
+    #[inline]
     fn global_span(&self, after: Duration) -> u64 {
+        if self.drift_ppm == 0 {
+            return after.as_nanos();
+        }
         let rate = 1_000_000 + i128::from(self.drift_ppm);
         let span = i128::from(after.as_nanos()) * 1_000_000 / rate.max(1);
         span.min(i128::from(u64::MAX)) as u64
@@ -236,23 +245,48 @@ impl<M: Message, T: Timer> Core<M, T> {
         }
     }
 
-    /// Sets `timer`, replacing the pending timer equal to it.
+    /// Sets `timer`, replacing the pending timer equal to it: re-armed in place when it is
+    /// due no earlier than its heap entry (the heartbeat pattern), else cancelled and queued
+    /// anew. Either way the trace shows the old timer cancelled and a new one set.
     fn set_timer(&mut self, node: NodeId, after: Duration, timer: T) {
-        self.cancel_timer(node, &timer);
         let state = &self.nodes[node.index()];
         let incarnation = state.incarnation;
-        let span = state.clock.global_span(after);
+        let due = self.now.saturating_add(state.clock.global_span(after));
         let id = self.next_timer_id;
         self.next_timer_id += 1;
+        let table = &mut self.timers[node.index()];
+        if let Some(pending) = table.get_mut(&timer) {
+            self.trace.timer_cancel(self.now, node.0, pending.id);
+            let event = self.queue.timer_mut(pending.handle);
+            if let Some(Event::Timer {
+                id: event_id,
+                due: event_due,
+                queued_at,
+                timer: event_timer,
+                ..
+            }) = event
+                && *queued_at <= due
+            {
+                self.trace
+                    .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
+                (*event_id, *event_due, pending.id) = (id, due, id);
+                *event_timer = timer;
+                return;
+            }
+            self.queue.cancel_timer(node.0, pending.handle);
+            table.remove(&timer);
+        }
         self.trace
             .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
         let event = Event::Timer {
             node: node.0,
             incarnation,
             id,
+            due,
+            queued_at: due,
             timer: timer.clone(),
         };
-        let handle = self.queue.push(self.now.saturating_add(span), event);
+        let handle = self.queue.push(due, event);
         self.timers[node.index()].insert(timer, PendingTimer { handle, id });
     }
 

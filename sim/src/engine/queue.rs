@@ -34,10 +34,17 @@ pub(super) enum Event<M, T> {
         queued: bool,
         message: M,
     },
+    /// A pending timer. Re-arming it later does not touch the heap: it moves `due`, and when
+    /// the heap entry comes up before `due` the timer is queued again for `due` (so a timer
+    /// reset on every heartbeat costs no heap operation and leaves no garbage behind).
     Timer {
         node: u32,
         incarnation: u32,
         id: u64,
+        /// When it fires.
+        due: u64,
+        /// The time of its entry in the heap: at most `due`.
+        queued_at: u64,
         timer: T,
     },
     Fault(Fault),
@@ -160,6 +167,32 @@ impl<M, T> EventQueue<M, T> {
         let entry = &mut self.slots[slot as usize];
         entry.generation = entry.generation.wrapping_add(1);
         self.free_slots.push(slot);
+    }
+
+    /// The pending timer behind `handle`, if the handle is not stale.
+    #[inline]
+    pub(super) fn timer_mut(&mut self, handle: Handle) -> Option<&mut Event<M, T>> {
+        let slot = &mut self.slots[handle.slot as usize];
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.event.as_mut()
+    }
+
+    /// Queues a re-armed timer whose heap entry came up before it is due again, for `due`.
+    /// Returns whether the slot held such a timer.
+    #[inline]
+    pub(super) fn requeue_rearmed(&mut self, slot: u32, now: u64) -> bool {
+        let Some(Event::Timer { due, queued_at, .. }) = &mut self.slots[slot as usize].event else {
+            return false;
+        };
+        if *due <= now {
+            return false;
+        }
+        *queued_at = *due;
+        let due = *due;
+        self.requeue(due, slot);
+        true
     }
 
     /// Cancels the timer behind `handle` if it is still pending and belongs to `node`;
