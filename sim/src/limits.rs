@@ -37,8 +37,9 @@ pub const DRIFT_PPM_MAX: i32 = 999_999;
 pub const LATENCY_MAX: Duration = Duration::from_secs(60);
 /// Bytes in a disk sector.
 pub const SECTOR_BYTES_MAX: u32 = 1 << 20;
-/// Nodes in a run: servers and clients.
-pub const NODES_MAX: u64 = 1_000;
+/// Nodes in a run: servers and clients. Memory is O(nodes) (link state is kept only for links
+/// that differ from their default), about a kilobyte a node before its protocol's state.
+pub const NODES_MAX: u64 = 20_000;
 /// Client processes in a run, requests in flight, workers of a server.
 pub const PROCESSES_MAX: u64 = 10_000;
 /// A server's queue, a workload's keys.

@@ -421,3 +421,168 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestHost;
+
+    /// Pings its peers at start, answers pings with pongs, and re-arms a timer on each message.
+    struct Pinger;
+
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+    enum Tick {
+        Quiet,
+    }
+
+    impl Node for Pinger {
+        type Message = String;
+        type Timer = Tick;
+        fn on_start(&mut self, ctx: &mut Context<'_, String, Tick>) {
+            let peers: Vec<NodeId> = ctx.peers().collect();
+            for peer in peers {
+                ctx.send(peer, "ping".into());
+            }
+            ctx.set_timer(Duration::from_secs(1), Tick::Quiet);
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_, String, Tick>, from: NodeId, m: String) {
+            if m == "ping" {
+                ctx.send(from, "pong".into());
+            }
+            ctx.set_timer(Duration::from_secs(1), Tick::Quiet);
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_, String, Tick>, _timer: Tick) {
+            ctx.annotate(format_args!("quiet at {}", ctx.now()));
+            ctx.cancel_timer(Tick::Quiet);
+        }
+    }
+
+    fn send(to: u32, text: &str) -> Effect<String, Tick> {
+        Effect::Send {
+            to: NodeId(to),
+            message: text.to_string(),
+        }
+    }
+
+    fn arm() -> Effect<String, Tick> {
+        Effect::SetTimer {
+            after: Duration::from_secs(1),
+            timer: Tick::Quiet,
+        }
+    }
+
+    // Goal: a handler's effects are values a test reads, in the order they were made, with no
+    // simulator. Method: run each handler of a small protocol through the test host.
+    #[test]
+    fn handlers_are_tested_through_their_effects() {
+        let members = vec![NodeId(0), NodeId(1), NodeId(2)];
+        let mut host = TestHost::new(NodeId(1), members, 7);
+        let mut node = Pinger;
+        assert_eq!(
+            host.start(&mut node),
+            [send(0, "ping"), send(2, "ping"), arm()],
+            "peers are the members other than this node"
+        );
+        assert_eq!(
+            host.deliver(&mut node, NodeId(2), "ping".into()),
+            [send(2, "pong"), arm()]
+        );
+        host.now = Instant::ZERO + Duration::from_secs(5);
+        assert_eq!(
+            host.fire(&mut node, Tick::Quiet),
+            [
+                Effect::Annotate("quiet at 5.000000s".into()),
+                Effect::CancelTimer { timer: Tick::Quiet }
+            ]
+        );
+    }
+
+    /// A second protocol with its own timer type, to compose with `Pinger`.
+    struct Counter {
+        started: u32,
+    }
+
+    impl Node for Counter {
+        type Message = String;
+        type Timer = u8;
+        fn on_start(&mut self, ctx: &mut Context<'_, String, u8>) {
+            self.started += 1;
+            ctx.set_timer(Duration::from_millis(5), 9);
+            ctx.count("counter-starts", 1);
+        }
+        fn on_message(&mut self, _: &mut Context<'_, String, u8>, _: NodeId, _: String) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_, String, u8>, timer: u8) {
+            ctx.send(NodeId(0), format!("timer {timer}"));
+        }
+    }
+
+    // Goal: `Either` runs either node under the composed timer type, wrapping its timers on the
+    // way out and unwrapping them on the way in, and shows the inner value in traces.
+    #[test]
+    fn either_composes_two_nodes_with_their_own_timers() {
+        type Both = Either<Pinger, Counter>;
+        let mut host = TestHost::new(NodeId(0), vec![NodeId(0), NodeId(1)], 1);
+        let mut left: Both = Either::Left(Pinger);
+        let mut right: Both = Either::Right(Counter { started: 0 });
+        assert_eq!(
+            host.start(&mut left),
+            [
+                Effect::Send {
+                    to: NodeId(1),
+                    message: "ping".to_string()
+                },
+                Effect::SetTimer {
+                    after: Duration::from_secs(1),
+                    timer: Either::Left(Tick::Quiet)
+                }
+            ]
+        );
+        assert_eq!(
+            host.start(&mut right),
+            [
+                Effect::SetTimer {
+                    after: Duration::from_millis(5),
+                    timer: Either::Right(9)
+                },
+                Effect::Count {
+                    name: "counter-starts",
+                    delta: 1
+                }
+            ]
+        );
+        assert_eq!(
+            host.fire(&mut right, Either::Right(9)),
+            [Effect::Send {
+                to: NodeId(0),
+                message: "timer 9".to_string()
+            }]
+        );
+        assert_eq!(format!("{:?}", Either::<Tick, u8>::Right(9)), "9");
+        let Either::Right(counter) = &right else {
+            unreachable!()
+        };
+        assert_eq!(counter.started, 1);
+    }
+
+    // Goal: disk operations get ids unique per node, counted by the host across calls.
+    #[test]
+    fn disk_ids_count_up_across_calls() {
+        let mut rng = Rng::from_seed(1, 1);
+        let mut next_io = 5;
+        let mut effects: Vec<Effect<(), ()>> = Vec::new();
+        for expected in [5, 6] {
+            let inputs = Inputs {
+                id: NodeId(0),
+                incarnation: 0,
+                now: Instant::ZERO,
+                members: &[],
+                rng: &mut rng,
+                next_io: &mut next_io,
+            };
+            let mut ctx = Context::new(inputs, &mut effects);
+            assert_eq!(ctx.disk(DiskOp::SyncDir), IoId(expected));
+        }
+        assert_eq!(next_io, 7);
+        assert_eq!(effects.len(), 2);
+    }
+}
