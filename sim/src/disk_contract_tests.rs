@@ -209,12 +209,10 @@ impl Harness {
                 Ok(Some(self.owed.len() - 1))
             }
             (None, None) => Ok(None),
-            (durability, covers) => {
-                Err(TestCaseError::fail(format!(
-                    "op #{index} ({}): durability {durability:?} where the model expects {covers:?}",
-                    op.describe()
-                )))
-            }
+            (durability, covers) => Err(TestCaseError::fail(format!(
+                "op #{index} ({}): durability {durability:?} where the model expects {covers:?}",
+                op.describe()
+            ))),
         }
     }
 
@@ -275,11 +273,20 @@ impl Harness {
                 file: name.clone(),
                 offset: 0,
             };
-            let data = match self.disk.submit(&read, &self.config, true, &mut self.rng).result {
+            let data = match self
+                .disk
+                .submit(&read, &self.config, true, &mut self.rng)
+                .result
+            {
                 IoResult::Data(data) => data,
                 other => return Err(TestCaseError::fail(format!("read {name}: {other:?}"))),
             };
-            prop_assert_eq!(data.len() as u64, len, "{} listed with another length", &name);
+            prop_assert_eq!(
+                data.len() as u64,
+                len,
+                "{} listed with another length",
+                &name
+            );
             prop_assert_eq!(self.disk.content(&name), Some(data.as_slice()));
             survivors.insert(name, data);
         }
@@ -443,16 +450,14 @@ proptest! {
         h.submit(&write)?;
         let sync = h.submit(&DiskOp::Sync { file: file.clone() })?.expect("the file exists");
         let sync_dir = h.submit(&DiskOp::SyncDir)?.expect("sync_dir succeeds");
-        // Later positions first, so that the earlier one stays where it is.
-        let (first, second) = (sync.max(sync_dir), sync.min(sync_dir));
-        let order = if sync_dir_first == (sync_dir > sync) { [first, second] } else { [second, first] };
-        if order[0] == first {
-            h.complete(first);
-            h.complete(second);
+        // The two are the last owed completions; delivering one shifts nothing before it.
+        prop_assert_eq!((sync + 1, sync_dir + 1), (h.owed.len() - 1, h.owed.len()));
+        if sync_dir_first {
+            h.complete(sync_dir);
+            h.complete(sync);
         } else {
-            // Completing the earlier one first shifts the later one down by one.
-            h.complete(second);
-            h.complete(first - 1);
+            h.complete(sync);
+            h.complete(sync_dir - 1);
         }
         let expected = h.model.files[h.model.names[&file]].content.clone();
         if !append {
@@ -514,8 +519,8 @@ proptest! {
 }
 
 /// One file written, synced and named durably, except that the file's sync completes only
-/// if `complete_sync`. Returns the harness after a crash with the default crash odds, the
-/// model file, and the survivors.
+/// if `complete_sync`. Returns the harness after a crash with the default crash odds, and the
+/// files that survived.
 fn write_then_crash(
     seed: u64,
     complete_sync: bool,
@@ -572,7 +577,11 @@ fn an_uncompleted_sync_guarantees_nothing() {
     for seed in seeds {
         let (h, survivors) = write_then_crash(seed, true).unwrap();
         assert!(h.fully_synced(h.model.names["wal"]));
-        assert_eq!(survivors["wal"], (1..=8).collect::<Vec<u8>>(), "seed {seed}");
+        assert_eq!(
+            survivors["wal"],
+            (1..=8).collect::<Vec<u8>>(),
+            "seed {seed}"
+        );
         check_synced_files(&h.model, |file| h.fully_synced(file), &survivors).unwrap();
     }
 }

@@ -7,6 +7,7 @@
 //! order, the same losses, partitions, crashes and clock jumps, event for event.
 
 pub mod disk;
+#[cfg(test)] mod disk_contract_tests;
 mod engine;
 pub mod limits;
 pub mod net;

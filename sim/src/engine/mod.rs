@@ -43,6 +43,10 @@ thread_local! {
 /// The global virtual time and node of the event being handled on this thread: log lines
 /// written through `tracing` are stamped with it (see `traces::logging`), and a panic inside a
 /// handler is reported with it. The node is `None` outside handlers.
+///
+/// This is context the host owns, for logs and panic messages (and later, deterministic
+/// randomness for third-party code that reaches for a global); it is not a channel for
+/// scenarios to read protocol state.
 pub fn current_event() -> (Instant, Option<NodeId>) {
     let (time, node) = CURRENT.with(Cell::get);
     let node = (node != NO_NODE).then_some(NodeId(node));
