@@ -214,7 +214,8 @@ fn apply(content: &mut Vec<u8>, op: &DataOp) {
     match op {
         DataOp::Write { offset, data } => {
             let offset = *offset as usize;
-            if content.len() < offset + data.len() {
+            // An empty write changes no length (as `pwrite` of no bytes does not).
+            if !data.is_empty() && content.len() < offset + data.len() {
                 content.resize(offset + data.len(), 0);
             }
             content[offset..offset + data.len()].copy_from_slice(data);

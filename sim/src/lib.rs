@@ -7,7 +7,8 @@
 //! order, the same losses, partitions, crashes and clock jumps, event for event.
 
 pub mod disk;
-#[cfg(test)] mod disk_contract_tests;
+#[cfg(test)]
+mod disk_contract_tests;
 mod engine;
 pub mod limits;
 pub mod net;

@@ -30,7 +30,8 @@ impl Node for Roll {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, u32, ()>, _timer: ()) {
         let peers: Vec<NodeId> = ctx.peers().collect();
-        self.seen.push((ctx.now(), ctx.members().to_vec(), peers.clone()));
+        self.seen
+            .push((ctx.now(), ctx.members().to_vec(), peers.clone()));
         for peer in peers {
             ctx.send(peer, 0);
         }
@@ -53,7 +54,9 @@ fn starts(sim: &Simulation<u32, ()>) -> Vec<(u32, Instant)> {
     let records = sim.trace().records();
     let start = |r: &&sim::TraceRecord| matches!(r.event, TraceEvent::Start { .. });
     let records = records.iter().filter(start);
-    records.map(|r| (r.node, Instant::from_nanos(r.time_nanos))).collect()
+    records
+        .map(|r| (r.node, Instant::from_nanos(r.time_nanos)))
+        .collect()
 }
 
 // Method: three servers from the start, one that joins at 2 s, one added down and started by
@@ -67,7 +70,11 @@ fn late_and_down_nodes_start_when_told_and_join_the_members() {
     let down = sim.add_node_down(|_| Roll::default());
     let client = sim.add_client(|_| Roll::default());
     sim.schedule(at(3_000), Fault::Start(down));
-    assert_eq!(sim.members(), first.as_slice(), "only the first three have joined");
+    assert_eq!(
+        sim.members(),
+        first.as_slice(),
+        "only the first three have joined"
+    );
     sim.run_until(at(4_000));
 
     let started = starts(&sim);

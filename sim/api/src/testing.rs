@@ -145,7 +145,7 @@ fn apply(files: &mut BTreeMap<String, Vec<u8>>, op: &DiskOp) -> IoResult {
         DiskOp::Write { file, offset, data } => {
             let content = files.entry(file.clone()).or_default();
             let end = *offset as usize + data.len();
-            if content.len() < end {
+            if !data.is_empty() && content.len() < end {
                 content.resize(end, 0);
             }
             content[*offset as usize..end].copy_from_slice(data);
