@@ -147,15 +147,15 @@ pub fn workload<W: Workload>(plan: &Plan) -> Result<W, String> {
     Ok(workload)
 }
 
-/// The nodes of a run: `servers` and `clients` together within `sim::limits::NODES_MAX`, at
-/// least one server.
+/// The nodes of a run: `servers` and `clients` together within
+/// `sim::limits::WORKLOAD_NODES_MAX`, at least one server.
 pub fn check_nodes(servers: u64, clients: u64) -> Result<(), String> {
-    limits::count("workload.servers", servers, 1, limits::NODES_MAX)?;
+    limits::count("workload.servers", servers, 1, limits::WORKLOAD_NODES_MAX)?;
     limits::count(
         "servers and clients together",
         servers + clients,
         1,
-        limits::NODES_MAX,
+        limits::WORKLOAD_NODES_MAX,
     )
 }
 

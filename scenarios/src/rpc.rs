@@ -72,7 +72,12 @@ fn check_clients(
     queue_capacity: usize,
 ) -> Result<(), String> {
     harness::check_nodes(1, u64::from(clients))?;
-    limits::count("workload.clients", u64::from(clients), 1, limits::NODES_MAX)?;
+    limits::count(
+        "workload.clients",
+        u64::from(clients),
+        1,
+        limits::WORKLOAD_NODES_MAX,
+    )?;
     limits::count(
         "workload.processes_per_client",
         processes_per_client as u64,

@@ -14,7 +14,8 @@
 //! | every latency (links, client links, disks, link faults) and `fault_gap_mean` | at most [`LATENCY_MAX`] (1 minute) |
 //! | probabilities (`*_ppm`) | at most 1000000 |
 //! | disk `sector_bytes` | 1 to [`SECTOR_BYTES_MAX`] (1 MiB) |
-//! | nodes (servers and clients together) | at most [`NODES_MAX`] |
+//! | nodes (servers and clients together) in a plan's workload | at most [`WORKLOAD_NODES_MAX`] |
+//! | nodes in a simulation (the engine's own bound) | at most [`NODES_MAX`] |
 //! | client processes, requests in flight, server workers | 1 to [`PROCESSES_MAX`] |
 //! | queues (`queue_capacity` of a server), keys | at most [`QUEUE_MAX`] |
 //! | workload timeouts and deadlines | [`TIMEOUT_MIN`] to [`PHASE_MAX`]: a shorter timeout fires so often that virtual time stops advancing |
@@ -40,6 +41,10 @@ pub const SECTOR_BYTES_MAX: u32 = 1 << 20;
 /// Nodes in a run: servers and clients. Memory is O(nodes) (link state is kept only for links
 /// that differ from their default), about a kilobyte a node before its protocol's state.
 pub const NODES_MAX: u64 = 20_000;
+/// Nodes a plan's workload may ask for: the built-in scenarios' cost grows faster than their
+/// node count (flooding broadcast sends n² messages a value), so plans stay well below what the
+/// engine itself allows.
+pub const WORKLOAD_NODES_MAX: u64 = 1_000;
 /// Client processes in a run, requests in flight, workers of a server.
 pub const PROCESSES_MAX: u64 = 10_000;
 /// A server's queue, a workload's keys.
