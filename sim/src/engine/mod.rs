@@ -2,11 +2,12 @@
 //! sequence), and a clock that jumps straight to the next event.
 //!
 //! - `queue`: the heap of (time, sequence, slot) over a reusable slab of events, so delivering
-//!   a message allocates, clones and serializes nothing: the message moves from the sender's
-//!   `send` into its slot and from there into the receiver's handler.
+//!   a message allocates and clones nothing: the message moves from the sender's effect buffer
+//!   into its slot and from there into the receiver's handler (its wire encoding is streamed
+//!   into the trace hash, never into a buffer).
 //! - `network`: links, partitions, held links, loss, duplication, queues, delivery.
-//! - `nodes`: node lifecycle (start, crash, restart, pause, resume), clocks and timers, and the
-//!   one place that calls a handler.
+//! - `nodes`: node lifecycle (start, crash, restart, pause, resume), clocks, timer tables, and
+//!   the one place that calls a handler and carries out its effects.
 //! - `faults`: applying a scheduled fault, and healing every fault for the liveness phase.
 //! - `storage`: disk operations as effects, and their completions.
 
