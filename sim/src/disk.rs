@@ -212,10 +212,11 @@ pub struct Disk {
 
 fn apply(content: &mut Vec<u8>, op: &DataOp) {
     match op {
+        // An empty write changes nothing, wherever it points (as `pwrite` of no bytes).
+        DataOp::Write { data, .. } if data.is_empty() => {}
         DataOp::Write { offset, data } => {
             let offset = *offset as usize;
-            // An empty write changes no length (as `pwrite` of no bytes does not).
-            if !data.is_empty() && content.len() < offset + data.len() {
+            if content.len() < offset + data.len() {
                 content.resize(offset + data.len(), 0);
             }
             content[offset..offset + data.len()].copy_from_slice(data);

@@ -593,3 +593,25 @@ fn an_uncompleted_sync_guarantees_nothing() {
         check_synced_files(&h.model, |file| h.fully_synced(file), &survivors).unwrap();
     }
 }
+
+// Goal: an empty write changes no file's length, wherever it points, and never panics (as a
+// `pwrite` of no bytes). Method: a 3-byte file, then empty writes at its end, past it, and
+// at an absurd offset; reads see the 3 bytes.
+#[test]
+fn empty_writes_change_nothing() {
+    let config = config(0, 0);
+    let mut rng = Rng::from_seed(1, crate::rng::stream::DISK_BASE);
+    let mut disk = Disk::default();
+    let write = |offset: u64, data: Vec<u8>| DiskOp::Write {
+        file: "a".into(),
+        offset,
+        data,
+    };
+    let submitted = disk.submit(&write(0, vec![1, 2, 3]), &config, false, &mut rng);
+    assert_eq!(submitted.result, IoResult::Ok);
+    for offset in [3, 1_000, u64::MAX / 2] {
+        let submitted = disk.submit(&write(offset, Vec::new()), &config, false, &mut rng);
+        assert_eq!(submitted.result, IoResult::Ok, "offset {offset}");
+        assert_eq!(disk.content("a"), Some(&[1u8, 2, 3][..]), "offset {offset}");
+    }
+}

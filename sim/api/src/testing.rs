@@ -134,6 +134,10 @@ impl TestHost {
     }
 }
 
+/// The largest file the in-memory disk holds: a write past it fails with `NoSpace`, so a
+/// protocol that writes at an absurd offset gets an error, not a test that runs out of memory.
+pub const FILE_BYTES_MAX: u64 = 1 << 30;
+
 /// An operation on the in-memory disk, applied at once.
 fn apply(files: &mut BTreeMap<String, Vec<u8>>, op: &DiskOp) -> IoResult {
     let read = |content: &[u8], offset: u64, len: u64| {
@@ -142,14 +146,28 @@ fn apply(files: &mut BTreeMap<String, Vec<u8>>, op: &DiskOp) -> IoResult {
         IoResult::Data(content[start..end].to_vec())
     };
     match op {
+        // An empty write changes no length, wherever it points (it may create the file).
+        DiskOp::Write { file, data, .. } if data.is_empty() => {
+            files.entry(file.clone()).or_default();
+            IoResult::Ok
+        }
         DiskOp::Write { file, offset, data } => {
+            let end = offset.saturating_add(data.len() as u64);
+            if end > FILE_BYTES_MAX {
+                return IoResult::Err(IoError::NoSpace);
+            }
             let content = files.entry(file.clone()).or_default();
-            let end = *offset as usize + data.len();
-            if !data.is_empty() && content.len() < end {
+            let (offset, end) = (*offset as usize, end as usize);
+            if content.len() < end {
                 content.resize(end, 0);
             }
-            content[*offset as usize..end].copy_from_slice(data);
+            content[offset..end].copy_from_slice(data);
             IoResult::Ok
+        }
+        DiskOp::Append { file, data }
+            if files.get(file).map_or(0, Vec::len) + data.len() > FILE_BYTES_MAX as usize =>
+        {
+            IoResult::Err(IoError::NoSpace)
         }
         DiskOp::Append { file, data } => {
             files
@@ -158,6 +176,7 @@ fn apply(files: &mut BTreeMap<String, Vec<u8>>, op: &DiskOp) -> IoResult {
                 .extend_from_slice(data);
             IoResult::Ok
         }
+        DiskOp::Truncate { len, .. } if *len > FILE_BYTES_MAX => IoResult::Err(IoError::NoSpace),
         DiskOp::Truncate { file, len } => match files.get_mut(file) {
             Some(content) => {
                 content.resize(*len as usize, 0);
@@ -194,5 +213,34 @@ fn apply(files: &mut BTreeMap<String, Vec<u8>>, op: &DiskOp) -> IoResult {
                 .map(|(name, content)| (name.clone(), content.len() as u64))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the in-memory disk answers absurd sizes with an error and empty writes with no
+    // change, instead of running out of memory or panicking.
+    #[test]
+    fn absurd_sizes_fail_and_empty_writes_change_nothing() {
+        let mut files = BTreeMap::from([("a".to_string(), vec![1, 2, 3])]);
+        let write = |offset: u64, data: Vec<u8>| DiskOp::Write {
+            file: "a".into(),
+            offset,
+            data,
+        };
+        for offset in [3, 1_000, u64::MAX] {
+            assert_eq!(apply(&mut files, &write(offset, Vec::new())), IoResult::Ok);
+        }
+        assert_eq!(files["a"], [1, 2, 3]);
+        let no_space = IoResult::Err(IoError::NoSpace);
+        assert_eq!(apply(&mut files, &write(u64::MAX / 2, vec![1])), no_space);
+        let truncate = DiskOp::Truncate {
+            file: "a".into(),
+            len: u64::MAX,
+        };
+        assert_eq!(apply(&mut files, &truncate), no_space);
+        assert_eq!(files["a"], [1, 2, 3]);
     }
 }

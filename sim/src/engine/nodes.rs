@@ -254,28 +254,24 @@ impl<M: Message, T: Timer> Core<M, T> {
         let due = self.now.saturating_add(state.clock.global_span(after));
         let id = self.next_timer_id;
         self.next_timer_id += 1;
-        let table = &mut self.timers[node.index()];
-        if let Some(pending) = table.get_mut(&timer) {
-            self.trace.timer_cancel(self.now, node.0, pending.id);
-            let event = self.queue.timer_mut(pending.handle);
-            if let Some(Event::Timer {
+        if let Some(pending) = self.timers[node.index()].get_mut(&timer)
+            && let Some(Event::Timer {
                 id: event_id,
                 due: event_due,
                 queued_at,
                 timer: event_timer,
                 ..
-            }) = event
-                && *queued_at <= due
-            {
-                self.trace
-                    .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
-                (*event_id, *event_due, pending.id) = (id, due, id);
-                *event_timer = timer;
-                return;
-            }
-            self.queue.cancel_timer(node.0, pending.handle);
-            table.remove(&timer);
+            }) = self.queue.timer_mut(pending.handle)
+            && *queued_at <= due
+        {
+            self.trace.timer_cancel(self.now, node.0, pending.id);
+            self.trace
+                .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
+            (*event_id, *event_due, pending.id) = (id, due, id);
+            *event_timer = timer;
+            return;
         }
+        self.cancel_timer(node, &timer);
         self.trace
             .timer_set(self.now, node.0, id, after.as_nanos(), &timer);
         let event = Event::Timer {
@@ -292,7 +288,12 @@ impl<M: Message, T: Timer> Core<M, T> {
 
     fn cancel_timer(&mut self, node: NodeId, timer: &T) {
         if let Some(pending) = self.timers[node.index()].remove(timer) {
-            self.queue.cancel_timer(node.0, pending.handle);
+            let cancelled = self.queue.cancel_timer(node.0, pending.handle);
+            assert_eq!(
+                cancelled,
+                Some(pending.id),
+                "a pending timer is in the queue"
+            );
             self.trace.timer_cancel(self.now, node.0, pending.id);
         }
     }
