@@ -270,11 +270,6 @@ pub fn replay(log: &[u8], acked: Acked, bug: WalBug) -> Replay {
                 result.next_lsn += 1;
                 offset = end;
             }
-            // The log ends before what was acknowledged: acknowledged records are gone, and
-            // salvage counts them as data loss rather than serve an older state.
-            Parsed::End if offset < acked.len || result.next_lsn <= acked.lsn => {
-                return salvage(log, acked, verify);
-            }
             Parsed::End => {
                 result.log_end = offset;
                 break;

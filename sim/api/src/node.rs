@@ -169,13 +169,33 @@ pub struct Inputs<'a> {
 /// A handler's view of its host for one call: inputs to read, and effects to fill.
 pub struct Context<'a, M, T> {
     inputs: Inputs<'a>,
-    effects: &'a mut Vec<Effect<M, T>>,
+    effects: Effects<'a, M, T>,
+}
+
+/// Where a context's effects go: the host's buffer, or (for an embedded node) on to the
+/// enclosing context, converted one by one, so embedding allocates nothing.
+enum Effects<'a, M, T> {
+    Buffer(&'a mut Vec<Effect<M, T>>),
+    Forward(&'a mut dyn FnMut(Effect<M, T>)),
+}
+
+impl<M, T> Effects<'_, M, T> {
+    #[inline]
+    fn push(&mut self, effect: Effect<M, T>) {
+        match self {
+            Effects::Buffer(buffer) => buffer.push(effect),
+            Effects::Forward(forward) => forward(effect),
+        }
+    }
 }
 
 impl<'a, M, T> Context<'a, M, T> {
     /// A context over `inputs` whose effects go to the end of `effects`.
     pub fn new(inputs: Inputs<'a>, effects: &'a mut Vec<Effect<M, T>>) -> Context<'a, M, T> {
-        Context { inputs, effects }
+        Context {
+            inputs,
+            effects: Effects::Buffer(effects),
+        }
     }
 
     /// This node.
@@ -287,7 +307,8 @@ impl<'a, M, T> Context<'a, M, T> {
         timer: impl Fn(T2) -> T,
         handler: impl FnOnce(&mut Context<'_, M2, T2>),
     ) {
-        let mut effects = Vec::new();
+        let parent = &mut self.effects;
+        let mut forward = |effect: Effect<M2, T2>| parent.push(effect.map(&message, &timer));
         let inputs = Inputs {
             id: self.inputs.id,
             incarnation: self.inputs.incarnation,
@@ -296,12 +317,10 @@ impl<'a, M, T> Context<'a, M, T> {
             rng: self.inputs.rng,
             next_io: self.inputs.next_io,
         };
-        handler(&mut Context::new(inputs, &mut effects));
-        self.effects.extend(
-            effects
-                .into_iter()
-                .map(|effect| effect.map(&message, &timer)),
-        );
+        handler(&mut Context {
+            inputs,
+            effects: Effects::Forward(&mut forward),
+        });
     }
 }
 
