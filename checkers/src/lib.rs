@@ -20,10 +20,16 @@
 //! Codemap: [`history`] reads and builds histories (JSON Lines, or EDN through [`edn`] and
 //! [`jepsen`], which documents how Jepsen's histories map onto the format); [`model`] holds
 //! the [`Model`] trait and the register models, [`kv`] the key-value model;
-//! [`linearizability`] pairs events into operations, splits them into independent parts and
-//! checks them, one after another or on several threads; the search of one part is in
+//! [`ops`] pairs events into operations, the one pairing every checker uses;
+//! [`linearizability`] decodes them through the model, splits them into independent parts
+//! and checks them, one after another or on several threads; the search of one part is in
 //! `search` and its memo in `memo`; [`report`] is what a check returns and how it explains a
 //! failure; [`html`] draws it; [`synth`] generates histories for tests and benchmarks.
+//! [`checks`] holds the other workloads' checks, each a [`Violation`] or none with its
+//! statistics: [`checks::set_full`] (broadcast), [`checks::counter`] (adds and reads, a
+//! subset sum), [`checks::unique`] (unique ids) and [`checks::answered`] (liveness after the
+//! faults healed), with [`seconds`] and [`duration`] rendering times as the simulator does;
+//! [`registry`] lists every checker by name.
 //!
 //! Limits: a history file holds at most [`HISTORY_BYTES_MAX`] bytes; each part's search
 //! holds at most [`Limits::memory_bytes_max`] bytes of memo, counted before it grows, and a
@@ -35,6 +41,7 @@
 //! reads are the caller's optional time limit (`linearizability::deadline`), and the only
 //! threads are those of [`check_parallel`], which the simulator never calls.
 
+pub mod checks;
 pub mod edn;
 pub mod history;
 pub mod html;
@@ -43,10 +50,17 @@ pub mod kv;
 pub mod linearizability;
 mod memo;
 pub mod model;
+pub mod ops;
+pub mod registry;
 pub mod report;
 mod search;
 pub mod synth;
 
+pub use checks::answered::{Answered, check_answered, check_answered_with};
+pub use checks::counter::{Counter, SUBSET_ITEMS_MAX, check_counter, subset_sum};
+pub use checks::set_full::{NodeValues, SetFull, check_set_full};
+pub use checks::unique::{UniqueIds, check_unique_ids};
+pub use checks::{Property, Violation, duration, seconds};
 pub use history::{
     Event, EventKind, HISTORY_BYTES_MAX, History, HistoryError, InputFormat, parse_history,
     read_history, read_history_as,
@@ -57,6 +71,8 @@ pub use linearizability::{Limits, check, check_parallel};
 pub use model::{
     CasRegister, Initialized, Model, Register, RegisterInput, RegisterOp, RegisterOutput, Span,
 };
+pub use ops::{Op, pair};
+pub use registry::{CHECKERS, CheckerInfo};
 pub use report::{Completion, Failure, Operation, Part, Report, Verdict};
 
 use std::path::Path;

@@ -1,6 +1,6 @@
-//! The linearizability check: pairing events into operations, splitting them into
-//! independent parts, and checking each part (in `search.rs`), one after another or
-//! on several threads.
+//! The linearizability check: pairing events into operations (through [`crate::ops`]) and
+//! decoding them with the model, splitting them into independent parts, and checking each
+//! part (in `search.rs`), one after another or on several threads.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::history::{EventKind, History, HistoryError};
 use crate::model::{Model, Span};
+use crate::ops::{Pairer, Step};
 use crate::report::{Completion, Operation, Part, Report, Verdict};
 use crate::search::{SearchOperation, SearchOutcome, search};
 
@@ -288,53 +289,29 @@ impl<M: Model> Decoded<M> {
     }
 }
 
-/// Pairs each invocation with its process's next completion and decodes both through the
-/// model, enforcing the format's strictness rules.
+/// Pairs each invocation with its process's next completion ([`crate::ops`], event by
+/// event) and decodes both through the model, so that errors come in line order.
 fn pair<M: Model>(model: &M, history: &History) -> Result<Vec<Decoded<M>>, HistoryError> {
     let mut decoded: Vec<Decoded<M>> = Vec::new();
-    // Per process: the operation without any completion yet. An `info` completion removes
-    // the entry, so the process may invoke again while that operation stays indeterminate.
-    let mut outstanding: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut pairer = Pairer::new(history);
     for (position, event) in history.events().iter().enumerate() {
-        if event.kind == EventKind::Invoke {
-            if let Some(previous) = outstanding.get(&event.process) {
-                let previous = &decoded[*previous];
-                return Err(history.error_at(
-                    position,
-                    format!(
-                        "process {} invokes {} while its {} from line {} has no completion \
-                         (a process has at most one operation outstanding)",
-                        event.process,
-                        event.f,
-                        history.events()[previous.call_position].f,
-                        history.lines()[previous.call_position]
-                    ),
-                ));
+        match pairer.step(position)? {
+            Step::Invoked(id) => {
+                debug_assert_eq!(id, decoded.len());
+                let input = model
+                    .decode_input(&event.f, event.key.as_deref(), &event.value)
+                    .map_err(|message| history.error_at(position, message))?;
+                decoded.push(Decoded {
+                    id,
+                    input,
+                    // Until a completion says otherwise, an operation is indeterminate.
+                    outcome: Outcome::Indeterminate,
+                    call_position: position,
+                    return_position: None,
+                });
             }
-            let input = model
-                .decode_input(&event.f, event.key.as_deref(), &event.value)
-                .map_err(|message| history.error_at(position, message))?;
-            outstanding.insert(event.process, decoded.len());
-            decoded.push(Decoded {
-                id: decoded.len(),
-                input,
-                // Until a completion says otherwise, an operation is indeterminate.
-                outcome: Outcome::Indeterminate,
-                call_position: position,
-                return_position: None,
-            });
-            continue;
+            Step::Completed(id) => complete(model, history, position, &mut decoded[id])?,
         }
-        let Some(id) = outstanding.remove(&event.process) else {
-            return Err(history.error_at(
-                position,
-                format!(
-                    "{} completion of {} for process {}, which has no operation outstanding",
-                    event.kind, event.f, event.process
-                ),
-            ));
-        };
-        complete(model, history, position, &mut decoded[id])?;
     }
     for operation in &decoded {
         if let Some(return_position) = operation.return_position {
@@ -344,7 +321,8 @@ fn pair<M: Model>(model: &M, history: &History) -> Result<Vec<Decoded<M>>, Histo
     Ok(decoded)
 }
 
-/// Records the completion at `position` of `operation`, which must repeat its `f` and key.
+/// Records the completion at `position` of `operation` (the pairing checked that it repeats
+/// the invocation's `f` and key).
 fn complete<M: Model>(
     model: &M,
     history: &History,
@@ -352,26 +330,6 @@ fn complete<M: Model>(
     operation: &mut Decoded<M>,
 ) -> Result<(), HistoryError> {
     let event = &history.events()[position];
-    let call = &history.events()[operation.call_position];
-    let call_line = history.lines()[operation.call_position];
-    if call.f != event.f {
-        return Err(history.error_at(
-            position,
-            format!(
-                "completion has f {:?} but process {}'s invocation on line {call_line} has f {:?}",
-                event.f, event.process, call.f
-            ),
-        ));
-    }
-    if call.key != event.key {
-        return Err(history.error_at(
-            position,
-            format!(
-                "completion has key {:?} but process {}'s invocation on line {call_line} has key {:?}",
-                event.key, event.process, call.key
-            ),
-        ));
-    }
     operation.return_position = Some(position);
     operation.outcome = match event.kind {
         EventKind::Ok

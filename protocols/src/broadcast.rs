@@ -169,12 +169,20 @@ struct Link {
     unacked: BTreeMap<u64, u64>,
 }
 
+/// What a broadcast server reports to checkers outside it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub enum BroadcastObservation {
+    /// The node holds `value` from now on (it learned it from a client or a peer).
+    Learned { value: u64 },
+}
+
+/// The context of the broadcast nodes' handlers.
+type Ctx<'a> = Context<'a, BroadcastMessage, BroadcastTimer, BroadcastObservation>;
+
 /// A broadcast server.
 pub struct BroadcastServer {
     config: BroadcastConfig,
     values: BTreeSet<u64>,
-    /// The same values in the order this node learned them, for observers.
-    learned: Vec<u64>,
     links: BTreeMap<NodeId, Link>,
     /// This node is the hub of a star.
     hub: bool,
@@ -193,7 +201,6 @@ impl BroadcastServer {
         BroadcastServer {
             config,
             values: BTreeSet::new(),
-            learned: Vec::new(),
             links: BTreeMap::new(),
             hub: false,
             flush_armed: false,
@@ -205,11 +212,6 @@ impl BroadcastServer {
     /// Every value the node holds.
     pub fn values(&self) -> &BTreeSet<u64> {
         &self.values
-    }
-
-    /// Every value the node holds, in the order it learned them.
-    pub fn learned(&self) -> &[u64] {
-        &self.learned
     }
 
     /// The nodes this node gossips with.
@@ -261,13 +263,12 @@ impl BroadcastServer {
     }
 
     /// Stores a value; if it is new, queues it for every neighbour except `source`, the peer
-    /// it came from (`None`: a client). Returns whether it was new.
-    fn learn(&mut self, value: u64, source: Option<NodeId>) -> bool {
+    /// it came from (`None`: a client), and reports it. Returns whether it was new.
+    fn learn(&mut self, ctx: &mut Ctx<'_>, value: u64, source: Option<NodeId>) -> bool {
         if !self.values.insert(value) {
             return false;
         }
-        self.learned.push(value);
-        assert_eq!(self.values.len(), self.learned.len());
+        ctx.observe(BroadcastObservation::Learned { value });
         if source.is_some() && self.config.bug == BroadcastBug::NoForward {
             return true;
         }
@@ -284,7 +285,7 @@ impl BroadcastServer {
     }
 
     /// Sends pending values now, or arms the flush timer if the node batches.
-    fn schedule_flush(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
+    fn schedule_flush(&mut self, ctx: &mut Ctx<'_>) {
         if self.links.values().all(|l| l.pending.is_empty()) {
             return;
         }
@@ -297,7 +298,7 @@ impl BroadcastServer {
         }
     }
 
-    fn flush(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
+    fn flush(&mut self, ctx: &mut Ctx<'_>) {
         let round = self.retry_round;
         let mut sends = Vec::new();
         for (&neighbour, link) in &mut self.links {
@@ -319,7 +320,7 @@ impl BroadcastServer {
         self.schedule_retry(ctx);
     }
 
-    fn schedule_retry(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
+    fn schedule_retry(&mut self, ctx: &mut Ctx<'_>) {
         let waiting = self.links.values().any(|l| !l.unacked.is_empty());
         if waiting && !self.retry_armed && self.config.bug != BroadcastBug::NoRetry {
             assert!(
@@ -333,7 +334,7 @@ impl BroadcastServer {
 
     /// Sends again every value that was last sent before the previous round ended, so it has
     /// gone unacknowledged for at least a whole round.
-    fn retry(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
+    fn retry(&mut self, ctx: &mut Ctx<'_>) {
         let round = self.retry_round;
         let mut sends = Vec::new();
         for (&neighbour, link) in &mut self.links {
@@ -367,11 +368,7 @@ impl BroadcastServer {
 
 /// Node-to-node sends go through here, so that msgs-per-op counts exactly them. Duplicates the
 /// network injects are not sends, and are not counted.
-fn send_peer(
-    ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-    to: NodeId,
-    message: BroadcastMessage,
-) {
+fn send_peer(ctx: &mut Ctx<'_>, to: NodeId, message: BroadcastMessage) {
     if let BroadcastMessage::Gossip { values } | BroadcastMessage::GossipOk { values } = &message {
         assert!(!values.is_empty(), "empty gossip is never sent");
         assert!(
@@ -379,22 +376,17 @@ fn send_peer(
             "gossip is sorted and without repeats"
         );
     }
-    ctx.count("server-messages", 1);
     ctx.send(to, message);
 }
 
 impl Node for BroadcastServer {
     type Message = BroadcastMessage;
     type Timer = BroadcastTimer;
+    type Observation = BroadcastObservation;
 
-    fn on_start(&mut self, _ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {}
+    fn on_start(&mut self, _ctx: &mut Ctx<'_>) {}
 
-    fn on_message(
-        &mut self,
-        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-        from: NodeId,
-        message: BroadcastMessage,
-    ) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, message: BroadcastMessage) {
         match message {
             BroadcastMessage::Topology { request, topology } => {
                 self.set_topology(ctx.id(), &topology);
@@ -402,7 +394,7 @@ impl Node for BroadcastServer {
                 self.schedule_flush(ctx);
             }
             BroadcastMessage::Broadcast { request, value } => {
-                self.learn(value, None);
+                self.learn(ctx, value, None);
                 ctx.send(from, BroadcastMessage::BroadcastOk { request });
                 self.schedule_flush(ctx);
             }
@@ -420,7 +412,7 @@ impl Node for BroadcastServer {
                     }
                 }
                 for &value in &values {
-                    self.learn(value, Some(from));
+                    self.learn(ctx, value, Some(from));
                 }
                 assert!(values.iter().all(|v| self.values.contains(v)));
                 if self.config.acknowledged {
@@ -451,11 +443,7 @@ impl Node for BroadcastServer {
         }
     }
 
-    fn on_timer(
-        &mut self,
-        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-        timer: BroadcastTimer,
-    ) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: BroadcastTimer) {
         match timer {
             BroadcastTimer::Flush => {
                 assert!(self.flush_armed);
@@ -525,12 +513,12 @@ impl BroadcastClient {
         self.next_value
     }
 
-    fn think(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>, process: usize) {
+    fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let pause = ctx.rng().exponential(self.config.think_mean);
         ctx.set_timer(pause, BroadcastTimer::Think { process });
     }
 
-    fn issue(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>, process: usize) {
+    fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let request = self.processes.next_request(process);
         let server = *ctx
             .rng()
@@ -545,7 +533,6 @@ impl BroadcastClient {
             ctx.invoke(process as u64, "read", None, serde_json::Value::Null);
             (None, BroadcastMessage::Read { request })
         };
-        ctx.count("client-ops", 1);
         ctx.send(server, message);
         ctx.set_timer(
             self.config.timeout,
@@ -558,8 +545,9 @@ impl BroadcastClient {
 impl Node for BroadcastClient {
     type Message = BroadcastMessage;
     type Timer = BroadcastTimer;
+    type Observation = BroadcastObservation;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         for (index, &server) in self.config.servers.iter().enumerate() {
             let topology = self.config.topology.clone();
             ctx.send(
@@ -575,12 +563,7 @@ impl Node for BroadcastClient {
         }
     }
 
-    fn on_message(
-        &mut self,
-        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-        _from: NodeId,
-        message: BroadcastMessage,
-    ) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, _from: NodeId, message: BroadcastMessage) {
         let (request, value) = match message {
             BroadcastMessage::TopologyOk { .. } => return,
             BroadcastMessage::BroadcastOk { request } => (request, None),
@@ -612,11 +595,7 @@ impl Node for BroadcastClient {
         }
     }
 
-    fn on_timer(
-        &mut self,
-        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-        timer: BroadcastTimer,
-    ) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: BroadcastTimer) {
         match timer {
             BroadcastTimer::Think { process } => {
                 if ctx.now() < self.config.stop_at {

@@ -157,6 +157,7 @@ impl<P: KvProtocol> KvClient<P> {
 impl<P: KvProtocol> Node for KvClient<P> {
     type Message = P::Message;
     type Timer = ClientTimer;
+    type Observation = faultline_api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>) {
         for process in 0..self.config.processes {

@@ -61,6 +61,7 @@ impl IdServer {
 impl Node for IdServer {
     type Message = IdMessage;
     type Timer = IdTimer;
+    type Observation = faultline_api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>) {
         self.boot = ctx.rng().next_u64();
@@ -141,6 +142,7 @@ impl IdClient {
 impl Node for IdClient {
     type Message = IdMessage;
     type Timer = IdTimer;
+    type Observation = faultline_api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>) {
         for process in 0..self.config.processes {

@@ -58,6 +58,25 @@ impl KvProtocol for WalKvProtocol {
 }
 
 /// Planted bugs.
+/// What a wal-kv server reports to checkers outside it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub enum WalObservation {
+    /// Recovery read the log at start: `records` replayed up to `lsn`, the log ending at byte
+    /// `log_end`, `acked_lsn` acknowledged before the crash; `damaged` if a record in the
+    /// acknowledged part was unreadable, `data_lost` if acknowledged records were destroyed.
+    Recovered {
+        records: u64,
+        lsn: u64,
+        log_end: u64,
+        acked_lsn: u64,
+        damaged: bool,
+        data_lost: bool,
+    },
+}
+
+/// The context of the server's handlers.
+type Ctx<'a> = Context<'a, WalMessage, NoTimer, WalObservation>;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum WalBug {
     #[default]
@@ -493,7 +512,7 @@ impl WalKv {
         matches!(self.stage, Stage::Serving)
     }
 
-    fn submit(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, op: DiskOp, purpose: Io) {
+    fn submit(&mut self, ctx: &mut Ctx<'_>, op: DiskOp, purpose: Io) {
         let id = ctx.disk(op);
         self.io.insert(id, purpose);
     }
@@ -502,7 +521,7 @@ impl WalKv {
         self.io.values().any(|p| purposes.contains(p))
     }
 
-    fn read(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, file: &str, purpose: Io) {
+    fn read(&mut self, ctx: &mut Ctx<'_>, file: &str, purpose: Io) {
         let read = DiskOp::ReadToEnd {
             file: file.to_string(),
             offset: 0,
@@ -510,7 +529,7 @@ impl WalKv {
         self.submit(ctx, read, purpose);
     }
 
-    fn write_meta(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, acked: Acked) {
+    fn write_meta(&mut self, ctx: &mut Ctx<'_>, acked: Acked) {
         let write = DiskOp::Write {
             file: META_FILE.to_string(),
             offset: 0,
@@ -528,13 +547,7 @@ impl WalKv {
         self.submit(ctx, DiskOp::SyncDir, Io::Meta);
     }
 
-    fn reply(
-        &self,
-        ctx: &mut Context<'_, WalMessage, NoTimer>,
-        to: NodeId,
-        request: u64,
-        reply: KvReply,
-    ) {
+    fn reply(&self, ctx: &mut Ctx<'_>, to: NodeId, request: u64, reply: KvReply) {
         ctx.send(to, WalMessage::Reply { request, reply });
     }
 
@@ -542,12 +555,7 @@ impl WalKv {
         !self.data_lost || self.vouched.contains(key)
     }
 
-    fn recovered(
-        &mut self,
-        ctx: &mut Context<'_, WalMessage, NoTimer>,
-        replay: Replay,
-        acked: Acked,
-    ) {
+    fn recovered(&mut self, ctx: &mut Ctx<'_>, replay: Replay, acked: Acked) {
         ctx.annotate(format_args!(
             "recovered {} records up to lsn {}, log end {}, acknowledged lsn {} at {}{}{}",
             replay.records,
@@ -558,6 +566,14 @@ impl WalKv {
             if replay.damaged { ", LOG DAMAGED" } else { "" },
             if replay.data_lost { ", DATA LOST" } else { "" },
         ));
+        ctx.observe(WalObservation::Recovered {
+            records: replay.records,
+            lsn: replay.next_lsn - 1,
+            log_end: replay.log_end,
+            acked_lsn: acked.lsn,
+            damaged: replay.damaged,
+            data_lost: replay.data_lost,
+        });
         if replay.damaged {
             ctx.count("log-damaged", 1);
         }
@@ -587,7 +603,7 @@ impl WalKv {
         }
     }
 
-    fn truncate(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn truncate(&mut self, ctx: &mut Ctx<'_>) {
         let truncate = DiskOp::Truncate {
             file: LOG_FILE.to_string(),
             len: self.log_end,
@@ -600,18 +616,14 @@ impl WalKv {
     }
 
     /// Gives up on serving: every request is refused until the node restarts.
-    fn refuse(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, reason: &'static str) {
+    fn refuse(&mut self, ctx: &mut Ctx<'_>, reason: &'static str) {
         self.refusing = Some(reason);
         ctx.count("refusing", 1);
         self.serve(ctx);
     }
 
     /// Counts a failed settling step; false once the node has given up.
-    fn settle_again(
-        &mut self,
-        ctx: &mut Context<'_, WalMessage, NoTimer>,
-        reason: &'static str,
-    ) -> bool {
+    fn settle_again(&mut self, ctx: &mut Ctx<'_>, reason: &'static str) -> bool {
         self.settle_failures += 1;
         if self.settle_failures < ATTEMPTS_MAX {
             return true;
@@ -620,7 +632,7 @@ impl WalKv {
         false
     }
 
-    fn write_void(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn write_void(&mut self, ctx: &mut Ctx<'_>) {
         let void = self.void.as_mut().expect("a void record to write");
         void.attempts += 1;
         let write = DiskOp::Write {
@@ -639,7 +651,7 @@ impl WalKv {
     }
 
     /// Once the log is settled (truncated, or its void record written), records the state.
-    fn settle_after_log(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn settle_after_log(&mut self, ctx: &mut Ctx<'_>) {
         if self.pending(&[Io::Truncate, Io::SyncLog, Io::WriteVoid]) {
             return;
         }
@@ -671,7 +683,7 @@ impl WalKv {
         self.settle(ctx);
     }
 
-    fn serve(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn serve(&mut self, ctx: &mut Ctx<'_>) {
         self.stage = Stage::Serving;
         match (self.refusing, self.read_only) {
             (Some(reason), _) => ctx.annotate(format_args!("refusing every request: {reason}")),
@@ -685,7 +697,7 @@ impl WalKv {
     }
 
     /// Records the recovered state as acknowledged, so the next recovery starts from it.
-    fn settle(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn settle(&mut self, ctx: &mut Ctx<'_>) {
         let acked = Acked {
             lsn: self.next_lsn - 1,
             len: self.log_end,
@@ -693,7 +705,7 @@ impl WalKv {
         self.write_meta(ctx, acked);
     }
 
-    fn handle(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, waiting: Waiting) {
+    fn handle(&mut self, ctx: &mut Ctx<'_>, waiting: Waiting) {
         if let Some(reason) = self.refusing {
             return self.reply(
                 ctx,
@@ -762,7 +774,7 @@ impl WalKv {
     }
 
     /// Writes the waiting writes as one batch, when no other is in flight.
-    fn start_batch(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn start_batch(&mut self, ctx: &mut Ctx<'_>) {
         if self.batch.is_some()
             || self.waiting.is_empty()
             || !self.is_serving()
@@ -801,7 +813,7 @@ impl WalKv {
     }
 
     /// Applies the batch's writes and acknowledges them.
-    fn acknowledge(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn acknowledge(&mut self, ctx: &mut Ctx<'_>) {
         let batch = self.batch.as_mut().expect("a batch to acknowledge");
         assert!(!batch.acknowledged, "a batch is acknowledged once");
         batch.acknowledged = true;
@@ -821,7 +833,7 @@ impl WalKv {
 
     /// Moves the batch on once its disk operations are done: the log write and its sync,
     /// then the new acknowledged state in `wal.meta`, then the replies.
-    fn step_batch(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn step_batch(&mut self, ctx: &mut Ctx<'_>) {
         let Some(batch) = &self.batch else {
             return self.start_batch(ctx);
         };
@@ -884,18 +896,14 @@ impl WalKv {
 impl Node for WalKv {
     type Message = WalMessage;
     type Timer = NoTimer;
+    type Observation = WalObservation;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         self.read(ctx, META_FILE, Io::ReadMeta);
         self.read(ctx, LOG_FILE, Io::ReadLog);
     }
 
-    fn on_message(
-        &mut self,
-        ctx: &mut Context<'_, WalMessage, NoTimer>,
-        from: NodeId,
-        message: WalMessage,
-    ) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, message: WalMessage) {
         let WalMessage::Request { request, op } = message else {
             return;
         };
@@ -913,9 +921,9 @@ impl Node for WalKv {
         }
     }
 
-    fn on_timer(&mut self, _ctx: &mut Context<'_, WalMessage, NoTimer>, _timer: NoTimer) {}
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _timer: NoTimer) {}
 
-    fn on_disk(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>, id: IoId, result: IoResult) {
+    fn on_disk(&mut self, ctx: &mut Ctx<'_>, id: IoId, result: IoResult) {
         let purpose = self
             .io
             .remove(&id)
@@ -1028,7 +1036,7 @@ impl Node for WalKv {
 impl WalKv {
     /// Replays the log once both files are read. A log that does not replay cleanly is read
     /// again until two reads agree, since a flipped bit may be transient.
-    fn recover(&mut self, ctx: &mut Context<'_, WalMessage, NoTimer>) {
+    fn recover(&mut self, ctx: &mut Ctx<'_>) {
         let Stage::Reading {
             acked: Some(acked),
             log: Some(log),

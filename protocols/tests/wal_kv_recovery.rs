@@ -9,7 +9,9 @@
 use faultline_api::testing::TestHost;
 use faultline_api::{DiskOp, Effect, NoTimer, Node, NodeId};
 use protocols::kv_client::{KvOp, KvReply};
-use protocols::wal_kv::{LOG_FILE, META_FILE, WalBug, WalKv, WalMessage, encode_record};
+use protocols::wal_kv::{
+    LOG_FILE, META_FILE, WalBug, WalKv, WalMessage, WalObservation, encode_record,
+};
 
 const SERVER: NodeId = NodeId(0);
 const CLIENT: NodeId = NodeId(1);
@@ -17,7 +19,7 @@ const CLIENT: NodeId = NodeId(1);
 const HEADER_BYTES: usize = 20;
 const MAGIC: u32 = 0xfa17_0001;
 
-type Effects = Vec<Effect<WalMessage, NoTimer>>;
+type Effects = Vec<Effect<WalMessage, NoTimer, WalObservation>>;
 
 /// One server on a test host, and the client side of its requests.
 struct Store {

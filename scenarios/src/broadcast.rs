@@ -29,21 +29,20 @@
 
 use crate::harness::{self, FaultMix};
 use crate::{Bug, Run, Scenario};
+use checkers::NodeValues;
 use protocols::broadcast::{
     BroadcastBug, BroadcastClient, BroadcastClientConfig, BroadcastConfig, BroadcastMessage,
-    BroadcastServer, BroadcastTimer,
+    BroadcastObservation, BroadcastServer, BroadcastTimer,
 };
 use serde::{Deserialize, Serialize};
 use sim::history::OpStatus;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Context, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Node,
-    NodeId, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
+    Config, Duration, FaultBudget, Instant, Latency, LinkConfig, Metrics, NodeId,
+    ObservationRecord, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
 };
-use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
+use std::collections::BTreeMap;
 
 pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
     &SINGLE,
@@ -351,15 +350,12 @@ impl Scenario for Broadcast {
             Some(other) => return Err(format!("unknown bug `{other}` for {}", self.name)),
         };
         let server_config = self.variant.config().with_bug(bug);
-        let mut sim: Simulation<BroadcastMessage, BroadcastTimer> =
+        let mut sim: Simulation<BroadcastMessage, BroadcastTimer, BroadcastObservation> =
             Simulation::new(Config::for_plan(plan, level));
-        let tracker = Rc::new(RefCell::new(Tracker::new(workload.servers as usize)));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| {
-                let (config, tracker) = (server_config.clone(), Rc::clone(&tracker));
-                sim.add_node(move |_| {
-                    Observed::new(BroadcastServer::new(config.clone()), Rc::clone(&tracker))
-                })
+                let config = server_config.clone();
+                sim.add_node(move |_| BroadcastServer::new(config.clone()))
             })
             .collect();
         let processes = workload.processes as u64;
@@ -376,42 +372,45 @@ impl Scenario for Broadcast {
         harness::validate_faults(plan, sim.node_count())?;
 
         harness::run_phases(&mut sim, plan);
-        let finals: Vec<(NodeId, &BTreeSet<u64>)> = servers
+        let holdings = holdings(&servers, sim.observations());
+        let settle = harness::nanos(plan.liveness_duration.as_nanos());
+        let found =
+            checkers::check_set_full(&harness::checker_history(sim.history()), &holdings, settle);
+        let check = found.as_ref().cloned().unwrap_or_default();
+        // Msgs-per-op: node-to-node messages as the engine counted them, per client operation
+        // in the history.
+        let server_messages = sim.network_stats().sent_server_to_server;
+        let client_ops = sim
+            .history()
             .iter()
-            .map(|&id| {
-                let observed = sim
-                    .node::<Observed>(id)
-                    .expect("broadcast scenarios never crash a server");
-                (id, observed.server.values())
-            })
-            .collect();
-        let tracker = tracker.borrow();
-        let check = check(sim.history(), &finals, &tracker, plan.liveness_duration);
-        drop(finals);
-        let server_messages = sim.metrics().counter("server-messages");
-        let client_ops = sim.metrics().counter("client-ops");
+            .filter(|r| r.status == OpStatus::Invoke)
+            .count() as u64;
         let msgs_per_op_x1000 = (server_messages * 1000)
             .checked_div(client_ops)
             .unwrap_or(0);
         let latency = Quantiles::of(&check.latencies_nanos);
-        let metrics = sim.metrics_mut();
-        metrics.gauge("msgs-per-op-x1000", msgs_per_op_x1000);
-        metrics.count("values-acked", check.acked);
-        metrics.count("values-lost", check.lost);
-        metrics.count("values-stale", check.stale);
+        let mut derived = Metrics::default();
+        derived.gauge("msgs-per-op-x1000", msgs_per_op_x1000);
+        derived.count("client-ops", client_ops);
+        derived.count("values-acked", check.acked);
+        derived.count("values-lost", check.lost);
+        derived.count("values-stale", check.stale);
         for &nanos in &check.latencies_nanos {
-            metrics.sample("broadcast-latency", Duration::from_nanos(nanos));
+            derived.sample("broadcast-latency", Duration::from_nanos(nanos));
         }
-        let mut verdict = check.verdict;
+        let mut verdict = harness::verdict_of(
+            checkers::checks::set_full::NAME,
+            found.map(|check| check.violation),
+        );
         if let (true, Some(targets)) = (verdict.is_pass(), self.targets) {
             verdict = check_targets(targets, msgs_per_op_x1000, &latency);
         }
-        Ok(harness::finish(sim, plan, verdict))
+        Ok(harness::finish(sim, plan, verdict, &derived))
     }
 
     fn summary(&self, run: &Run) -> String {
         let counter = |name: &str| run.report.counters.get(name).copied().unwrap_or(0);
-        let (messages, ops) = (counter("server-messages"), counter("client-ops"));
+        let (messages, ops) = (counter("msgs-server-to-server"), counter("client-ops"));
         let mut text = format!(
             "broadcast msgs-per-op {} ({messages} node-to-node messages / {ops} client operations)\n",
             Thousandths((messages * 1000).checked_div(ops).unwrap_or(0))
@@ -520,273 +519,37 @@ fn grid(servers: &[NodeId]) -> BTreeMap<NodeId, Vec<NodeId>> {
     topology
 }
 
-/// When each value came to be held by every server, in global virtual time.
-struct Tracker {
-    server_count: usize,
-    holders: BTreeMap<u64, usize>,
-    everywhere_at: BTreeMap<u64, Instant>,
-}
-
-impl Tracker {
-    fn new(server_count: usize) -> Tracker {
-        Tracker {
-            server_count,
-            holders: BTreeMap::new(),
-            everywhere_at: BTreeMap::new(),
-        }
-    }
-
-    fn learned(&mut self, value: u64, at: Instant) {
-        let holders = self.holders.entry(value).or_insert(0);
-        *holders += 1;
-        assert!(
-            *holders <= self.server_count,
-            "value {value} learned by more servers than exist"
-        );
-        if *holders == self.server_count {
-            let previous = self.everywhere_at.insert(value, at);
-            assert!(
-                previous.is_none(),
-                "value {value} came to be everywhere twice"
-            );
-        }
-    }
-}
-
-/// A server, observed: after each handler, the values it learned go to the tracker.
-struct Observed {
-    server: BroadcastServer,
-    reported: usize,
-    tracker: Rc<RefCell<Tracker>>,
-}
-
-impl Observed {
-    fn new(server: BroadcastServer, tracker: Rc<RefCell<Tracker>>) -> Observed {
-        Observed {
-            server,
-            reported: 0,
-            tracker,
-        }
-    }
-
-    fn report(&mut self) {
-        let learned = &self.server.learned()[self.reported..];
-        if learned.is_empty() {
-            return;
-        }
-        // The node's own clock may be skewed; latency is measured in global time.
-        let (now, _) = sim::current_event();
-        let mut tracker = self.tracker.borrow_mut();
-        for &value in learned {
-            tracker.learned(value, now);
-        }
-        self.reported = self.server.learned().len();
-    }
-}
-
-impl Node for Observed {
-    type Message = BroadcastMessage;
-    type Timer = BroadcastTimer;
-
-    fn on_start(&mut self, ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>) {
-        // The tracker counts each server's values once; a restarted server would count twice.
-        assert_eq!(
-            ctx.incarnation(),
-            0,
-            "broadcast scenarios never restart a server"
-        );
-        self.server.on_start(ctx);
-        self.report();
-    }
-
-    fn on_message(
-        &mut self,
-        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-        from: NodeId,
-        message: BroadcastMessage,
-    ) {
-        self.server.on_message(ctx, from, message);
-        self.report();
-    }
-
-    fn on_timer(
-        &mut self,
-        ctx: &mut Context<'_, BroadcastMessage, BroadcastTimer>,
-        timer: BroadcastTimer,
-    ) {
-        self.server.on_timer(ctx, timer);
-        self.report();
-    }
-}
-
-struct Check {
-    verdict: Verdict,
-    acked: u64,
-    lost: u64,
-    stale: u64,
-    /// Per acknowledged value that reached every node: acknowledgement to everywhere.
-    latencies_nanos: Vec<u64>,
-}
-
-struct Read {
-    process: u64,
-    invoked: Instant,
-    completed: Instant,
-    /// Sorted: servers answer from an ordered set.
-    values: Vec<u64>,
-}
-
-/// The set-full check over the history and every server's final values.
-fn check(
-    history: &[HistoryRecord],
-    finals: &[(NodeId, &BTreeSet<u64>)],
-    tracker: &Tracker,
-    settle: Duration,
-) -> Check {
-    let mut invoked: BTreeMap<u64, Instant> = BTreeMap::new();
-    let mut acked: BTreeMap<u64, Instant> = BTreeMap::new();
-    let mut reads: Vec<Read> = Vec::new();
-    let mut open: BTreeMap<u64, &HistoryRecord> = BTreeMap::new();
-    for record in history {
-        if record.status == OpStatus::Invoke {
-            if record.f == "broadcast" {
-                let value = record
-                    .value
-                    .as_u64()
-                    .expect("a broadcast's value is an integer");
-                let previous = invoked.insert(value, record.time());
-                assert!(previous.is_none(), "the client broadcasts each value once");
-            }
-            open.insert(record.process, record);
-            continue;
-        }
-        let invoke = open
-            .remove(&record.process)
-            .expect("a completion follows its invocation");
-        if record.status != OpStatus::Ok {
-            continue;
-        }
-        match record.f.as_str() {
-            "broadcast" => {
-                let value = record
-                    .value
-                    .as_u64()
-                    .expect("a broadcast's value is an integer");
-                acked.insert(value, record.time());
-            }
-            "read" => {
-                let values: Vec<u64> = record
-                    .value
-                    .as_array()
-                    .expect("a read returns a list")
-                    .iter()
-                    .map(|v| v.as_u64().expect("values are integers"))
-                    .collect();
-                assert!(values.windows(2).all(|w| w[0] < w[1]), "reads are sorted");
-                reads.push(Read {
-                    process: record.process,
-                    invoked: invoke.time(),
-                    completed: record.time(),
-                    values,
-                });
-            }
-            other => panic!("unexpected operation {other}"),
-        }
-    }
-
-    let mut result = Check {
-        verdict: Verdict::pass(),
-        acked: acked.len() as u64,
-        lost: 0,
-        stale: 0,
-        latencies_nanos: Vec::new(),
-    };
-
-    // Safety: reads return only values that were broadcast, and not before.
-    for read in &reads {
-        for value in &read.values {
-            let fail = match invoked.get(value) {
-                None => Some("which no client ever broadcast".to_string()),
-                Some(&at) if at > read.completed => {
-                    Some(format!("before it was broadcast at {at}"))
-                }
-                Some(_) => None,
+/// What each server holds at the end, and when it learned each value (global virtual time),
+/// from the servers' observations: a server's latest incarnation counts.
+fn holdings(
+    servers: &[NodeId],
+    observations: &[ObservationRecord<BroadcastObservation>],
+) -> Vec<NodeValues> {
+    let mut holdings: Vec<(u32, NodeValues)> = servers
+        .iter()
+        .map(|node| {
+            let values = NodeValues {
+                node: node.to_string(),
+                learned: BTreeMap::new(),
             };
-            if let Some(why) = fail {
-                result.verdict = Verdict::fail(
-                    Outcome::Safety,
-                    format!(
-                        "a read by process {} (invoked at {}, answered at {}) returned value {value}, {why}",
-                        read.process, read.invoked, read.completed
-                    ),
-                );
-                return result;
-            }
+            (0, values)
+        })
+        .collect();
+    for record in observations {
+        let BroadcastObservation::Learned { value } = record.observation;
+        let Ok(index) = servers.binary_search(&record.node) else {
+            continue;
+        };
+        let (incarnation, holding) = &mut holdings[index];
+        if record.incarnation != *incarnation {
+            // A restarted server starts over from what it knows again.
+            *incarnation = record.incarnation;
+            holding.learned.clear();
         }
+        let time = harness::nanos(record.time.as_nanos());
+        holding.learned.entry(value).or_insert(time);
     }
-    // Safety: no node holds a value never broadcast.
-    for (node, values) in finals {
-        if let Some(value) = values.iter().find(|v| !invoked.contains_key(v)) {
-            result.verdict = Verdict::fail(
-                Outcome::Safety,
-                format!("{node} holds value {value}, which no client ever broadcast"),
-            );
-            return result;
-        }
-    }
-
-    // Stale: acknowledged values that some later read did not return.
-    let mut acked_by_time: Vec<(Instant, u64)> = acked.iter().map(|(&v, &t)| (t, v)).collect();
-    acked_by_time.sort_unstable();
-    let mut stale: BTreeSet<u64> = BTreeSet::new();
-    for read in &reads {
-        let known = acked_by_time.partition_point(|&(at, _)| at < read.invoked);
-        for &(_, value) in &acked_by_time[..known] {
-            if read.values.binary_search(&value).is_err() {
-                stale.insert(value);
-            }
-        }
-    }
-    result.stale = stale.len() as u64;
-
-    // Liveness: every acknowledged value is on every node.
-    let mut first_lost: Option<(u64, Vec<NodeId>)> = None;
-    for (&value, &at) in &acked {
-        let missing: Vec<NodeId> = finals
-            .iter()
-            .filter(|(_, values)| !values.contains(&value))
-            .map(|(node, _)| *node)
-            .collect();
-        if missing.is_empty() {
-            let everywhere = tracker.everywhere_at[&value];
-            result
-                .latencies_nanos
-                .push(everywhere.saturating_since(at).as_nanos());
-        } else {
-            result.lost += 1;
-            first_lost.get_or_insert((value, missing));
-        }
-    }
-    if let Some((value, missing)) = first_lost {
-        // Name a few nodes; a protocol that forwards nothing misses values on dozens.
-        let mut names: Vec<String> = missing.iter().take(4).map(NodeId::to_string).collect();
-        if missing.len() > names.len() {
-            names.push(format!("and {} more", missing.len() - names.len()));
-        }
-        result.verdict = Verdict::fail(
-            Outcome::Liveness,
-            format!(
-                "{} of {} acknowledged values are missing from some node after every fault healed and {} of settling; \
-                 the first, value {value} (acknowledged at {}), is missing on {}",
-                result.lost,
-                result.acked,
-                settle,
-                acked[&value],
-                names.join(", ")
-            ),
-        );
-    }
-    result
+    holdings.into_iter().map(|(_, holding)| holding).collect()
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, Latency, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel,
-    Verdict,
+    Config, Duration, FaultBudget, HistoryRecord, Latency, Metrics, NodeId, Outcome, Plan, Rng,
+    Simulation, TraceLevel, Verdict,
 };
 
 pub struct Echo;
@@ -108,24 +108,54 @@ impl Scenario for Echo {
             timeout: Some(workload.timeout),
             record_history: true,
         };
-        let client = sim.add_client(move |_| EchoClient::new(client_config.clone()));
+        sim.add_client(move |_| EchoClient::new(client_config.clone()));
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let echo = sim
-            .node::<EchoClient>(client)
-            .expect("the client never crashes");
-        let verdict = if echo.mismatches > 0 {
-            Verdict::fail(
+        let echoes = EchoCheck::of(sim.history());
+        let verdict = match echoes.mismatches {
+            0 => harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout),
+            mismatches => Verdict::fail(
                 Outcome::Safety,
-                format!("{} replies differed from their requests", echo.mismatches),
-            )
-        } else {
-            harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout)
+                format!("{mismatches} replies differed from their requests"),
+            ),
         };
-        let (round_trips, timeouts) = (echo.round_trips, echo.timeouts);
-        sim.metrics_mut().count("round-trips", round_trips);
-        sim.metrics_mut().count("timeouts", timeouts);
-        Ok(harness::finish(sim, plan, verdict))
+        let mut derived = Metrics::default();
+        derived.count("round-trips", echoes.round_trips);
+        derived.count("timeouts", echoes.timeouts);
+        Ok(harness::finish(sim, plan, verdict, &derived))
+    }
+}
+
+/// What the history says of the echoes: replies that differ from their request (none may),
+/// round trips, and requests that timed out.
+struct EchoCheck {
+    mismatches: u64,
+    round_trips: u64,
+    timeouts: u64,
+}
+
+impl EchoCheck {
+    fn of(history: &[HistoryRecord]) -> EchoCheck {
+        let mut check = EchoCheck {
+            mismatches: 0,
+            round_trips: 0,
+            timeouts: 0,
+        };
+        let paired = harness::checker_history(history);
+        let ops = checkers::pair(&paired).expect("the echo client writes a well-formed history");
+        for op in ops {
+            match (op.status, op.completion) {
+                (checkers::EventKind::Ok, _) => {
+                    check.round_trips += 1;
+                    if op.result(&paired) != Some(op.argument(&paired)) {
+                        check.mismatches += 1;
+                    }
+                }
+                (checkers::EventKind::Info, Some(_)) => check.timeouts += 1,
+                _ => {}
+            }
+        }
+        check
     }
 }

@@ -1,11 +1,12 @@
 //! What scenarios share: drawing swarm options, running the safety and liveness phases, and
 //! the checks that read a history.
 
+use sim::api::Observation;
 use sim::history::OpStatus;
 use sim::limits;
 use sim::{
-    Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Message, Plan, Rng,
-    Simulation, Swarm, Timer, Verdict,
+    Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Message, Metrics, Plan,
+    Rng, Simulation, Swarm, Timer, Verdict,
 };
 
 /// Which fault kinds a scenario exercises, and how hard.
@@ -106,26 +107,49 @@ pub fn plan<W: serde::Serialize>(
     }
 }
 
-/// The run's report, trace and history, judged by `verdict`; a run that halted because it ran
-/// away (virtual time stopped advancing) is a liveness failure whatever its checks said.
-pub fn finish<M: Message, T: Timer>(
-    sim: Simulation<M, T>,
+/// The run's report, trace and history, judged by `verdict`. An online checker's violation
+/// stopped the run where it happened and is the verdict; a run that halted because it ran away
+/// (virtual time stopped advancing) is a liveness failure whatever its checks said.
+///
+/// `derived` holds the per-run values the scenario computed from what the run observed, its
+/// history and the engine's counters: the one way a scenario adds figures to its report (a
+/// gauge such as `msgs-per-op-x1000` is one value per run, shown by `fuzz` as quantiles
+/// across seeds; a time series a protocol emits is `Run::series`).
+pub fn finish<M: Message, T: Timer, O: Observation>(
+    sim: Simulation<M, T, O>,
     plan: &Plan,
     verdict: Verdict,
+    derived: &Metrics,
 ) -> crate::Run {
-    let verdict = match sim.halted() {
-        Some(halt) => Verdict::fail(
+    let verdict = match (sim.violation(), sim.halted()) {
+        (Some(violation), _) => Verdict::from_violation(violation),
+        (None, Some(halt)) => Verdict::fail(
             sim::Outcome::Liveness,
             format!("the run halted at {}: {}", halt.at, halt.reason),
         ),
-        None => verdict,
+        (None, None) => verdict,
     };
-    let report = sim.report(&plan.scenario, plan.seed, plan.bug.as_deref(), verdict);
+    let mut report = sim.report(&plan.scenario, plan.seed, plan.bug.as_deref(), verdict);
+    let (counters, gauges, latencies) = derived.summarize();
+    for (name, value) in counters {
+        assert!(
+            report.counters.insert(name.clone(), value).is_none(),
+            "derived counter {name} is also counted during the run"
+        );
+    }
+    report.gauges.extend(gauges);
+    report.latencies.extend(latencies);
+    let series = sim
+        .metrics()
+        .all_series()
+        .map(|(name, points)| (name.to_string(), points.to_vec()))
+        .collect();
     let (trace, history) = sim.into_parts();
     crate::Run {
         report,
         trace,
         history,
+        series,
     }
 }
 
@@ -161,7 +185,10 @@ pub fn check_nodes(servers: u64, clients: u64) -> Result<(), String> {
 
 /// Runs the safety phase (the plan's faults) and then the liveness phase (every fault
 /// healed). Returns the time the liveness phase began.
-pub fn run_phases<M: Message, T: Timer>(sim: &mut Simulation<M, T>, plan: &Plan) -> Instant {
+pub fn run_phases<M: Message, T: Timer, O: Observation>(
+    sim: &mut Simulation<M, T, O>,
+    plan: &Plan,
+) -> Instant {
     let safety_end = Instant::ZERO + plan.safety_duration;
     for scheduled in plan.faults.iter().filter(|f| f.at < safety_end) {
         sim.schedule(scheduled.at, scheduled.fault.clone());
@@ -186,7 +213,7 @@ pub fn check_answered(
 }
 
 /// As `check_answered`, accepting the given completions as answers (a definite `fail` is an
-/// answer where a scenario lets the protocol refuse).
+/// answer where a scenario lets the protocol refuse): the `answered-after-heal` checker.
 pub fn check_answered_with(
     history: &[HistoryRecord],
     healed_at: Instant,
@@ -194,58 +221,81 @@ pub fn check_answered_with(
     timeout: Duration,
     answers: &[OpStatus],
 ) -> Verdict {
-    let last_invoke = Instant::from_nanos(end.as_nanos().saturating_sub(timeout.as_nanos()));
-    let mut open: std::collections::BTreeMap<u64, &HistoryRecord> = Default::default();
-    let mut checked = 0u64;
-    for record in history {
-        if record.status == OpStatus::Invoke {
-            open.insert(record.process, record);
-            continue;
-        }
-        let Some(invoke) = open.remove(&record.process) else {
-            continue;
-        };
-        let in_window = invoke.time() >= healed_at && invoke.time() <= last_invoke;
-        if !in_window {
-            continue;
-        }
-        checked += 1;
-        if !answers.contains(&record.status) {
+    let answers: Vec<checkers::EventKind> = answers.iter().map(|&s| event_kind(s)).collect();
+    let found = checkers::check_answered_with(
+        &checker_history(history),
+        nanos(healed_at.as_nanos()),
+        nanos(end.as_nanos()),
+        nanos(timeout.as_nanos()),
+        &answers,
+    );
+    verdict_of(checkers::checks::answered::NAME, found.map(|a| a.violation))
+}
+
+/// Virtual nanoseconds as the checkers count them (a run is far shorter than 292 years).
+pub fn nanos(time: u64) -> i64 {
+    i64::try_from(time).unwrap_or(i64::MAX)
+}
+
+fn event_kind(status: OpStatus) -> checkers::EventKind {
+    match status {
+        OpStatus::Invoke => checkers::EventKind::Invoke,
+        OpStatus::Ok => checkers::EventKind::Ok,
+        OpStatus::Fail => checkers::EventKind::Fail,
+        OpStatus::Info => checkers::EventKind::Info,
+    }
+}
+
+/// A run's history as the `checkers` crate reads it (the shared history format): the one
+/// bridge from the records clients leave to every history checker. A `fail` or `info`
+/// completion carries no value there (the format's rule), whatever the client wrote.
+pub fn checker_history(history: &[HistoryRecord]) -> checkers::History {
+    use checkers::Event;
+    let events: Vec<Event> = history
+        .iter()
+        .map(|record| {
+            let value = match record.status {
+                OpStatus::Invoke | OpStatus::Ok => record.value.clone(),
+                OpStatus::Fail | OpStatus::Info => serde_json::Value::Null,
+            };
+            let mut event = Event::new(event_kind(record.status), record.process, &record.f, value)
+                .with_time(nanos(record.time));
+            if let Some(key) = &record.key {
+                event = event.with_key(key);
+            }
+            event
+        })
+        .collect();
+    checkers::History::from_events(events)
+}
+
+/// A history checker's finding as a verdict: its violation with the checker's name and time,
+/// or a malformed history (a safety failure: the clients wrote it).
+pub fn verdict_of(
+    checker: &str,
+    found: Result<Option<checkers::Violation>, checkers::HistoryError>,
+) -> Verdict {
+    let violation = match found {
+        Ok(None) => return Verdict::pass(),
+        Ok(Some(violation)) => violation,
+        Err(error) => {
             return Verdict::fail(
-                sim::Outcome::Liveness,
-                format!(
-                    "process {} invoked {} at {} after every fault had healed, and it completed {} at {}",
-                    invoke.process,
-                    invoke.f,
-                    invoke.time(),
-                    record.status.as_str(),
-                    record.time()
-                ),
+                sim::Outcome::Safety,
+                format!("the history is malformed: {error}"),
             )
-            .at(record.time());
+            .by(checker);
         }
+    };
+    let outcome = match violation.property {
+        checkers::Property::Safety => sim::Outcome::Safety,
+        checkers::Property::Liveness => sim::Outcome::Liveness,
+        checkers::Property::Unknown => sim::Outcome::Unknown,
+    };
+    let verdict = Verdict::fail(outcome, violation.message).by(violation.checker);
+    match violation.time.and_then(|t| u64::try_from(t).ok()) {
+        Some(time) => verdict.at(Instant::from_nanos(time)),
+        None => verdict,
     }
-    if let Some(invoke) = open
-        .values()
-        .find(|i| i.time() >= healed_at && i.time() <= last_invoke)
-    {
-        return Verdict::fail(
-            sim::Outcome::Liveness,
-            format!(
-                "process {} invoked {} at {} after every fault had healed, and it never completed",
-                invoke.process,
-                invoke.f,
-                invoke.time()
-            ),
-        );
-    }
-    if checked == 0 {
-        return Verdict::fail(
-            sim::Outcome::Liveness,
-            "no operation was invoked and answered in the liveness phase",
-        );
-    }
-    Verdict::pass()
 }
 
 /// The memo the linearizability search may use per key before it answers `unknown`. A memory
@@ -254,33 +304,16 @@ const CHECKER_MEMORY_BYTES_MAX: usize = 512 << 20;
 
 /// Checks a history for linearizability against a built-in model of the `checkers` crate.
 pub fn check_linearizable(history: &[HistoryRecord], model: checkers::BuiltinModel) -> Verdict {
-    use checkers::{Event, EventKind};
-    let events: Vec<Event> = history
-        .iter()
-        .map(|record| {
-            let kind = match record.status {
-                OpStatus::Invoke => EventKind::Invoke,
-                OpStatus::Ok => EventKind::Ok,
-                OpStatus::Fail => EventKind::Fail,
-                OpStatus::Info => EventKind::Info,
-            };
-            let value = match record.status {
-                OpStatus::Invoke | OpStatus::Ok => record.value.clone(),
-                OpStatus::Fail | OpStatus::Info => serde_json::Value::Null,
-            };
-            let mut event =
-                Event::new(kind, record.process, &record.f, value).with_time(record.time as i64);
-            if let Some(key) = &record.key {
-                event = event.with_key(key);
-            }
-            event
-        })
-        .collect();
+    let verdict = linearizable(history, model);
+    verdict.by(checkers::registry::LINEARIZABLE)
+}
+
+fn linearizable(history: &[HistoryRecord], model: checkers::BuiltinModel) -> Verdict {
     let limits = checkers::Limits {
         duration_max: None,
         memory_bytes_max: Some(CHECKER_MEMORY_BYTES_MAX),
     };
-    match model.check(&checkers::History::from_events(events), &limits) {
+    match model.check(&checker_history(history), &limits) {
         Err(error) => Verdict::fail(
             sim::Outcome::Safety,
             format!("the history is malformed: {error}"),

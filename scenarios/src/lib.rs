@@ -10,7 +10,8 @@ pub mod runner;
 mod unique_ids;
 mod wal_kv;
 
-use sim::{HistoryRecord, Plan, Report, Trace, TraceLevel};
+use sim::{HistoryRecord, Instant, Plan, Report, Trace, TraceLevel};
+use std::collections::BTreeMap;
 
 /// A planted bug: a deliberate mistake in a protocol that the scenario's checks must catch.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +25,8 @@ pub struct Run {
     pub report: Report,
     pub trace: Trace,
     pub history: Vec<HistoryRecord>,
+    /// The time series protocols emitted (`Context::series`), by name: (time, value) points.
+    pub series: BTreeMap<String, Vec<(Instant, u64)>>,
 }
 
 /// A runnable scenario.
@@ -42,12 +45,6 @@ pub trait Scenario: Sync {
     /// default.
     fn summary(&self, _run: &Run) -> String {
         String::new()
-    }
-    /// Whether `summary` reads the run's recorded trace, so a replay must record it rather
-    /// than stream it (rpc-overload reads its gauges from trace notes until scenarios observe
-    /// protocols through typed observations).
-    fn summary_reads_the_trace(&self) -> bool {
-        false
     }
 }
 

@@ -14,7 +14,10 @@
 
 use crate::harness::{self, FaultMix};
 use crate::{Bug, Run, Scenario};
-use protocols::rpc::counter::{CounterBug, CounterClient, CounterClientConfig, CounterServer};
+use protocols::rpc::ClientId;
+use protocols::rpc::counter::{
+    CounterBug, CounterClient, CounterClientConfig, CounterObservation, CounterServer,
+};
 use protocols::rpc::load::{LoadClient, LoadClientConfig, LoadShape, WorkServer};
 use protocols::rpc::{BreakerConfig, ClientConfig, RetryBudget, RetryPolicy, ServerConfig};
 use serde::{Deserialize, Serialize};
@@ -22,8 +25,8 @@ use sim::history::OpStatus;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, NodeId, Outcome,
-    Plan, Quantiles, Rng, Simulation, Swarm, TraceEvent, TraceLevel, Verdict,
+    Config, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Metrics,
+    ObservationRecord, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,10 +48,6 @@ const UNRELIABLE_BUGS: &[Bug] = &[
         description: "a timed-out increment is recorded as fail, though it may have run",
     },
 ];
-
-/// Indefinite increments the subset-sum check takes at most: meet in the middle enumerates
-/// 2^20 sums per half, a few milliseconds; beyond it the verdict is `unknown`.
-pub const SUBSET_ITEMS_MAX: usize = 40;
 
 #[derive(Serialize, Deserialize)]
 struct UnreliableWorkload {
@@ -256,7 +255,6 @@ impl Scenario for Unreliable {
         };
         let service_time = workload.service_time;
         let server = sim.add_node(move |_| CounterServer::new(server_config.clone(), service_time));
-        let mut clients = Vec::new();
         for client in 0..workload.clients {
             let client_config = CounterClientConfig {
                 server,
@@ -269,18 +267,19 @@ impl Scenario for Unreliable {
                 rpc: Self::client_config(&workload, 0),
                 bug,
             };
-            clients.push(sim.add_client(move |_| CounterClient::new(client_config.clone())));
+            sim.add_client(move |_| CounterClient::new(client_config.clone()));
         }
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let counter = sim
-            .node::<CounterServer>(server)
-            .expect("the server is up after healing");
-        let final_value = counter.value();
-        let stored = counter.stored_replies() as u64;
-        let mut verdict = check_counter(sim.history(), final_value);
-        let audit = audit_adds(&sim, server, &clients);
+        let final_value = final_counter(sim.observations());
+        let found = checkers::check_counter(&harness::checker_history(sim.history()), final_value);
+        let indefinite = found.as_ref().map_or(0, |counter| counter.adds_indefinite);
+        let mut verdict = harness::verdict_of(
+            checkers::checks::counter::NAME,
+            found.map(|counter| counter.violation),
+        );
+        let audit = audit_adds(sim.observations());
         if !verdict.is_pass() {
             if let Err(diagnosis) = &audit {
                 verdict
@@ -288,7 +287,8 @@ impl Scenario for Unreliable {
                     .push_str(&format!("; the server's audit: {diagnosis}"));
             }
         } else if let Err(diagnosis) = audit {
-            verdict = Verdict::fail(Outcome::Safety, format!("the server's audit: {diagnosis}"));
+            verdict = Verdict::fail(Outcome::Safety, format!("the server's audit: {diagnosis}"))
+                .by("counter-audit");
         }
         if verdict.is_pass() {
             // A breaker opened just before the heal refuses calls for its cooldown; a call
@@ -301,225 +301,81 @@ impl Scenario for Unreliable {
                 workload.call_deadline,
             );
         }
-        let indefinite = counter_ops(sim.history())
-            .adds
-            .iter()
-            .filter(|a| a.status != OpStatus::Ok && a.status != OpStatus::Fail)
-            .count();
-        sim.metrics_mut()
-            .count("adds-indefinite", indefinite as u64);
-        sim.metrics_mut().count("stored-replies-at-end", stored);
-        Ok(harness::finish(sim, plan, verdict))
+        let mut derived = Metrics::default();
+        derived.count("adds-indefinite", indefinite);
+        Ok(harness::finish(sim, plan, verdict, &derived))
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct AddOp {
-    amount: u64,
-    invoked: usize,
-    /// History index of the completion; `usize::MAX` if none.
-    completed: usize,
-    /// `Invoke` when the history has no completion: indeterminate, like `info`.
-    status: OpStatus,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ReadOp {
-    process: u64,
-    value: u64,
-    invoked: usize,
-    completed: usize,
-}
-
-struct CounterOps {
-    adds: Vec<AddOp>,
-    reads: Vec<ReadOp>,
-}
-
-/// Pairs each process's invocations with their completions.
-fn counter_ops(history: &[HistoryRecord]) -> CounterOps {
-    let mut open: BTreeMap<u64, (usize, &HistoryRecord)> = BTreeMap::new();
-    let mut ops = CounterOps {
-        adds: Vec::new(),
-        reads: Vec::new(),
-    };
-    let close = |ops: &mut CounterOps,
-                 invoked: usize,
-                 invoke: &HistoryRecord,
-                 completed: usize,
-                 completion: Option<&HistoryRecord>| {
-        let status = completion.map_or(OpStatus::Invoke, |c| c.status);
-        match invoke.f.as_str() {
-            "add" => ops.adds.push(AddOp {
-                amount: invoke.value.as_u64().expect("an add's amount"),
-                invoked,
-                completed,
-                status,
-            }),
-            "read" if status == OpStatus::Ok => ops.reads.push(ReadOp {
-                process: invoke.process,
-                value: completion
-                    .and_then(|c| c.value.as_u64())
-                    .expect("a read's value"),
-                invoked,
-                completed,
-            }),
-            _ => {}
-        }
-    };
-    for (index, record) in history.iter().enumerate() {
-        if record.status == OpStatus::Invoke {
-            assert!(
-                open.insert(record.process, (index, record)).is_none(),
-                "one operation per process"
-            );
-        } else if let Some((invoked, invoke)) = open.remove(&record.process) {
-            close(&mut ops, invoked, invoke, index, Some(record));
-        }
-    }
-    for (_, (invoked, invoke)) in open {
-        close(&mut ops, invoked, invoke, usize::MAX, None);
-    }
-    ops
-}
-
-/// The counter check on a history of `add`s and `read`s and the counter's final value:
-/// - the final value is the sum of the acknowledged adds plus some subset of the indefinite
-///   ones (`info`, or never completed); failed adds count for nothing;
-/// - every read returned at least the adds acknowledged before it began, and at most the adds
-///   (not failed) invoked before it ended.
-pub fn check_counter(history: &[HistoryRecord], final_value: u64) -> Verdict {
-    let ops = counter_ops(history);
-    for read in &ops.reads {
-        let lower: u64 = ops
-            .adds
-            .iter()
-            .filter(|a| a.status == OpStatus::Ok && a.completed < read.invoked)
-            .map(|a| a.amount)
-            .sum();
-        let upper: u64 = ops
-            .adds
-            .iter()
-            .filter(|a| a.status != OpStatus::Fail && a.invoked < read.completed)
-            .map(|a| a.amount)
-            .sum();
-        if read.value < lower || read.value > upper {
-            return Verdict::fail(
-                Outcome::Safety,
-                format!(
-                    "process {} read {} at {}, outside the possible range {lower}..={upper} (acknowledged before it began .. not failed and invoked before it ended)",
-                    read.process,
-                    read.value,
-                    history[read.completed].time()
-                ),
-            );
-        }
-    }
-    let acknowledged: u64 = ops
-        .adds
+/// The counter's value at the end, as the server last reported it: 0 if it has applied
+/// nothing since it last started.
+fn final_counter(observations: &[ObservationRecord<CounterObservation>]) -> u64 {
+    observations
         .iter()
-        .filter(|a| a.status == OpStatus::Ok)
-        .map(|a| a.amount)
-        .sum();
-    let indefinite: Vec<u64> = ops
-        .adds
-        .iter()
-        .filter(|a| a.status == OpStatus::Info || a.status == OpStatus::Invoke)
-        .map(|a| a.amount)
-        .collect();
-    let Some(surplus) = final_value.checked_sub(acknowledged) else {
-        return Verdict::fail(
-            Outcome::Safety,
-            format!(
-                "the final counter {final_value} is below the {acknowledged} that acknowledged adds sum to: an acknowledged add was lost"
-            ),
-        );
-    };
-    match subset_sum(&indefinite, surplus, SUBSET_ITEMS_MAX) {
-        Some(true) => Verdict::pass(),
-        Some(false) => Verdict::fail(
-            Outcome::Safety,
-            format!(
-                "the final counter {final_value} is the acknowledged adds ({acknowledged}) plus {surplus}, which no subset of the {} indefinite adds sums to: an add ran twice, or one recorded failed ran",
-                indefinite.len()
-            ),
-        ),
-        None => Verdict::fail(
-            Outcome::Unknown,
-            format!(
-                "{} indefinite adds could explain the surplus {surplus}; the subset-sum check takes at most {SUBSET_ITEMS_MAX}",
-                indefinite.len()
-            ),
-        ),
-    }
+        .rev()
+        .find_map(|record| match record.observation {
+            CounterObservation::Started => Some(0),
+            CounterObservation::Applied { value, .. } => Some(value),
+            CounterObservation::AddIssued { .. } | CounterObservation::AddEnded { .. } => None,
+        })
+        .unwrap_or(0)
 }
 
-/// Whether some subset of `items` (positive) sums exactly to `target`; `None` if more than
-/// `items_max` items could take part. Meet in the middle: every subset sum of each half, then
-/// a search of one half's sorted sums for each of the other's complement.
-pub fn subset_sum(items: &[u64], target: u64, items_max: usize) -> Option<bool> {
-    assert!(items.iter().all(|&x| x > 0), "items are positive");
-    if target == 0 {
-        return Some(true);
+/// The white-box check, from what the nodes observed: every `add` a client issued ran on the
+/// server as often as the outcome the client recorded allows (`ok` once, `fail` never, `info`
+/// or no outcome at most once).
+fn audit_adds(observations: &[ObservationRecord<CounterObservation>]) -> Result<(), String> {
+    struct Add {
+        process: u64,
+        amount: u64,
+        status: OpStatus,
     }
-    // An item larger than the target cannot take part.
-    let usable: Vec<u64> = items.iter().copied().filter(|&x| x <= target).collect();
-    if usable.len() > items_max {
-        return None;
-    }
-    let total: u128 = usable.iter().map(|&x| u128::from(x)).sum();
-    if total < u128::from(target) {
-        return Some(false);
-    }
-    let sums = |half: &[u64]| {
-        let mut sums = vec![0u64];
-        for &x in half {
-            let with_x: Vec<u64> = sums
-                .iter()
-                .filter_map(|&s| s.checked_add(x))
-                .filter(|&s| s <= target)
-                .collect();
-            sums.extend(with_x);
-        }
-        sums
-    };
-    let (left, right) = usable.split_at(usable.len() / 2);
-    let left = sums(left);
-    let mut right = sums(right);
-    right.sort_unstable();
-    Some(
-        left.iter()
-            .any(|&s| right.binary_search(&(target - s)).is_ok()),
-    )
-}
-
-/// The white-box check: every logged `add` ran as often as its recorded outcome allows.
-fn audit_adds<M: sim::Message, T: sim::Timer>(
-    sim: &Simulation<M, T>,
-    server: NodeId,
-    clients: &[NodeId],
-) -> Result<(), String> {
-    let counter = sim.node::<CounterServer>(server).expect("the server is up");
-    for &node in clients {
-        let Some(client) = sim.node::<CounterClient>(node) else {
-            continue;
-        };
-        let id = client.id();
-        for (&call, add) in client.adds() {
-            let applied = counter.applied(id, call);
-            let allowed = match add.status {
-                OpStatus::Ok => 1..=1,
-                OpStatus::Fail => 0..=0,
-                OpStatus::Info | OpStatus::Invoke => 0..=1,
-            };
-            if !allowed.contains(&applied) {
-                return Err(format!(
-                    "process {}'s add of {} (call {id:?}#{call}) was recorded {} but applied {applied} times",
-                    add.process,
-                    add.amount,
-                    add.status.as_str()
-                ));
+    let mut applied: BTreeMap<(ClientId, u64), u32> = BTreeMap::new();
+    let mut adds: BTreeMap<(ClientId, u64), Add> = BTreeMap::new();
+    for record in observations {
+        match record.observation {
+            CounterObservation::Started => {}
+            CounterObservation::Applied { client, call, .. } => {
+                *applied.entry((client, call)).or_insert(0) += 1;
             }
+            CounterObservation::AddIssued {
+                client,
+                call,
+                process,
+                amount,
+            } => {
+                let add = Add {
+                    process,
+                    amount,
+                    status: OpStatus::Invoke,
+                };
+                adds.insert((client, call), add);
+            }
+            CounterObservation::AddEnded {
+                client,
+                call,
+                status,
+            } => {
+                if let Some(add) = adds.get_mut(&(client, call)) {
+                    add.status = status;
+                }
+            }
+        }
+    }
+    for (&(id, call), add) in &adds {
+        let applied = applied.get(&(id, call)).copied().unwrap_or(0);
+        let allowed = match add.status {
+            OpStatus::Ok => 1..=1,
+            OpStatus::Fail => 0..=0,
+            OpStatus::Info | OpStatus::Invoke => 0..=1,
+        };
+        if !allowed.contains(&applied) {
+            return Err(format!(
+                "process {}'s add of {} (call {id:?}#{call}) was recorded {} but applied {applied} times",
+                add.process,
+                add.amount,
+                add.status.as_str()
+            ));
         }
     }
     Ok(())
@@ -740,36 +596,18 @@ impl Scenario for Overload {
         harness::validate_faults(plan, sim.node_count())?;
         harness::run_phases(&mut sim, plan);
 
-        let seconds = per_second(sim.history(), &[]);
+        let seconds = per_second(sim.history(), &BTreeMap::new());
         let spike_end = workload.spike_start + workload.spike_length;
         let verdict = check_recovery(&seconds, &workload, spike_end);
-        record_phases(&mut sim, &workload, spike_end);
-        let mut run = harness::finish(sim, plan, verdict.0);
+        let mut derived = record_phases(sim.history(), &workload, spike_end);
         if let Some(recovery) = verdict.1 {
-            run.report
-                .counters
-                .insert("recovery-ms".to_string(), recovery.as_millis());
+            derived.count("recovery-ms", recovery.as_millis());
         }
-        Ok(run)
-    }
-
-    fn summary_reads_the_trace(&self) -> bool {
-        true
+        Ok(harness::finish(sim, plan, verdict.0, &derived))
     }
 
     fn summary(&self, run: &Run) -> String {
-        let gauges: Vec<(Instant, String)> = run
-            .trace
-            .records()
-            .iter()
-            .filter_map(|r| match &r.event {
-                TraceEvent::Note { text } if text.starts_with("gauge ") => {
-                    Some((Instant::from_nanos(r.time_nanos), text.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        let seconds = per_second(&run.history, &gauges);
+        let seconds = per_second(&run.history, &run.series);
         render_table(&seconds)
     }
 }
@@ -785,57 +623,53 @@ struct Second {
     indefinite: u64,
     /// Latencies of the calls that completed `ok` in this second.
     latencies: Vec<u64>,
-    /// From the server's gauge note at the end of the second, if the trace was recorded.
+    /// From the server's time series, sampled at the end of the second.
     queue: Option<(u64, u64)>,
     busy_percent: Option<u64>,
     shed: Option<u64>,
 }
 
-fn per_second(history: &[HistoryRecord], gauges: &[(Instant, String)]) -> Vec<Second> {
+fn per_second(
+    history: &[HistoryRecord],
+    series: &BTreeMap<String, Vec<(Instant, u64)>>,
+) -> Vec<Second> {
     let end = history.last().map_or(0, |r| r.time) / 1_000_000_000 + 1;
     let mut seconds = vec![Second::default(); end as usize];
-    let mut open: BTreeMap<u64, u64> = BTreeMap::new();
-    for record in history {
-        let second = &mut seconds[(record.time / 1_000_000_000) as usize];
-        match record.status {
-            OpStatus::Invoke => {
-                second.offered += 1;
-                open.insert(record.process, record.time);
-            }
+    let second = |time: u64| (time / 1_000_000_000) as usize;
+    for call in calls(history) {
+        seconds[second(call.invoked)].offered += 1;
+        let Some((completed, status)) = call.completed else {
+            continue;
+        };
+        let at = &mut seconds[second(completed)];
+        match status {
             OpStatus::Ok => {
-                second.ok += 1;
-                let invoked = open
-                    .remove(&record.process)
-                    .expect("a completion follows its invocation");
-                second.latencies.push(record.time - invoked);
+                at.ok += 1;
+                at.latencies.push(completed - call.invoked);
             }
-            OpStatus::Fail => {
-                second.failed += 1;
-                open.remove(&record.process);
-            }
-            OpStatus::Info => {
-                second.indefinite += 1;
-                open.remove(&record.process);
-            }
+            OpStatus::Fail => at.failed += 1,
+            OpStatus::Info | OpStatus::Invoke => at.indefinite += 1,
         }
     }
-    for (at, text) in gauges {
-        // The note at the end of second k (time k+1 s) describes second k.
-        let Some(index) = (at.as_nanos() / 1_000_000_000).checked_sub(1) else {
-            continue;
-        };
-        let Some(second) = seconds.get_mut(index as usize) else {
-            continue;
-        };
-        let number_after = |label: &str| -> Option<u64> {
-            let rest = &text[text.find(label)? + label.len()..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        };
-        second.queue = number_after("gauge queue ").zip(number_after(" max "));
-        second.busy_percent = number_after(" busy ");
-        second.shed = number_after(" shed ");
-    }
+    // The point at the end of second k (time k+1 s) describes second k.
+    let mut fill = |name: &str, set: fn(&mut Second, u64)| {
+        for &(at, value) in series.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            let Some(index) = (at.as_nanos() / 1_000_000_000).checked_sub(1) else {
+                continue;
+            };
+            if let Some(second) = seconds.get_mut(index as usize) {
+                set(second, value);
+            }
+        }
+    };
+    fill("rpc-queue", |s, v| {
+        s.queue = Some((v, s.queue.map_or(0, |q| q.1)))
+    });
+    fill("rpc-queue-max", |s, v| {
+        s.queue = Some((s.queue.map_or(0, |q| q.0), v))
+    });
+    fill("rpc-busy-percent", |s, v| s.busy_percent = Some(v));
+    fill("rpc-shed", |s, v| s.shed = Some(v));
     seconds
 }
 
@@ -912,50 +746,58 @@ fn check_recovery(
     }
 }
 
-/// Goodput and latency before, during and after the spike, as report metrics.
-fn record_phases<M: sim::Message, T: sim::Timer>(
-    sim: &mut Simulation<M, T>,
+/// A call of the history: when it was invoked, and when and how it completed.
+struct Call {
+    invoked: u64,
+    completed: Option<(u64, OpStatus)>,
+}
+
+/// The history's calls, paired by the checkers' one pairing.
+fn calls(history: &[HistoryRecord]) -> Vec<Call> {
+    let paired = harness::checker_history(history);
+    let ops = checkers::pair(&paired).expect("the load clients write well-formed histories");
+    ops.iter()
+        .map(|op| Call {
+            invoked: history[op.invoke].time,
+            completed: op
+                .completion
+                .map(|index| (history[index].time, history[index].status)),
+        })
+        .collect()
+}
+
+/// Goodput and latency before, during and after the spike, as report metrics derived from
+/// the history.
+fn record_phases(
+    history: &[HistoryRecord],
     workload: &OverloadWorkload,
     spike_end: Duration,
-) {
+) -> Metrics {
     let spike_start = workload.spike_start.as_nanos();
     let spike_end = spike_end.as_nanos();
-    let mut open: BTreeMap<u64, u64> = BTreeMap::new();
+    let calls = calls(history);
+    let offered = calls.len() as u64;
     let mut samples: Vec<(&'static str, &'static str, u64)> = Vec::new();
-    for record in sim.history() {
-        match record.status {
-            OpStatus::Invoke => {
-                open.insert(record.process, record.time);
-            }
-            OpStatus::Ok => {
-                let invoked = open
-                    .remove(&record.process)
-                    .expect("a completion follows its invocation");
-                let (counter, latency) = if record.time < spike_start {
-                    ("ok-calls-before-spike", "work-latency-before-spike")
-                } else if record.time < spike_end {
-                    ("ok-calls-during-spike", "work-latency-during-spike")
-                } else {
-                    ("ok-calls-after-spike", "work-latency-after-spike")
-                };
-                samples.push((counter, latency, record.time - invoked));
-            }
-            OpStatus::Fail | OpStatus::Info => {
-                open.remove(&record.process);
-            }
-        }
+    for call in calls {
+        let Some((completed, OpStatus::Ok)) = call.completed else {
+            continue;
+        };
+        let (counter, latency) = if completed < spike_start {
+            ("ok-calls-before-spike", "work-latency-before-spike")
+        } else if completed < spike_end {
+            ("ok-calls-during-spike", "work-latency-during-spike")
+        } else {
+            ("ok-calls-after-spike", "work-latency-after-spike")
+        };
+        samples.push((counter, latency, completed - call.invoked));
     }
-    let offered = sim
-        .history()
-        .iter()
-        .filter(|r| r.status == OpStatus::Invoke)
-        .count() as u64;
-    let metrics = sim.metrics_mut();
+    let mut metrics = Metrics::default();
     metrics.count("offered-calls", offered);
     for (counter, latency, nanos) in samples {
         metrics.count(counter, 1);
         metrics.sample(latency, Duration::from_nanos(nanos));
     }
+    metrics
 }
 
 fn render_table(seconds: &[Second]) -> String {

@@ -7,14 +7,12 @@ use crate::harness::{self, FaultMix};
 use crate::{Bug, Run, Scenario};
 use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
-use sim::history::OpStatus;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, Latency, LinkConfig, NodeId, Outcome, Plan, Rng, Simulation,
-    TraceLevel, Verdict,
+    Config, Duration, FaultBudget, Latency, LinkConfig, Metrics, NodeId, Plan, Rng, Simulation,
+    TraceLevel,
 };
-use std::collections::BTreeMap;
 
 pub struct UniqueIds;
 
@@ -154,40 +152,19 @@ impl Scenario for UniqueIds {
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let verdict = check_unique(sim.history());
+        let found = checkers::check_unique_ids(&harness::checker_history(sim.history()));
+        let ids = found.as_ref().map_or(0, |unique| unique.ok_ids);
+        let verdict = harness::verdict_of(
+            checkers::checks::unique::NAME,
+            found.map(|unique| unique.violation),
+        );
         let verdict = if verdict.is_pass() {
             harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout)
         } else {
             verdict
         };
-        let ok_count = sim
-            .history()
-            .iter()
-            .filter(|r| r.status == OpStatus::Ok)
-            .count();
-        sim.metrics_mut().count("ids", ok_count as u64);
-        Ok(harness::finish(sim, plan, verdict))
+        let mut derived = Metrics::default();
+        derived.count("ids", ids);
+        Ok(harness::finish(sim, plan, verdict, &derived))
     }
-}
-
-/// Every id returned `ok` is returned once.
-fn check_unique(history: &[sim::HistoryRecord]) -> Verdict {
-    let mut seen: BTreeMap<&str, &sim::HistoryRecord> = BTreeMap::new();
-    for record in history.iter().filter(|r| r.status == OpStatus::Ok) {
-        let id = record.value.as_str().unwrap_or_default();
-        if let Some(first) = seen.insert(id, record) {
-            return Verdict::fail(
-                Outcome::Safety,
-                format!(
-                    "id {id} was handed out twice: to process {} at {} and to process {} at {}",
-                    first.process,
-                    first.time(),
-                    record.process,
-                    record.time()
-                ),
-            )
-            .at(record.time());
-        }
-    }
-    Verdict::pass()
 }

@@ -103,7 +103,7 @@ fn efficiency_targets_are_met_and_metrics_agree() {
             );
             let counter = |key: &str| report.counters.get(key).copied().unwrap_or(0);
             let gauge = |key: &str| report.gauges.get(key).copied().unwrap_or(0);
-            let (messages, ops) = (counter("server-messages"), counter("client-ops"));
+            let (messages, ops) = (counter("msgs-server-to-server"), counter("client-ops"));
             // 100 operations a second for 20 seconds, give or take the Poisson draw.
             assert!(
                 (1700..=2300).contains(&ops),

@@ -56,6 +56,7 @@ struct Leaky;
 impl Node for Leaky {
     type Message = u64;
     type Timer = ();
+    type Observation = sim::api::NoObservation;
     fn on_start(&mut self, ctx: &mut Context<'_, u64, ()>) {
         let value = GLOBAL_STATE.fetch_add(1, Ordering::Relaxed);
         ctx.set_timer(Duration::from_millis(1 + value % 7), ());
@@ -85,7 +86,12 @@ impl Scenario for LeakyScenario {
         let mut sim: Simulation<u64, ()> = Simulation::new(Config::for_plan(plan, level));
         sim.add_node(|_| Leaky);
         sim.run_for(plan.safety_duration);
-        Ok(scenarios::harness::finish(sim, plan, Verdict::pass()))
+        Ok(scenarios::harness::finish(
+            sim,
+            plan,
+            Verdict::pass(),
+            &sim::Metrics::default(),
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ struct Fragile {
 impl Node for Fragile {
     type Message = ();
     type Timer = ();
+    type Observation = sim::api::NoObservation;
     fn on_start(&mut self, ctx: &mut Context<'_, (), ()>) {
         ctx.set_timer(Duration::from_millis(10), ());
     }
@@ -47,7 +48,12 @@ impl Scenario for FragileScenario {
         sim.add_node(|_| Fragile { ticks: 0 });
         sim.add_node(|_| Fragile { ticks: 0 });
         sim.run_for(plan.safety_duration);
-        Ok(scenarios::harness::finish(sim, plan, Verdict::pass()))
+        Ok(scenarios::harness::finish(
+            sim,
+            plan,
+            Verdict::pass(),
+            &sim::Metrics::default(),
+        ))
     }
 }
 

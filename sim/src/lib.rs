@@ -21,9 +21,14 @@ pub mod trace;
 pub use faultline_api as api;
 pub use faultline_api::{hash, history, rng, time};
 
-pub use api::{Context, Effect, Either, IoId, Message, NoTimer, Node, NodeId, Timer, Wire};
+pub use api::{
+    Context, Effect, Either, IoId, Message, NoObservation, NoTimer, Node, NodeId, Observation,
+    OnlineChecker, Timer, Wire,
+};
 pub use disk::{Disk, DiskConfig, DiskFaults, DiskOp, IoError, IoResult};
-pub use engine::{Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, Simulation, current_event};
+pub use engine::{
+    Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, ObservationRecord, Simulation, current_event,
+};
 pub use hash::StableHasher;
 pub use history::{HistoryRecord, OpStatus};
 pub use net::{Latency, LinkConfig, Partition};

@@ -1,5 +1,6 @@
 //! How a run ended: the verdict, named metrics, fault counts and the trace hash.
 
+use crate::api::{NodeId, Violation};
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,15 +57,27 @@ impl Outcome {
     }
 }
 
-/// An outcome and what a person needs to know about it.
+/// An outcome and what a person needs to know about it: which checker found it, and where
+/// (virtual time, node, trace event) when the checker knows.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Verdict {
     pub outcome: Outcome,
     pub message: String,
+    /// The checker that found the violation, by its registry name (`set-full`,
+    /// `linearizable`, a scenario's online checker).
+    #[serde(default)]
+    pub checker: Option<String>,
     /// When the violation happened, where a check knows it (the second hand-out of an id, the
     /// operation that cannot be linearized): diagrams end there by default.
     #[serde(default)]
     pub at: Option<Instant>,
+    /// The node whose observation or operation is at fault, where a check knows it.
+    #[serde(default)]
+    pub node: Option<NodeId>,
+    /// The index of the trace event at fault (the observation an online checker objected
+    /// to), where a check knows it.
+    #[serde(default)]
+    pub event: Option<u64>,
 }
 
 impl Verdict {
@@ -72,14 +85,28 @@ impl Verdict {
         Verdict {
             outcome: Outcome::Pass,
             message: String::new(),
+            checker: None,
             at: None,
+            node: None,
+            event: None,
         }
     }
     pub fn fail(outcome: Outcome, message: impl Into<String>) -> Verdict {
         Verdict {
-            outcome,
             message: message.into(),
-            at: None,
+            outcome,
+            ..Verdict::pass()
+        }
+    }
+    /// The safety failure an online checker reported, with its location.
+    pub fn from_violation(violation: &Violation) -> Verdict {
+        Verdict {
+            outcome: Outcome::Safety,
+            message: violation.message.clone(),
+            checker: Some(violation.checker.clone()),
+            at: Some(violation.time),
+            node: Some(violation.node),
+            event: Some(violation.event),
         }
     }
     /// The same verdict, with the virtual time of its violation.
@@ -87,8 +114,45 @@ impl Verdict {
         self.at = Some(time);
         self
     }
+    /// The same verdict, naming the checker that found it (kept if one is named already).
+    pub fn by(mut self, checker: &str) -> Verdict {
+        if !self.is_pass() && self.checker.is_none() {
+            self.checker = Some(checker.to_string());
+        }
+        self
+    }
     pub fn is_pass(&self) -> bool {
         self.outcome == Outcome::Pass
+    }
+    /// Who found the violation and where, as reports print it before the message:
+    /// `set-full at 1.250000s on n3, trace event 1234`; empty when nothing is known.
+    pub fn location(&self) -> String {
+        let mut text = self.checker.clone().unwrap_or_default();
+        let mut add = |part: String| {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&part);
+        };
+        if let Some(at) = self.at {
+            add(format!("at {at}"));
+        }
+        if let Some(node) = self.node {
+            add(format!("on {node}"));
+        }
+        if let Some(event) = self.event {
+            add(format!("(trace event {event})"));
+        }
+        text
+    }
+    /// `outcome [location]: message`, the line reports show.
+    pub fn headline(&self) -> String {
+        match self.location() {
+            location if location.is_empty() => {
+                format!("{}: {}", self.outcome.as_str(), self.message)
+            }
+            location => format!("{} [{location}]: {}", self.outcome.as_str(), self.message),
+        }
     }
 }
 
@@ -101,7 +165,12 @@ pub struct Metrics {
     counters: BTreeMap<&'static str, u64>,
     samples: BTreeMap<&'static str, Vec<u64>>,
     gauges: BTreeMap<&'static str, u64>,
+    series: BTreeMap<&'static str, Vec<(Instant, u64)>>,
 }
+
+/// The most points one time series keeps; later points are counted, not kept
+/// (`series-points-dropped`), so a protocol sampling in a tight loop cannot exhaust memory.
+pub const SERIES_POINTS_MAX: usize = 1 << 20;
 
 impl Metrics {
     pub fn count(&mut self, name: &'static str, delta: u64) {
@@ -119,6 +188,28 @@ impl Metrics {
     /// quantiles across seeds by `fuzz`. A name ending in `-x1000` holds thousandths.
     pub fn gauge(&mut self, name: &'static str, value: u64) {
         self.gauges.insert(name, value);
+    }
+
+    /// Adds a point to the time series `name` (`Context::series`).
+    pub fn series(&mut self, name: &'static str, time: Instant, value: u64) {
+        let points = self.series.entry(name).or_default();
+        if points.len() < SERIES_POINTS_MAX {
+            points.push((time, value));
+        } else {
+            self.count("series-points-dropped", 1);
+        }
+    }
+
+    /// Every time series, by name.
+    pub fn all_series(&self) -> impl Iterator<Item = (&'static str, &[(Instant, u64)])> {
+        self.series
+            .iter()
+            .map(|(name, points)| (*name, points.as_slice()))
+    }
+
+    /// The points of the time series `name`, in time order.
+    pub fn series_points(&self, name: &str) -> &[(Instant, u64)] {
+        self.series.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn counter(&self, name: &str) -> u64 {

@@ -5,34 +5,43 @@
 //! use sim::testing::check_seeds;
 //! use sim::{Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId, Simulation};
 //!
+//! /// What the pinger reports, for checks outside it.
+//! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+//! enum Seen {
+//!     Sent(u64),
+//!     Answered(u64),
+//! }
+//!
 //! /// Answers every ping.
 //! struct Ponger;
 //! impl Node for Ponger {
 //!     type Message = u64;
 //!     type Timer = ();
-//!     fn on_start(&mut self, _: &mut Context<'_, u64, ()>) {}
-//!     fn on_message(&mut self, ctx: &mut Context<'_, u64, ()>, from: NodeId, ping: u64) {
+//!     type Observation = Seen;
+//!     fn on_start(&mut self, _: &mut Context<'_, u64, (), Seen>) {}
+//!     fn on_message(&mut self, ctx: &mut Context<'_, u64, (), Seen>, from: NodeId, ping: u64) {
 //!         ctx.send(from, ping);
 //!     }
-//!     fn on_timer(&mut self, _: &mut Context<'_, u64, ()>, _: ()) {}
+//!     fn on_timer(&mut self, _: &mut Context<'_, u64, (), Seen>, _: ()) {}
 //! }
 //!
-//! /// Sends a ping every millisecond and counts the pongs.
+//! /// Sends a ping every millisecond, and reports each ping and pong.
 //! struct Pinger {
 //!     sent: u64,
-//!     answered: u64,
 //! }
 //! impl Node for Pinger {
 //!     type Message = u64;
 //!     type Timer = ();
-//!     fn on_start(&mut self, ctx: &mut Context<'_, u64, ()>) {
+//!     type Observation = Seen;
+//!     fn on_start(&mut self, ctx: &mut Context<'_, u64, (), Seen>) {
 //!         ctx.set_timer(Duration::from_millis(1), ());
 //!     }
-//!     fn on_message(&mut self, _: &mut Context<'_, u64, ()>, _: NodeId, _: u64) {
-//!         self.answered += 1;
+//!     fn on_message(&mut self, ctx: &mut Context<'_, u64, (), Seen>, _: NodeId, pong: u64) {
+//!         ctx.observe(Seen::Answered(pong));
 //!     }
-//!     fn on_timer(&mut self, ctx: &mut Context<'_, u64, ()>, _: ()) {
+//!     fn on_timer(&mut self, ctx: &mut Context<'_, u64, (), Seen>, _: ()) {
 //!         self.sent += 1;
+//!         ctx.observe(Seen::Sent(self.sent));
 //!         ctx.send(NodeId(0), self.sent);
 //!         ctx.set_timer(Duration::from_millis(1), ());
 //!     }
@@ -47,17 +56,28 @@
 //!     let link = LinkConfig::reliable(latency);
 //!     let mut sim = Simulation::new(Config::new(seed, link.clone(), link));
 //!     sim.add_node(|_| Ponger);
-//!     let pinger = sim.add_client(|_| Pinger { sent: 0, answered: 0 });
+//!     sim.add_client(|_| Pinger { sent: 0 });
 //!     sim.run_until(Instant::ZERO + Duration::from_secs(1));
-//!     let Pinger { sent, answered } = sim.node::<Pinger>(pinger).expect("never crashed");
+//!     // The checks read what the nodes reported, never their state.
+//!     let (mut sent, mut answered) = (0, 0);
+//!     for record in sim.observations() {
+//!         match record.observation {
+//!             Seen::Sent(_) => sent += 1,
+//!             Seen::Answered(_) => answered += 1,
+//!         }
+//!     }
 //!     // A reliable network loses nothing: every ping older than the longest round trip
 //!     // (10 ms: ten pings) has its pong.
-//!     if *answered + 10 < *sent {
+//!     if answered + 10 < sent {
 //!         return Err(format!("{sent} pings sent, only {answered} answered"));
 //!     }
 //!     Ok(())
 //! });
 //! ```
+//!
+//! Online checkers judge each observation as it happens and stop the run at the first
+//! violation (`Simulation::add_checker`, `Simulation::violation`): "no pong for a ping never
+//! sent" fails at the pong, naming the node, the time and the trace event.
 //!
 //! A failure panics with, for example:
 //!

@@ -153,6 +153,10 @@ pub enum TraceEvent {
         id: u64,
         result: String,
     },
+    /// A protocol's observation for checkers (`Context::observe`), as its `Debug` text.
+    Observe {
+        observation: String,
+    },
 }
 
 /// The trace of one run.
@@ -187,6 +191,7 @@ mod tag {
     pub const PHASE: u8 = 16;
     pub const DISK_SUBMIT: u8 = 17;
     pub const DISK_COMPLETE: u8 = 18;
+    pub const OBSERVE: u8 = 19;
 }
 
 impl Trace {
@@ -414,6 +419,18 @@ impl Trace {
         if record {
             let text = self.scratch.clone();
             self.push(time, node, TraceEvent::Note { text });
+        }
+    }
+
+    /// An observation: its wire encoding is hashed, like a message's.
+    pub(crate) fn observe<O: Wire + fmt::Debug>(&mut self, time: u64, node: u32, observation: &O) {
+        let record = self.head(tag::OBSERVE, time, node);
+        observation
+            .encode(&mut HashWriter(&mut self.hasher))
+            .expect("hashing does not fail");
+        if record {
+            let observation = format!("{observation:?}");
+            self.push(time, node, TraceEvent::Observe { observation });
         }
     }
 

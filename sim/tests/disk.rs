@@ -34,6 +34,7 @@ impl Script {
 impl Node for Script {
     type Message = ();
     type Timer = ();
+    type Observation = sim::api::NoObservation;
     fn on_start(&mut self, ctx: &mut Context<'_, (), ()>) {
         self.submit_next(ctx);
     }

@@ -22,10 +22,20 @@ enum Tick {
     Send,
 }
 
-/// Sends a ping to a random peer every few milliseconds, and remembers its first draws.
+/// What a chatter reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Chat {
+    /// At start: its first draws, and how many pings this instance has received (0 unless
+    /// memory survived a crash).
+    Started { draws: Vec<u64>, received: u64 },
+    /// A ping arrived: this instance's count so far.
+    Received { total: u64 },
+}
+
+/// Sends a ping to a random peer every few milliseconds, reports its first draws, and counts
+/// the pings it receives.
 struct Chatter {
     sent: u64,
-    first_draws: Vec<u64>,
     received: u64,
 }
 
@@ -33,26 +43,35 @@ impl Chatter {
     fn new() -> Chatter {
         Chatter {
             sent: 0,
-            first_draws: Vec::new(),
             received: 0,
         }
     }
 }
 
+type ChatContext<'a> = Context<'a, Ping, Tick, Chat>;
+
 impl Node for Chatter {
     type Message = Ping;
     type Timer = Tick;
+    type Observation = Chat;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, Ping, Tick>) {
-        self.first_draws = (0..4).map(|_| ctx.rng().next_u64()).collect();
+    fn on_start(&mut self, ctx: &mut ChatContext<'_>) {
+        let draws = (0..4).map(|_| ctx.rng().next_u64()).collect();
+        ctx.observe(Chat::Started {
+            draws,
+            received: self.received,
+        });
         ctx.set_timer(Duration::from_millis(1), Tick::Send);
     }
 
-    fn on_message(&mut self, _ctx: &mut Context<'_, Ping, Tick>, _from: NodeId, _message: Ping) {
+    fn on_message(&mut self, ctx: &mut ChatContext<'_>, _from: NodeId, _message: Ping) {
         self.received += 1;
+        ctx.observe(Chat::Received {
+            total: self.received,
+        });
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, Ping, Tick>, _timer: Tick) {
+    fn on_timer(&mut self, ctx: &mut ChatContext<'_>, _timer: Tick) {
         let count = ctx.members().len() as u64;
         let index = ctx.rng().below(count) as usize;
         let to = ctx.members()[index];
@@ -80,7 +99,7 @@ fn lossy(loss_ppm: u32, duplicate_ppm: u32) -> LinkConfig {
     }
 }
 
-fn simulation(seed: u64, nodes: u32, link: LinkConfig) -> Simulation<Ping, Tick> {
+fn simulation(seed: u64, nodes: u32, link: LinkConfig) -> Simulation<Ping, Tick, Chat> {
     let mut config = Config::new(seed, link.clone(), link);
     config.trace_level = TraceLevel::Record;
     let mut sim = Simulation::new(config);
@@ -114,7 +133,7 @@ fn schedule(seed: u64, nodes: u32, link: &LinkConfig) -> Vec<ScheduledFault> {
 }
 
 /// Replays a trace's fault events and checks every delivery against the state of the world.
-fn check_trace(sim: &Simulation<Ping, Tick>) {
+fn check_trace(sim: &Simulation<Ping, Tick, Chat>) {
     let records = sim.trace().records();
     let mut cut: Option<Cut> = None;
     let mut held: BTreeSet<(u32, u32)> = BTreeSet::new();
@@ -282,7 +301,11 @@ proptest! {
         let draws = |nodes: u32, loss_ppm: u32| {
             let mut sim = simulation(seed, nodes, lossy(loss_ppm, 0));
             sim.run_until(Instant::ZERO);
-            sim.node::<Chatter>(NodeId(1)).expect("up").first_draws.clone()
+            let started = sim.observations().iter().find_map(|r| match &r.observation {
+                Chat::Started { draws, .. } if r.node == NodeId(1) => Some(draws.clone()),
+                _ => None,
+            });
+            started.expect("n1 started")
         };
         let base = draws(2, 0);
         prop_assert_eq!(&base, &draws(5, 0));
@@ -294,49 +317,64 @@ proptest! {
 // instant fire in the order they were set.
 #[test]
 fn same_time_events_fire_in_insertion_order() {
-    struct Orderly {
-        fired: Vec<u32>,
-    }
+    /// Reports each timer as it fires.
+    struct Orderly;
     impl Node for Orderly {
         type Message = ();
         type Timer = u32;
-        fn on_start(&mut self, ctx: &mut Context<'_, (), u32>) {
+        type Observation = u32;
+        fn on_start(&mut self, ctx: &mut Context<'_, (), u32, u32>) {
             for i in [3, 1, 2, 0] {
                 ctx.set_timer(Duration::from_millis(5), i);
             }
         }
-        fn on_message(&mut self, _: &mut Context<'_, (), u32>, _: NodeId, _: ()) {}
-        fn on_timer(&mut self, _: &mut Context<'_, (), u32>, timer: u32) {
-            self.fired.push(timer);
+        fn on_message(&mut self, _: &mut Context<'_, (), u32, u32>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_, (), u32, u32>, timer: u32) {
+            ctx.observe(timer);
         }
     }
     let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
-    let mut sim: Simulation<(), u32> = Simulation::new(Config::new(1, link.clone(), link));
-    let node = sim.add_node(|_| Orderly { fired: vec![] });
+    let mut sim: Simulation<(), u32, u32> = Simulation::new(Config::new(1, link.clone(), link));
+    let node = sim.add_node(|_| Orderly);
     sim.run_for(Duration::from_secs(1));
-    assert_eq!(sim.node::<Orderly>(node).unwrap().fired, [3, 1, 2, 0]);
+    let fired: Vec<(NodeId, Instant, u32)> = sim
+        .observations()
+        .iter()
+        .map(|r| (r.node, r.time, r.observation))
+        .collect();
+    let at = Instant::ZERO + Duration::from_millis(5);
+    assert_eq!(
+        fired,
+        [3, 1, 2, 0].map(|timer| (node, at, timer)),
+        "all four fire at 5 ms, in the order they were set"
+    );
 }
 
-/// Records what its clock said when each timer fired, and can cancel timers.
-struct Clocked {
-    fired_at_global: Vec<(u32, Instant)>,
-    local_at_start: Instant,
+/// What a clocked node reports when a timer fires: the timer and what its own clock said, in
+/// nanoseconds. The record carries the global time.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Fired {
+    timer: u32,
+    local_nanos: u64,
 }
+
+/// Reports each timer it fires, and can cancel timers.
+struct Clocked;
 
 impl Node for Clocked {
     type Message = ();
     type Timer = u32;
-    fn on_start(&mut self, ctx: &mut Context<'_, (), u32>) {
-        self.local_at_start = ctx.now();
+    type Observation = Fired;
+    fn on_start(&mut self, ctx: &mut Context<'_, (), u32, Fired>) {
         ctx.set_timer(Duration::from_secs(1), 1);
         ctx.set_timer(Duration::from_millis(500), 2);
         ctx.cancel_timer(2);
         ctx.cancel_timer(2);
     }
-    fn on_message(&mut self, _: &mut Context<'_, (), u32>, _: NodeId, _: ()) {}
-    fn on_timer(&mut self, ctx: &mut Context<'_, (), u32>, timer: u32) {
-        let _ = ctx.now();
-        self.fired_at_global.push((timer, sim::current_event().0));
+    fn on_message(&mut self, _: &mut Context<'_, (), u32, Fired>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, (), u32, Fired>, timer: u32) {
+        let local_nanos = ctx.now().as_nanos();
+        ctx.observe(Fired { timer, local_nanos });
     }
 }
 
@@ -346,15 +384,9 @@ impl Node for Clocked {
 #[test]
 fn timers_follow_the_local_clock() {
     let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
-    let mut sim: Simulation<(), u32> = Simulation::new(Config::new(1, link.clone(), link));
-    let fast = sim.add_node(|_| Clocked {
-        fired_at_global: vec![],
-        local_at_start: Instant::ZERO,
-    });
-    let jumpy = sim.add_node(|_| Clocked {
-        fired_at_global: vec![],
-        local_at_start: Instant::ZERO,
-    });
+    let mut sim: Simulation<(), u32, Fired> = Simulation::new(Config::new(1, link.clone(), link));
+    let fast = sim.add_node(|_| Clocked);
+    let jumpy = sim.add_node(|_| Clocked);
     sim.apply(Fault::ClockDrift {
         node: fast,
         drift_ppm: 100_000,
@@ -367,11 +399,50 @@ fn timers_follow_the_local_clock() {
         },
     );
     sim.run_for(Duration::from_secs(2));
-    let fired = &sim.node::<Clocked>(fast).unwrap().fired_at_global;
-    assert_eq!(fired.len(), 1, "the cancelled timer never fires");
-    assert_eq!(fired[0].1, Instant::from_nanos(909_090_909));
-    let fired = &sim.node::<Clocked>(jumpy).unwrap().fired_at_global;
-    assert_eq!(fired, &[(1, Instant::ZERO + Duration::from_secs(1))]);
+    // (timer, global time, local clock) of each firing on `node`.
+    let fired = |node: NodeId| -> Vec<(u32, Instant, u64)> {
+        let records = sim.observations().iter().filter(|r| r.node == node);
+        let fired = records.map(|r| (r.observation.timer, r.time, r.observation.local_nanos));
+        fired.collect()
+    };
+    let fast_fired = fired(fast);
+    assert_eq!(fast_fired.len(), 1, "the cancelled timer never fires");
+    assert_eq!(
+        (fast_fired[0].0, fast_fired[0].1),
+        (1, Instant::from_nanos(909_090_909))
+    );
+    // The fast clock reads about 1 s when its 1 s timer fires.
+    let fast_local = fast_fired[0].2;
+    assert!(
+        fast_local.abs_diff(1_000_000_000) <= 1,
+        "fast clock at its timer: {fast_local} ns"
+    );
+    // The jump set the clock back 50 ms: it reads 0.95 s when the timer fires at 1 s.
+    assert_eq!(
+        fired(jumpy),
+        [(1, Instant::ZERO + Duration::from_secs(1), 950_000_000)]
+    );
+}
+
+/// How many pings `node`'s incarnation `incarnation` reported receiving, checked against the
+/// count it reported with its last one.
+fn received(sim: &Simulation<Ping, Tick, Chat>, node: NodeId, incarnation: u32) -> u64 {
+    let totals: Vec<u64> = sim
+        .observations()
+        .iter()
+        .filter(|r| r.node == node && r.incarnation == incarnation)
+        .filter_map(|r| match r.observation {
+            Chat::Received { total } => Some(total),
+            Chat::Started { .. } => None,
+        })
+        .collect();
+    let count = totals.len() as u64;
+    assert_eq!(
+        totals.last().copied().unwrap_or(0),
+        count,
+        "{node} counts each ping once"
+    );
+    count
 }
 
 // Goal: a held link keeps its messages until released, then delivers them all; a crash
@@ -383,7 +454,7 @@ fn hold_release_crash_restart() {
     let (a, b) = (NodeId(0), NodeId(1));
     sim.apply(Fault::Hold { from: a, to: b });
     sim.run_for(Duration::from_millis(200));
-    let received_while_held = sim.node::<Chatter>(b).unwrap().received;
+    let received_while_held = received(&sim, b, 0);
     let stats = sim.network_stats();
     assert!(
         stats.in_flight > 10,
@@ -391,15 +462,44 @@ fn hold_release_crash_restart() {
     );
     sim.apply(Fault::Release { from: a, to: b });
     sim.run_for(Duration::from_millis(50));
-    assert!(sim.node::<Chatter>(b).unwrap().received > received_while_held + 10);
+    let received_before_crash = received(&sim, b, 0);
+    assert!(received_before_crash > received_while_held + 10);
 
     sim.apply(Fault::Crash(b));
-    assert!(sim.node::<Chatter>(b).is_none());
+    assert!(!sim.is_up(b));
     sim.run_for(Duration::from_millis(100));
+    assert_eq!(
+        received(&sim, b, 0),
+        received_before_crash,
+        "a crashed node receives nothing"
+    );
     sim.apply(Fault::Restart(b));
-    let restarted = sim.node::<Chatter>(b).unwrap();
-    assert_eq!(restarted.received, 0, "memory does not survive a crash");
+    assert!(sim.is_up(b));
     sim.run_for(Duration::from_millis(100));
+    // The fresh instance starts with no memory of the pings the first one counted, and counts
+    // from there.
+    let reports: Vec<&Chat> = sim
+        .observations()
+        .iter()
+        .filter(|r| r.node == b && r.incarnation == 1)
+        .map(|r| &r.observation)
+        .collect();
+    assert!(
+        matches!(reports.first(), Some(Chat::Started { received: 0, .. })),
+        "memory does not survive a crash: {:?}",
+        reports.first()
+    );
+    assert_eq!(
+        reports.get(1).copied(),
+        Some(&Chat::Received { total: 1 }),
+        "the restarted instance counts from zero"
+    );
+    assert!(received(&sim, b, 1) > 10, "the restarted instance receives");
+    assert_eq!(
+        received(&sim, b, 0),
+        received_before_crash,
+        "the first incarnation's reports outlive it"
+    );
     check_trace(&sim);
 }
 
@@ -436,26 +536,30 @@ fn a_paused_node_serves_in_arrival_order() {
     impl Node for Echo {
         type Message = u32;
         type Timer = ();
-        fn on_start(&mut self, _: &mut Context<'_, u32, ()>) {}
-        fn on_message(&mut self, ctx: &mut Context<'_, u32, ()>, from: NodeId, message: u32) {
+        type Observation = u32;
+        fn on_start(&mut self, _: &mut Context<'_, u32, (), u32>) {}
+        fn on_message(&mut self, ctx: &mut Context<'_, u32, (), u32>, from: NodeId, message: u32) {
             ctx.send(from, message);
         }
-        fn on_timer(&mut self, _: &mut Context<'_, u32, ()>, _: ()) {}
+        fn on_timer(&mut self, _: &mut Context<'_, u32, (), u32>, _: ()) {}
     }
+    /// Reports each reply it receives.
     struct Burst {
-        replies: Vec<(u32, Instant)>,
+        replies: u32,
     }
     impl Node for Burst {
         type Message = u32;
         type Timer = ();
-        fn on_start(&mut self, ctx: &mut Context<'_, u32, ()>) {
+        type Observation = u32;
+        fn on_start(&mut self, ctx: &mut Context<'_, u32, (), u32>) {
             ctx.set_timer(Duration::from_millis(200), ());
         }
-        fn on_message(&mut self, ctx: &mut Context<'_, u32, ()>, _: NodeId, message: u32) {
-            self.replies.push((message, ctx.now()));
+        fn on_message(&mut self, ctx: &mut Context<'_, u32, (), u32>, _: NodeId, message: u32) {
+            self.replies += 1;
+            ctx.observe(message);
         }
-        fn on_timer(&mut self, ctx: &mut Context<'_, u32, ()>, _: ()) {
-            let next = self.replies.len() as u32;
+        fn on_timer(&mut self, ctx: &mut Context<'_, u32, (), u32>, _: ()) {
+            let next = self.replies;
             for i in 0..50 {
                 ctx.send(NodeId(0), next + i);
             }
@@ -465,9 +569,9 @@ fn a_paused_node_serves_in_arrival_order() {
         min: Duration::from_millis(1),
         max: Duration::from_millis(1),
     });
-    let mut sim: Simulation<u32, ()> = Simulation::new(Config::new(1, link.clone(), link));
+    let mut sim: Simulation<u32, (), u32> = Simulation::new(Config::new(1, link.clone(), link));
     sim.add_node(|_| Echo);
-    let client = sim.add_client(|_| Burst { replies: vec![] });
+    let client = sim.add_client(|_| Burst { replies: 0 });
     sim.schedule(
         Instant::ZERO + Duration::from_millis(150),
         Fault::Pause(NodeId(0)),
@@ -477,7 +581,17 @@ fn a_paused_node_serves_in_arrival_order() {
         Fault::Resume(NodeId(0)),
     );
     sim.run_for(Duration::from_secs(1));
-    let replies = &sim.node::<Burst>(client).unwrap().replies;
+    let replies: Vec<(u32, Instant)> = sim
+        .observations()
+        .iter()
+        .filter(|r| r.node == client)
+        .map(|r| (r.observation, r.time))
+        .collect();
+    assert_eq!(
+        replies.len(),
+        sim.observations().len(),
+        "only the client reports"
+    );
     let order: Vec<u32> = replies.iter().map(|&(m, _)| m).collect();
     assert_eq!(order, (0..50).collect::<Vec<u32>>());
     assert!(
@@ -497,6 +611,7 @@ fn a_run_that_stops_time_halts() {
     impl Node for Spin {
         type Message = ();
         type Timer = ();
+        type Observation = sim::api::NoObservation;
         fn on_start(&mut self, ctx: &mut Context<'_, (), ()>) {
             ctx.set_timer(Duration::from_millis(5), ());
         }

@@ -8,30 +8,41 @@ use sim::{
     TraceEvent, TraceLevel,
 };
 
-/// Every 100 ms, records the members and peers it sees, and sends a ping to every peer.
-#[derive(Default)]
-struct Roll {
-    /// (local time, members, peers)
-    seen: Vec<(Instant, Vec<NodeId>, Vec<NodeId>)>,
-    pings: u64,
+/// What a roll reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Report {
+    /// The members and peers it sees (every 100 ms).
+    Saw {
+        members: Vec<NodeId>,
+        peers: Vec<NodeId>,
+    },
+    /// A ping arrived.
+    Pinged,
 }
+
+/// Every 100 ms, reports the members and peers it sees, and sends a ping to every peer;
+/// reports each ping it receives.
+struct Roll;
 
 impl Node for Roll {
     type Message = u32;
     type Timer = ();
+    type Observation = Report;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, u32, ()>) {
+    fn on_start(&mut self, ctx: &mut Context<'_, u32, (), Report>) {
         self.on_timer(ctx, ());
     }
 
-    fn on_message(&mut self, _ctx: &mut Context<'_, u32, ()>, _from: NodeId, _message: u32) {
-        self.pings += 1;
+    fn on_message(&mut self, ctx: &mut Context<'_, u32, (), Report>, _from: NodeId, _: u32) {
+        ctx.observe(Report::Pinged);
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, u32, ()>, _timer: ()) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, u32, (), Report>, _timer: ()) {
         let peers: Vec<NodeId> = ctx.peers().collect();
-        self.seen
-            .push((ctx.now(), ctx.members().to_vec(), peers.clone()));
+        ctx.observe(Report::Saw {
+            members: ctx.members().to_vec(),
+            peers: peers.clone(),
+        });
         for peer in peers {
             ctx.send(peer, 0);
         }
@@ -39,7 +50,7 @@ impl Node for Roll {
     }
 }
 
-fn simulation(seed: u64) -> Simulation<u32, ()> {
+fn simulation(seed: u64) -> Simulation<u32, (), Report> {
     let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
     let mut config = Config::new(seed, link.clone(), link);
     config.trace_level = TraceLevel::Record;
@@ -50,7 +61,7 @@ fn at(millis: u64) -> Instant {
     Instant::ZERO + Duration::from_millis(millis)
 }
 
-fn starts(sim: &Simulation<u32, ()>) -> Vec<(u32, Instant)> {
+fn starts(sim: &Simulation<u32, (), Report>) -> Vec<(u32, Instant)> {
     let records = sim.trace().records();
     let start = |r: &&sim::TraceRecord| matches!(r.event, TraceEvent::Start { .. });
     let records = records.iter().filter(start);
@@ -59,16 +70,32 @@ fn starts(sim: &Simulation<u32, ()>) -> Vec<(u32, Instant)> {
         .collect()
 }
 
+/// What `node` saw, in order: (global time, members, peers).
+fn seen(sim: &Simulation<u32, (), Report>, node: NodeId) -> Vec<(Instant, &[NodeId], &[NodeId])> {
+    let records = sim.observations().iter().filter(|r| r.node == node);
+    let seen = records.filter_map(|r| match &r.observation {
+        Report::Saw { members, peers } => Some((r.time, members.as_slice(), peers.as_slice())),
+        Report::Pinged => None,
+    });
+    seen.collect()
+}
+
+/// How many pings `node` received.
+fn pings(sim: &Simulation<u32, (), Report>, node: NodeId) -> usize {
+    let records = sim.observations().iter().filter(|r| r.node == node);
+    records.filter(|r| r.observation == Report::Pinged).count()
+}
+
 // Method: three servers from the start, one that joins at 2 s, one added down and started by
 // a plan step at 3 s, and a client. Each starts when told; the members grow as they join; the
 // client is never a member; messages to the node that is still down are dropped.
 #[test]
 fn late_and_down_nodes_start_when_told_and_join_the_members() {
     let mut sim = simulation(1);
-    let first: Vec<NodeId> = (0..3).map(|_| sim.add_node(|_| Roll::default())).collect();
-    let late = sim.add_node_at(at(2_000), |_| Roll::default());
-    let down = sim.add_node_down(|_| Roll::default());
-    let client = sim.add_client(|_| Roll::default());
+    let first: Vec<NodeId> = (0..3).map(|_| sim.add_node(|_| Roll)).collect();
+    let late = sim.add_node_at(at(2_000), |_| Roll);
+    let down = sim.add_node_down(|_| Roll);
+    let client = sim.add_client(|_| Roll);
     sim.schedule(at(3_000), Fault::Start(down));
     assert_eq!(
         sim.members(),
@@ -82,25 +109,27 @@ fn late_and_down_nodes_start_when_told_and_join_the_members() {
     assert!(started.contains(&(down.0, at(3_000))), "{started:?}");
     assert_eq!(sim.members(), [first.as_slice(), &[late, down]].concat());
 
-    let n0 = sim.node::<Roll>(first[0]).unwrap();
+    let n0 = seen(&sim, first[0]);
+    assert_eq!(n0.len(), 41, "n0 reports every 100 ms from 0 to 4 s");
     let members_at = |t: u64| {
-        let seen = n0.seen.iter().rev().find(|(time, ..)| *time <= at(t));
+        let seen = n0.iter().rev().find(|(time, ..)| *time <= at(t));
         seen.map(|(_, members, _)| members.len()).unwrap()
     };
     assert_eq!((members_at(1_950), members_at(2_050)), (3, 4));
     assert_eq!((members_at(2_950), members_at(3_050)), (4, 5));
-    for (_, members, peers) in &n0.seen {
+    for (_, members, peers) in &n0 {
         assert!(!members.contains(&client), "a client is never a member");
         assert!(!peers.contains(&first[0]) && peers.len() + 1 == members.len());
     }
     // The client sees every member as a peer.
-    let client_view = &sim.node::<Roll>(client).unwrap().seen;
+    let client_view = seen(&sim, client);
     let (_, members, peers) = client_view.last().unwrap();
     assert_eq!(members, peers);
+    assert_eq!(*members, sim.members());
     // Nothing reached the node added down before it started: it counts only later pings.
-    let down_node = sim.node::<Roll>(down).unwrap();
-    assert_eq!(down_node.seen.first().unwrap().0, at(3_000));
-    assert!(down_node.pings > 0);
+    let down_view = seen(&sim, down);
+    assert_eq!(down_view.first().unwrap().0, at(3_000));
+    assert!(pings(&sim, down) > 0);
 }
 
 // Method: a node added after the run has begun starts at once, and others reach it (the link
@@ -109,13 +138,13 @@ fn late_and_down_nodes_start_when_told_and_join_the_members() {
 fn a_node_added_during_the_run_starts_and_is_reached() {
     let mut sim = simulation(2);
     for _ in 0..3 {
-        sim.add_node(|_| Roll::default());
+        sim.add_node(|_| Roll);
     }
     sim.run_until(at(1_000));
-    let joiner = sim.add_node(|_| Roll::default());
+    let joiner = sim.add_node(|_| Roll);
     assert!(sim.members().contains(&joiner));
     sim.run_until(at(2_000));
-    let pings = sim.node::<Roll>(joiner).unwrap().pings;
+    let pings = pings(&sim, joiner);
     // Three peers ping it every 100 ms for about a second.
     assert!((27..=33).contains(&pings), "{pings} pings");
 }
@@ -126,6 +155,7 @@ struct Sparse;
 impl Node for Sparse {
     type Message = u32;
     type Timer = ();
+    type Observation = sim::api::NoObservation;
     fn on_start(&mut self, ctx: &mut Context<'_, u32, ()>) {
         self.on_timer(ctx, ());
     }

@@ -33,6 +33,15 @@ enum Timer {
     Resend,
 }
 
+/// What the counter's nodes report for checks outside them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Progress {
+    /// The leader numbered entry `index`.
+    Issued { index: u64 },
+    /// A follower has applied every entry up to `index`.
+    Applied { index: u64 },
+}
+
 struct Leader {
     followers: Vec<NodeId>,
     issued: u64,
@@ -46,23 +55,30 @@ struct Follower {
 impl Node for Leader {
     type Message = Msg;
     type Timer = Timer;
+    type Observation = Progress;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, Msg, Timer>) {
+    fn on_start(&mut self, ctx: &mut Context<'_, Msg, Timer, Progress>) {
         ctx.set_timer(Duration::from_millis(10), Timer::Increment);
         ctx.set_timer(Duration::from_millis(25), Timer::Resend);
     }
 
-    fn on_message(&mut self, _ctx: &mut Context<'_, Msg, Timer>, from: NodeId, message: Msg) {
+    fn on_message(
+        &mut self,
+        _ctx: &mut Context<'_, Msg, Timer, Progress>,
+        from: NodeId,
+        message: Msg,
+    ) {
         if let Msg::Ack { index } = message {
             let slot = from.index() - 1;
             self.acked[slot] = self.acked[slot].max(index);
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, Msg, Timer>, timer: Timer) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, Msg, Timer, Progress>, timer: Timer) {
         match timer {
             Timer::Increment => {
                 self.issued += 1;
+                ctx.observe(Progress::Issued { index: self.issued });
                 ctx.set_timer(Duration::from_millis(10), Timer::Increment);
             }
             Timer::Resend => {
@@ -82,10 +98,16 @@ impl Node for Leader {
 impl Node for Follower {
     type Message = Msg;
     type Timer = Timer;
+    type Observation = Progress;
 
-    fn on_start(&mut self, _ctx: &mut Context<'_, Msg, Timer>) {}
+    fn on_start(&mut self, _ctx: &mut Context<'_, Msg, Timer, Progress>) {}
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Msg, Timer>, from: NodeId, message: Msg) {
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, Msg, Timer, Progress>,
+        from: NodeId,
+        message: Msg,
+    ) {
         if let Msg::Apply { first, last } = message {
             // The protocol's invariant: the leader never skips an entry the follower lacks.
             assert!(
@@ -93,7 +115,10 @@ impl Node for Follower {
                 "entries {first}..={last} skip entry {}",
                 self.applied + 1
             );
-            self.applied = self.applied.max(last);
+            if last > self.applied {
+                self.applied = last;
+                ctx.observe(Progress::Applied { index: last });
+            }
             ctx.send(
                 from,
                 Msg::Ack {
@@ -103,7 +128,7 @@ impl Node for Follower {
         }
     }
 
-    fn on_timer(&mut self, _ctx: &mut Context<'_, Msg, Timer>, _timer: Timer) {}
+    fn on_timer(&mut self, _ctx: &mut Context<'_, Msg, Timer, Progress>, _timer: Timer) {}
 }
 
 /// One run: two followers behind a lossy, duplicating network, one of them partitioned away
@@ -118,7 +143,8 @@ fn run(seed: u64) -> Result<(), String> {
         duplicate_ppm: 100_000,
         queue_capacity: 1_000,
     };
-    let mut sim: Simulation<Msg, Timer> = Simulation::new(Config::new(seed, link.clone(), link));
+    let mut sim: Simulation<Msg, Timer, Progress> =
+        Simulation::new(Config::new(seed, link.clone(), link));
     let followers = vec![NodeId(1), NodeId(2)];
     let leader = sim.add_node(move |_| Leader {
         followers: followers.clone(),
@@ -135,9 +161,18 @@ fn run(seed: u64) -> Result<(), String> {
     );
     sim.schedule(Instant::ZERO + Duration::from_millis(800), Fault::Heal);
     sim.run_until(Instant::ZERO + Duration::from_secs(2));
-    let issued_before_end = sim.node::<Leader>(leader).expect("up").issued - 20;
+    // The last index each node reported (0 if none): no node crashes, so each reports from
+    // one incarnation.
+    let last = |node: NodeId| {
+        let records = sim.observations().iter().filter(|r| r.node == node);
+        let mut indexes = records.map(|r| match r.observation {
+            Progress::Issued { index } | Progress::Applied { index } => index,
+        });
+        indexes.next_back().unwrap_or(0)
+    };
+    let issued_before_end = last(leader) - 20;
     for follower in [NodeId(1), NodeId(2)] {
-        let applied = sim.node::<Follower>(follower).expect("up").applied;
+        let applied = last(follower);
         if applied < issued_before_end {
             return Err(format!(
                 "{follower} applied {applied} of {issued_before_end} entries"

@@ -31,6 +31,7 @@
 //! | `cancel` | `tID` |
 //! | `fault` | `KIND DETAIL`: partition, heal, hold, release, clock-jump, clock-drift, link |
 //! | `note` | a protocol's annotation |
+//! | `observe` | a protocol's observation for checkers (`Context::observe`), as its `Debug` text |
 //! | `invoke`, `ok`, `fail`, `info` | `pPROCESS F [KEY] VALUE`: a client operation, as in the history |
 //! | `phase` | `safety` or `liveness` |
 //! | `disk` | `ioID OPERATION`: a disk operation submitted (write, append, truncate, sync, read, rename, delete, sync-dir) |
@@ -109,6 +110,7 @@ fn describe(event: &TraceEvent) -> (&'static str, String) {
         TraceEvent::TimerCancel { id } => ("cancel", format!("t{id}")),
         TraceEvent::Fault { kind, detail } => ("fault", format!("{kind} {detail}")),
         TraceEvent::Note { text } => ("note", text.clone()),
+        TraceEvent::Observe { observation } => ("observe", observation.clone()),
         TraceEvent::Client {
             process,
             status,

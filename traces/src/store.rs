@@ -20,7 +20,8 @@ use std::path::Path;
 
 const MAGIC: &[u8; 16] = b"FAULTLINE-TRACE\n";
 /// Bump when the layout changes; readers refuse other versions with a message that says which.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3: verdicts name their checker and location; traces hold observations.
+pub const FORMAT_VERSION: u32 = 3;
 /// Stored traces are bounded; a length field claiming more is corruption.
 const BODY_BYTES_MAX: usize = 1 << 30;
 /// The body is checksummed in blocks of this many bytes, so damage is located.

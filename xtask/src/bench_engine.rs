@@ -175,9 +175,12 @@ impl<N> Heartbeat<N> {
     }
 }
 
-impl<N: Node<Message = EchoMessage, Timer = EchoTimer>> Node for Heartbeat<N> {
+impl<N: Node<Message = EchoMessage, Timer = EchoTimer, Observation = sim::api::NoObservation>> Node
+    for Heartbeat<N>
+{
     type Message = EchoMessage;
     type Timer = EchoTimer;
+    type Observation = sim::api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, EchoMessage, EchoTimer>) {
         self.inner.on_start(ctx);
@@ -212,6 +215,7 @@ const FANOUT: usize = 3;
 impl Node for Gossip {
     type Message = u64;
     type Timer = ();
+    type Observation = sim::api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, u64, ()>) {
         let first = Duration::from_micros(ctx.rng().below(10_000));

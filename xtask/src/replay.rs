@@ -166,7 +166,7 @@ fn replay(args: Args) -> Result<i32, String> {
         traces::logging::init(level);
     }
     runner::install_quiet_panic_hook();
-    let (level, streamed) = trace_level(&args, scenario);
+    let (level, streamed) = trace_level(&args);
     let (result, run) = runner::execute(scenario, &plan, level).map_err(|e| match &args.plan {
         Some(path) => format!("{}: {e}", path.display()),
         None => e,
@@ -190,9 +190,8 @@ fn replay(args: Args) -> Result<i32, String> {
         None => to_stdout(|out| match args.format {
             Format::Text => writeln!(
                 out,
-                "verdict   {}: {}\nreplay    {replay_line}",
-                result.verdict.outcome.as_str(),
-                result.verdict.message
+                "verdict   {}\nreplay    {replay_line}",
+                result.verdict.headline()
             ),
             Format::Json => {
                 out.write_all(if json_opened { b"]," } else { b"{" })?;
@@ -206,13 +205,12 @@ fn replay(args: Args) -> Result<i32, String> {
     Ok(code)
 }
 
-/// How much of the run to keep: a trace that nothing else needs (no diagram, no stored trace,
-/// no summary read from it) streams to stdout as the run goes, as text lines or as the JSON
+/// How much of the run to keep: a trace that nothing else needs (no diagram, no stored trace)
+/// streams to stdout as the run goes, as text lines or as the JSON
 /// document's `trace` array, in constant memory; a panic leaves the trace up to it. Otherwise
 /// the run is recorded.
-fn trace_level(args: &Args, scenario: &dyn Scenario) -> (TraceLevel, Option<Streamed>) {
-    let needs_records =
-        args.diagram.is_some() || args.save.is_some() || scenario.summary_reads_the_trace();
+fn trace_level(args: &Args) -> (TraceLevel, Option<Streamed>) {
+    let needs_records = args.diagram.is_some() || args.save.is_some();
     if args.quiet || needs_records {
         let level = if args.quiet && !needs_records {
             TraceLevel::Hash
@@ -414,12 +412,7 @@ pub fn write_report(
     if report.verdict.is_pass() {
         writeln!(out, "verdict   pass")?;
     } else {
-        writeln!(
-            out,
-            "verdict   {}: {}",
-            report.verdict.outcome.as_str(),
-            report.verdict.message
-        )?;
+        writeln!(out, "verdict   {}", report.verdict.headline())?;
     }
     writeln!(
         out,

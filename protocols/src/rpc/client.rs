@@ -196,7 +196,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     }
 
     /// Takes the client's identity; call it from the host's `on_start`.
-    pub fn start<M: Message, T: Timer>(&mut self, ctx: &mut Context<'_, M, T>) {
+    pub fn start<M: Message, T: Timer, O>(&mut self, ctx: &mut Context<'_, M, T, O>) {
         assert!(
             self.id.is_none(),
             "an RpcClient starts once per incarnation"
@@ -230,9 +230,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
 
     /// Starts a call to `peer`. A call refused before anything was sent (too many calls, an
     /// open circuit) returns its tag with a definite error.
-    pub fn call<M, T>(
+    pub fn call<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         peer: NodeId,
         body: Req,
         options: CallOptions,
@@ -249,7 +249,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         );
         ctx.count("rpc-calls", 1);
         let refuse =
-            |ctx: &mut Context<'_, M, T>, tag: Tag, kind: ErrorKind, name: &'static str| {
+            |ctx: &mut Context<'_, M, T, O>, tag: Tag, kind: ErrorKind, name: &'static str| {
                 ctx.count(name, 1);
                 let error = RpcError {
                     kind,
@@ -299,9 +299,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     }
 
     /// Gives up on a call. It is indefinite if an attempt may have run.
-    pub fn cancel<M, T>(
+    pub fn cancel<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         call: CallId,
     ) -> Option<Completion<Resp, Tag>>
     where
@@ -315,9 +315,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
 
     /// Handles a reply. Replies to finished calls (late or duplicated) and to a previous
     /// incarnation's calls are counted and dropped.
-    pub fn on_reply<M, T>(
+    pub fn on_reply<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         from: NodeId,
         reply: Reply<Resp>,
     ) -> Option<Completion<Resp, Tag>>
@@ -378,9 +378,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     }
 
     /// Handles one of the client's timers.
-    pub fn on_timer<M, T>(
+    pub fn on_timer<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         timer: ClientTimer,
     ) -> Option<Completion<Resp, Tag>>
     where
@@ -412,7 +412,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         self.retry_or_finish(ctx, timer.call, ErrorKind::Timeout)
     }
 
-    fn send_attempt<M, T>(&mut self, ctx: &mut Context<'_, M, T>, sequence: u64)
+    fn send_attempt<M, T, O>(&mut self, ctx: &mut Context<'_, M, T, O>, sequence: u64)
     where
         M: Message + From<RpcMessage<Req, Resp>>,
         T: Timer + From<ClientTimer>,
@@ -454,9 +454,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
 
     /// After an attempt failed with `kind`: retry (now or after a backoff) if the call may be
     /// retried and its limits allow, else finish it.
-    fn retry_or_finish<M, T>(
+    fn retry_or_finish<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         sequence: u64,
         kind: ErrorKind,
     ) -> Option<Completion<Resp, Tag>>
@@ -509,9 +509,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     /// does not end a call already under way: the retry waits for the breaker's cooldown, or
     /// for its probe, as long as the deadline allows. Failing at once would turn every call
     /// that had a timed-out attempt into an indefinite error while the breaker is open.
-    fn retry_through_breaker<M, T>(
+    fn retry_through_breaker<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         sequence: u64,
     ) -> Option<Completion<Resp, Tag>>
     where
@@ -547,7 +547,7 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
     }
 
     /// Sets the timer that ends a backoff.
-    fn wait<M, T>(&mut self, ctx: &mut Context<'_, M, T>, sequence: u64, wait: Duration)
+    fn wait<M, T, O>(&mut self, ctx: &mut Context<'_, M, T, O>, sequence: u64, wait: Duration)
     where
         M: Message,
         T: Timer + From<ClientTimer>,
@@ -566,8 +566,8 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
 
     /// `backoff_initial * 2^(retries so far)`, capped, and with full jitter drawn from the
     /// node's stream.
-    fn backoff<M: Message, T: Timer>(
-        ctx: &mut Context<'_, M, T>,
+    fn backoff<M: Message, T: Timer, O>(
+        ctx: &mut Context<'_, M, T, O>,
         policy: &RetryPolicy,
         attempts: u32,
     ) -> Duration {
@@ -586,9 +586,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         }
     }
 
-    fn finish<M: Message, T: Timer + From<ClientTimer>>(
+    fn finish<M: Message, T: Timer + From<ClientTimer>, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         sequence: u64,
         result: Result<Resp, ErrorKind>,
     ) -> Completion<Resp, Tag> {
@@ -636,9 +636,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         }
     }
 
-    fn breaker_allows<M: Message, T: Timer>(
+    fn breaker_allows<M: Message, T: Timer, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         peer: NodeId,
         sequence: u64,
     ) -> bool {
@@ -669,9 +669,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         allowed
     }
 
-    fn breaker_failure<M: Message, T: Timer>(
+    fn breaker_failure<M: Message, T: Timer, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         peer: NodeId,
         sequence: u64,
     ) {
@@ -709,9 +709,9 @@ impl<Req: Message, Resp: Message, Tag> RpcClient<Req, Resp, Tag> {
         }
     }
 
-    fn breaker_success<M: Message, T: Timer>(
+    fn breaker_success<M: Message, T: Timer, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         peer: NodeId,
         sequence: u64,
     ) {

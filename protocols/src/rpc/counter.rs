@@ -1,7 +1,7 @@
 //! The counter service of `rpc-unreliable`: `add` a positive amount (exactly once, through the
-//! deduplication table) and `read` the total (idempotent, retried freely). The server keeps an
-//! audit of how often each call was applied, and the client a log of how each `add` ended, so
-//! a checker can say which increment went wrong and how.
+//! deduplication table) and `read` the total (idempotent, retried freely). The server reports
+//! each `add` it applies, and the client each `add` it issues and how it ended
+//! ([`CounterObservation`]), so a checker can say which increment went wrong and how.
 
 use super::{
     ClientConfig, ClientTimer, Completion, ErrorKind, Request, RpcClient, RpcMessage, RpcServer,
@@ -11,7 +11,6 @@ use crate::rpc::{CallOptions, ClientId};
 use faultline_api::history::OpStatus;
 use faultline_api::time::Duration;
 use faultline_api::{Context, Node, NodeId};
-use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(
@@ -76,15 +75,41 @@ pub enum CounterBug {
     TimeoutIsFailure,
 }
 
-/// Audit entries at most: one per call applied, far more than a scenario makes.
-const AUDIT_MAX: usize = 1_000_000;
+/// What the counter's nodes report to checkers outside them: the ground truth of how often
+/// each `add` ran, against what the client recorded of it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub enum CounterObservation {
+    /// The server started (or restarted): its counter is 0.
+    Started,
+    /// The server applied `add` call `call` of `client`; the counter is now `value`.
+    Applied {
+        client: ClientId,
+        call: u64,
+        amount: u64,
+        value: u64,
+    },
+    /// A client issued `add` call `call` for history process `process`.
+    AddIssued {
+        client: ClientId,
+        call: u64,
+        process: u64,
+        amount: u64,
+    },
+    /// The client recorded how that `add` ended (`ok`, `fail` or `info`).
+    AddEnded {
+        client: ClientId,
+        call: u64,
+        status: OpStatus,
+    },
+}
+
+/// The context of the counter nodes' handlers.
+type Ctx<'a> = Context<'a, CounterMessage, CounterTimer, CounterObservation>;
 
 pub struct CounterServer {
     rpc: RpcServer<CounterRequest, CounterResponse>,
     service_time: Duration,
     value: u64,
-    /// How many times each (client, call) was applied: the ground truth for the checker.
-    applied: BTreeMap<(ClientId, u64), u32>,
 }
 
 impl CounterServer {
@@ -93,74 +118,50 @@ impl CounterServer {
             rpc: RpcServer::new(config),
             service_time,
             value: 0,
-            applied: BTreeMap::new(),
         }
-    }
-
-    pub fn value(&self) -> u64 {
-        self.value
-    }
-
-    /// How many times the `add` with this client and call was applied.
-    pub fn applied(&self, client: ClientId, call: u64) -> u32 {
-        self.applied.get(&(client, call)).copied().unwrap_or(0)
-    }
-
-    pub fn stored_replies(&self) -> usize {
-        self.rpc.stored_replies()
     }
 }
 
 impl Node for CounterServer {
     type Message = CounterMessage;
     type Timer = CounterTimer;
+    type Observation = CounterObservation;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.observe(CounterObservation::Started);
         self.rpc.start(ctx);
     }
 
-    fn on_message(
-        &mut self,
-        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
-        from: NodeId,
-        message: CounterMessage,
-    ) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, message: CounterMessage) {
         if let RpcMessage::Request(request) = message {
             self.rpc.on_request(ctx, from, request, self.service_time);
         }
     }
 
-    fn on_timer(
-        &mut self,
-        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
-        timer: CounterTimer,
-    ) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: CounterTimer) {
         if let CounterTimer::Server(timer) = timer {
             // The closure borrows the counter's fields, the call the RPC layer: disjoint.
-            self.rpc.on_timer(ctx, timer, |_, request| {
-                apply(&mut self.value, &mut self.applied, request)
+            self.rpc.on_timer(ctx, timer, |ctx, request| {
+                apply(ctx, &mut self.value, request)
             });
         }
     }
 }
 
 /// Runs one call against the counter: this is when an `add` takes effect.
-fn apply(
-    value: &mut u64,
-    applied: &mut BTreeMap<(ClientId, u64), u32>,
-    request: &Request<CounterRequest>,
-) -> CounterResponse {
+fn apply(ctx: &mut Ctx<'_>, value: &mut u64, request: &Request<CounterRequest>) -> CounterResponse {
     match request.body {
         CounterRequest::Add(amount) => {
             assert!(amount > 0, "increments are positive");
             *value = value
                 .checked_add(amount)
                 .expect("the counter fits in 64 bits");
-            *applied.entry((request.client, request.call)).or_insert(0) += 1;
-            assert!(
-                applied.len() <= AUDIT_MAX,
-                "the audit is for runs of bounded length"
-            );
+            ctx.observe(CounterObservation::Applied {
+                client: request.client,
+                call: request.call,
+                amount,
+                value: *value,
+            });
             CounterResponse::Added
         }
         CounterRequest::Read => CounterResponse::Value(*value),
@@ -193,20 +194,9 @@ pub struct Pending {
     amount: Option<u64>,
 }
 
-/// How an `add` ended, as the client recorded it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct LoggedAdd {
-    pub process: u64,
-    pub amount: u64,
-    /// `Invoke` while outstanding.
-    pub status: OpStatus,
-}
-
 pub struct CounterClient {
     config: CounterClientConfig,
     rpc: RpcClient<CounterRequest, CounterResponse, Pending>,
-    /// Every `add` call this incarnation made, by call sequence number.
-    log: BTreeMap<u64, LoggedAdd>,
 }
 
 impl CounterClient {
@@ -220,25 +210,15 @@ impl CounterClient {
         CounterClient {
             rpc: RpcClient::new(config.rpc.clone()),
             config,
-            log: BTreeMap::new(),
         }
     }
 
-    pub fn id(&self) -> ClientId {
-        self.rpc.id()
-    }
-
-    /// Every `add` this client made, by call sequence number.
-    pub fn adds(&self) -> &BTreeMap<u64, LoggedAdd> {
-        &self.log
-    }
-
-    fn think(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>, process: usize) {
+    fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let pause = ctx.rng().exponential(self.config.think_mean);
         ctx.set_timer(pause, CounterTimer::Think { process });
     }
 
-    fn issue(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>, process: usize) {
+    fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let history_process = self.config.first_process + process as u64;
         let is_add = ctx.rng().below(100) < self.config.add_percent;
         let (body, amount, options) = if is_add {
@@ -267,16 +247,12 @@ impl CounterClient {
         {
             Ok(call) => {
                 if let Some(amount) = amount {
-                    let logged = LoggedAdd {
+                    ctx.observe(CounterObservation::AddIssued {
+                        client: self.rpc.id(),
+                        call: call.0,
                         process: history_process,
                         amount,
-                        status: OpStatus::Invoke,
-                    };
-                    assert!(
-                        self.log.insert(call.0, logged).is_none(),
-                        "call ids are unique"
-                    );
-                    assert!(self.log.len() <= AUDIT_MAX);
+                    });
                 }
             }
             Err(refused) => {
@@ -294,11 +270,7 @@ impl CounterClient {
         }
     }
 
-    fn finish(
-        &mut self,
-        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
-        done: Completion<CounterResponse, Pending>,
-    ) {
+    fn finish(&mut self, ctx: &mut Ctx<'_>, done: Completion<CounterResponse, Pending>) {
         let Pending { process, amount } = done.tag;
         let history_process = self.config.first_process + process as u64;
         let f = if amount.is_some() { "add" } else { "read" };
@@ -327,12 +299,11 @@ impl CounterClient {
         };
         ctx.complete(history_process, status, f, None, value);
         if amount.is_some() {
-            let logged = self
-                .log
-                .get_mut(&done.call.0)
-                .expect("every add call is logged");
-            assert_eq!(logged.status, OpStatus::Invoke, "a call completes once");
-            logged.status = status;
+            ctx.observe(CounterObservation::AddEnded {
+                client: self.rpc.id(),
+                call: done.call.0,
+                status,
+            });
         }
         self.think(ctx, process);
     }
@@ -341,20 +312,16 @@ impl CounterClient {
 impl Node for CounterClient {
     type Message = CounterMessage;
     type Timer = CounterTimer;
+    type Observation = CounterObservation;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, CounterMessage, CounterTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         self.rpc.start(ctx);
         for process in 0..self.config.processes {
             self.think(ctx, process);
         }
     }
 
-    fn on_message(
-        &mut self,
-        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
-        from: NodeId,
-        message: CounterMessage,
-    ) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, message: CounterMessage) {
         if let RpcMessage::Reply(reply) = message
             && let Some(done) = self.rpc.on_reply(ctx, from, reply)
         {
@@ -362,11 +329,7 @@ impl Node for CounterClient {
         }
     }
 
-    fn on_timer(
-        &mut self,
-        ctx: &mut Context<'_, CounterMessage, CounterTimer>,
-        timer: CounterTimer,
-    ) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: CounterTimer) {
         match timer {
             CounterTimer::Rpc(timer) => {
                 if let Some(done) = self.rpc.on_timer(ctx, timer) {

@@ -83,6 +83,7 @@ impl WorkServer {
 impl Node for WorkServer {
     type Message = LoadMessage;
     type Timer = LoadTimer;
+    type Observation = faultline_api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, LoadMessage, LoadTimer>) {
         self.rpc.start(ctx);
@@ -232,6 +233,7 @@ impl LoadClient {
 impl Node for LoadClient {
     type Message = LoadMessage;
     type Timer = LoadTimer;
+    type Observation = faultline_api::NoObservation;
 
     fn on_start(&mut self, ctx: &mut Context<'_, LoadMessage, LoadTimer>) {
         self.rpc.start(ctx);

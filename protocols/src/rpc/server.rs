@@ -1,5 +1,6 @@
 //! The serving side: deduplication by idempotency key, a bounded queue in front of a bounded
-//! pool of workers, load shedding, and a periodic gauge of queue and worker use in the trace.
+//! pool of workers, load shedding, and a periodic gauge of queue and worker use: time series
+//! (`rpc-queue`, `rpc-queue-max`, `rpc-busy-percent`, `rpc-shed`) and a note in the trace.
 
 use super::{Refusal, Reply, ReplyOutcome, Request, RpcMessage};
 use faultline_api::time::{Duration, Instant};
@@ -107,7 +108,10 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
     }
 
     /// Call from the host's `on_start`: arms the gauge.
-    pub fn start<M: Message, T: Timer + From<ServerTimer>>(&mut self, ctx: &mut Context<'_, M, T>) {
+    pub fn start<M: Message, T: Timer + From<ServerTimer>, O>(
+        &mut self,
+        ctx: &mut Context<'_, M, T, O>,
+    ) {
         self.busy_integrated_at = ctx.now();
         if let Some(period) = self.config.gauge_period {
             ctx.set_timer(period, T::from(ServerTimer::Gauge));
@@ -128,9 +132,9 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
     }
 
     /// Handles a request that costs `service` of a worker's time if it runs.
-    pub fn on_request<M, T>(
+    pub fn on_request<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         from: NodeId,
         request: Request<Req>,
         service: Duration,
@@ -203,11 +207,11 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
 
     /// Handles one of the server's timers. When a worker finishes, `execute` runs the call
     /// (this is when it takes effect: at the end of its service time) and returns its response.
-    pub fn on_timer<M, T>(
+    pub fn on_timer<M, T, O>(
         &mut self,
-        ctx: &mut Context<'_, M, T>,
+        ctx: &mut Context<'_, M, T, O>,
         timer: ServerTimer,
-        execute: impl FnOnce(&mut Context<'_, M, T>, &Request<Req>) -> Resp,
+        execute: impl FnOnce(&mut Context<'_, M, T, O>, &Request<Req>) -> Resp,
     ) where
         M: Message + From<RpcMessage<Req, Resp>>,
         T: Timer + From<ServerTimer>,
@@ -224,14 +228,22 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
                 let capacity_nanos = u64::from(self.config.workers)
                     .saturating_mul(period.as_nanos())
                     .max(1);
+                let busy_percent = window.busy_nanos.saturating_mul(100) / capacity_nanos;
+                let queue_max = window.queue_length_max.max(self.queue.len());
+                // The series are the data (a replay's per-second table reads them); the note
+                // is for people reading the trace.
+                ctx.series("rpc-queue", self.queue.len() as u64);
+                ctx.series("rpc-queue-max", queue_max as u64);
+                ctx.series("rpc-busy-percent", busy_percent);
+                ctx.series("rpc-shed", window.shed);
                 ctx.annotate(format_args!(
                     "gauge queue {}/{} max {}, workers {}/{} busy {}%, received {}, shed {}, executed {}, replayed {}",
                     self.queue.len(),
                     self.config.queue_capacity,
-                    window.queue_length_max.max(self.queue.len()),
+                    queue_max,
                     self.workers_busy(),
                     self.config.workers,
-                    window.busy_nanos.saturating_mul(100) / capacity_nanos,
+                    busy_percent,
                     window.received,
                     window.shed,
                     window.executed,
@@ -272,7 +284,7 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
         }
     }
 
-    fn begin<M, T>(&mut self, ctx: &mut Context<'_, M, T>, worker: usize, job: Job<Req>)
+    fn begin<M, T, O>(&mut self, ctx: &mut Context<'_, M, T, O>, worker: usize, job: Job<Req>)
     where
         M: Message,
         T: Timer + From<ServerTimer>,
@@ -293,8 +305,11 @@ impl<Req: Message, Resp: Message> RpcServer<Req, Resp> {
         self.workers[worker] = Some(job);
     }
 
-    fn reply<M, T>(ctx: &mut Context<'_, M, T>, request: &Request<Req>, outcome: ReplyOutcome<Resp>)
-    where
+    fn reply<M, T, O>(
+        ctx: &mut Context<'_, M, T, O>,
+        request: &Request<Req>,
+        outcome: ReplyOutcome<Resp>,
+    ) where
         M: Message + From<RpcMessage<Req, Resp>>,
         T: Timer,
     {

@@ -4,7 +4,7 @@
 //! or a unit test) builds a [`Context`] for each handler call from the node's inputs (its id,
 //! its peers, its local clock, its random stream) and an effect buffer; the handler pushes
 //! [`Effect`]s (send, set or cancel a timer, a disk operation, history records, annotations,
-//! metrics) and the host carries them out after it returns. Timers are keyed by value, messages
+//! metrics, observations for checkers) and the host carries them out after it returns. Timers are keyed by value, messages
 //! carry a wire encoding ([`Wire`]), and disks keep the contract in [`disk`].
 //!
 //! **Architecture Invariant:** this crate depends on no part of the simulator; `protocols/`
@@ -14,6 +14,7 @@ pub mod disk;
 pub mod hash;
 pub mod history;
 mod node;
+pub mod observe;
 pub mod rng;
 pub mod testing;
 pub mod time;
@@ -22,7 +23,11 @@ pub mod wire;
 pub use disk::{DiskOp, IoError, IoId, IoResult};
 pub use hash::StableHasher;
 pub use history::{HistoryRecord, OpStatus};
-pub use node::{Context, Effect, Either, Inputs, Message, NoTimer, Node, NodeId, Timer};
+pub use node::{
+    Context, Effect, Either, Inputs, Message, NoObservation, NoTimer, Node, NodeId, Observation,
+    Timer,
+};
+pub use observe::{Observed, OnlineChecker, Violation};
 pub use rng::Rng;
 pub use time::{Duration, Instant};
 pub use wire::{Wire, WireError};

@@ -10,7 +10,6 @@ use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use crate::wire::Wire;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
 
@@ -54,31 +53,49 @@ impl<T: Clone + Ord + Hash + fmt::Debug + 'static> Timer for T {}
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub enum NoTimer {}
 
+/// What an observation must offer: a wire encoding (the trace hash covers it, and a real host
+/// can ship it to a checker elsewhere), cloning and `Debug` (the text trace shows it).
+/// Observations are what a protocol reports for checkers outside it (`became leader of term
+/// 3`, `applied index 7`, `learned value 42`): see [`Context::observe`].
+pub trait Observation: Wire + Clone + fmt::Debug + 'static {}
+impl<T: Wire + Clone + fmt::Debug + 'static> Observation for T {}
+
+/// An observation type for protocols that report none.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum NoObservation {}
+
 /// A protocol's state machine. Handlers run to completion, single-threaded, and act only
 /// through the context; they never read the wall clock, OS randomness, the network or files.
 ///
 /// A crash drops the instance; a restart builds a fresh one and calls `on_start` with
 /// `ctx.incarnation() > 0`. Anything that must survive a crash lives on the node's disk.
-pub trait Node: Any {
+pub trait Node: 'static {
     type Message: Message;
     /// Timers are data: the value given to `set_timer` comes back to `on_timer`, and the trace
     /// shows it, so a reader sees why a node woke up.
     type Timer: Timer;
+    /// What the node reports to checkers outside it ([`Context::observe`]); `NoObservation`
+    /// for a node that reports nothing.
+    type Observation: Observation;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>);
+    fn on_start(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>);
     fn on_message(
         &mut self,
-        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>,
         from: NodeId,
         message: Self::Message,
     );
-    fn on_timer(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, timer: Self::Timer);
+    fn on_timer(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>,
+        timer: Self::Timer,
+    );
 
     /// A disk operation submitted with `Context::disk` completed. Protocols without a disk
     /// need not implement it.
     fn on_disk(
         &mut self,
-        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>,
         id: IoId,
         result: IoResult,
     ) {
@@ -88,7 +105,7 @@ pub trait Node: Any {
 
 /// Something a handler asked its host to do.
 #[derive(Clone, PartialEq, Debug)]
-pub enum Effect<M, T> {
+pub enum Effect<M, T, O = NoObservation> {
     Send {
         to: NodeId,
         message: M,
@@ -121,16 +138,25 @@ pub enum Effect<M, T> {
         name: &'static str,
         latency: Duration,
     },
+    /// One point of the time series `name` (a queue's length, busy workers): the host stamps
+    /// it with the time.
+    Series {
+        name: &'static str,
+        value: u64,
+    },
+    /// An observation for checkers outside the node.
+    Observe(O),
 }
 
-impl<M, T> Effect<M, T> {
-    /// The same effect with its message and timer converted: how a node embedded in a larger
-    /// one (see [`Either`]) hands its effects to its host.
-    pub fn map<M2, T2>(
+impl<M, T, O> Effect<M, T, O> {
+    /// The same effect with its message, timer and observation converted: how a node
+    /// embedded in a larger one (see [`Either`]) hands its effects to its host.
+    pub fn map<M2, T2, O2>(
         self,
         message: impl FnOnce(M) -> M2,
         timer: impl FnOnce(T) -> T2,
-    ) -> Effect<M2, T2> {
+        observation: impl FnOnce(O) -> O2,
+    ) -> Effect<M2, T2, O2> {
         match self {
             Effect::Send { to, message: m } => Effect::Send {
                 to,
@@ -146,6 +172,8 @@ impl<M, T> Effect<M, T> {
             Effect::Annotate(text) => Effect::Annotate(text),
             Effect::Count { name, delta } => Effect::Count { name, delta },
             Effect::Sample { name, latency } => Effect::Sample { name, latency },
+            Effect::Series { name, value } => Effect::Series { name, value },
+            Effect::Observe(o) => Effect::Observe(observation(o)),
         }
     }
 }
@@ -167,21 +195,21 @@ pub struct Inputs<'a> {
 }
 
 /// A handler's view of its host for one call: inputs to read, and effects to fill.
-pub struct Context<'a, M, T> {
+pub struct Context<'a, M, T, O = NoObservation> {
     inputs: Inputs<'a>,
-    effects: Effects<'a, M, T>,
+    effects: Effects<'a, M, T, O>,
 }
 
 /// Where a context's effects go: the host's buffer, or (for an embedded node) on to the
 /// enclosing context, converted one by one, so embedding allocates nothing.
-enum Effects<'a, M, T> {
-    Buffer(&'a mut Vec<Effect<M, T>>),
-    Forward(&'a mut dyn FnMut(Effect<M, T>)),
+enum Effects<'a, M, T, O> {
+    Buffer(&'a mut Vec<Effect<M, T, O>>),
+    Forward(&'a mut dyn FnMut(Effect<M, T, O>)),
 }
 
-impl<M, T> Effects<'_, M, T> {
+impl<M, T, O> Effects<'_, M, T, O> {
     #[inline]
-    fn push(&mut self, effect: Effect<M, T>) {
+    fn push(&mut self, effect: Effect<M, T, O>) {
         match self {
             Effects::Buffer(buffer) => buffer.push(effect),
             Effects::Forward(forward) => forward(effect),
@@ -189,9 +217,9 @@ impl<M, T> Effects<'_, M, T> {
     }
 }
 
-impl<'a, M, T> Context<'a, M, T> {
+impl<'a, M, T, O> Context<'a, M, T, O> {
     /// A context over `inputs` whose effects go to the end of `effects`.
-    pub fn new(inputs: Inputs<'a>, effects: &'a mut Vec<Effect<M, T>>) -> Context<'a, M, T> {
+    pub fn new(inputs: Inputs<'a>, effects: &'a mut Vec<Effect<M, T, O>>) -> Context<'a, M, T, O> {
         Context {
             inputs,
             effects: Effects::Buffer(effects),
@@ -299,16 +327,32 @@ impl<'a, M, T> Context<'a, M, T> {
         self.effects.push(Effect::Sample { name, latency });
     }
 
-    /// Runs `handler` with a context of other message and timer types over the same inputs,
-    /// and hands its effects on converted: how a node embeds another protocol's node.
-    pub fn embed<M2, T2>(
+    /// One point of the time series `name` (a queue's length, busy workers), stamped by the
+    /// host with the time. A series is a run's curve, not a per-run figure.
+    pub fn series(&mut self, name: &'static str, value: u64) {
+        self.effects.push(Effect::Series { name, value });
+    }
+
+    /// Reports `observation` to the checkers watching this run. The host stamps it with the
+    /// node, its incarnation and the global time, records it in the trace, and hands it to
+    /// every online checker at once; it outlives a crash of the node.
+    pub fn observe(&mut self, observation: O) {
+        self.effects.push(Effect::Observe(observation));
+    }
+
+    /// Runs `handler` with a context of other message, timer and observation types over the
+    /// same inputs, and hands its effects on converted: how a node embeds another protocol's
+    /// node.
+    pub fn embed<M2, T2, O2>(
         &mut self,
         message: impl Fn(M2) -> M,
         timer: impl Fn(T2) -> T,
-        handler: impl FnOnce(&mut Context<'_, M2, T2>),
+        observation: impl Fn(O2) -> O,
+        handler: impl FnOnce(&mut Context<'_, M2, T2, O2>),
     ) {
         let parent = &mut self.effects;
-        let mut forward = |effect: Effect<M2, T2>| parent.push(effect.map(&message, &timer));
+        let mut forward =
+            |effect: Effect<M2, T2, O2>| parent.push(effect.map(&message, &timer, &observation));
         let inputs = Inputs {
             id: self.inputs.id,
             incarnation: self.inputs.incarnation,
@@ -377,20 +421,31 @@ impl<L, R> Node for Either<L, R>
 where
     L: Node,
     R: Node<Message = L::Message>,
+    // Observations travel as `Either` too, whose wire encoding is serde's.
+    L::Observation: Serialize + serde::de::DeserializeOwned,
+    R::Observation: Serialize + serde::de::DeserializeOwned,
 {
     type Message = L::Message;
     type Timer = Either<L::Timer, R::Timer>;
+    type Observation = Either<L::Observation, R::Observation>;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>) {
+    fn on_start(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>) {
         match self {
-            Either::Left(node) => ctx.embed(|m| m, Either::Left, |ctx| node.on_start(ctx)),
-            Either::Right(node) => ctx.embed(|m| m, Either::Right, |ctx| node.on_start(ctx)),
+            Either::Left(node) => {
+                ctx.embed(|m| m, Either::Left, Either::Left, |ctx| node.on_start(ctx))
+            }
+            Either::Right(node) => ctx.embed(
+                |m| m,
+                Either::Right,
+                Either::Right,
+                |ctx| node.on_start(ctx),
+            ),
         }
     }
 
     fn on_message(
         &mut self,
-        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>,
         from: NodeId,
         message: Self::Message,
     ) {
@@ -399,6 +454,7 @@ where
                 ctx.embed(
                     |m| m,
                     Either::Left,
+                    Either::Left,
                     |ctx| node.on_message(ctx, from, message),
                 );
             }
@@ -406,19 +462,34 @@ where
                 ctx.embed(
                     |m| m,
                     Either::Right,
+                    Either::Right,
                     |ctx| node.on_message(ctx, from, message),
                 );
             }
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, Self::Message, Self::Timer>, timer: Self::Timer) {
+    fn on_timer(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>,
+        timer: Self::Timer,
+    ) {
         match (self, timer) {
             (Either::Left(node), Either::Left(timer)) => {
-                ctx.embed(|m| m, Either::Left, |ctx| node.on_timer(ctx, timer));
+                ctx.embed(
+                    |m| m,
+                    Either::Left,
+                    Either::Left,
+                    |ctx| node.on_timer(ctx, timer),
+                );
             }
             (Either::Right(node), Either::Right(timer)) => {
-                ctx.embed(|m| m, Either::Right, |ctx| node.on_timer(ctx, timer));
+                ctx.embed(
+                    |m| m,
+                    Either::Right,
+                    Either::Right,
+                    |ctx| node.on_timer(ctx, timer),
+                );
             }
             _ => unreachable!("a node gets only the timers it set"),
         }
@@ -426,16 +497,24 @@ where
 
     fn on_disk(
         &mut self,
-        ctx: &mut Context<'_, Self::Message, Self::Timer>,
+        ctx: &mut Context<'_, Self::Message, Self::Timer, Self::Observation>,
         id: IoId,
         result: IoResult,
     ) {
         match self {
-            Either::Left(node) => {
-                ctx.embed(|m| m, Either::Left, |ctx| node.on_disk(ctx, id, result))
-            }
+            Either::Left(node) => ctx.embed(
+                |m| m,
+                Either::Left,
+                Either::Left,
+                |ctx| node.on_disk(ctx, id, result),
+            ),
             Either::Right(node) => {
-                ctx.embed(|m| m, Either::Right, |ctx| node.on_disk(ctx, id, result));
+                ctx.embed(
+                    |m| m,
+                    Either::Right,
+                    Either::Right,
+                    |ctx| node.on_disk(ctx, id, result),
+                );
             }
         }
     }
@@ -457,6 +536,7 @@ mod tests {
     impl Node for Pinger {
         type Message = String;
         type Timer = Tick;
+        type Observation = NoObservation;
         fn on_start(&mut self, ctx: &mut Context<'_, String, Tick>) {
             let peers: Vec<NodeId> = ctx.peers().collect();
             for peer in peers {
@@ -524,6 +604,7 @@ mod tests {
     impl Node for Counter {
         type Message = String;
         type Timer = u8;
+        type Observation = NoObservation;
         fn on_start(&mut self, ctx: &mut Context<'_, String, u8>) {
             self.started += 1;
             ctx.set_timer(Duration::from_millis(5), 9);

@@ -50,8 +50,8 @@ impl TestHost {
     pub fn call<N: Node>(
         &mut self,
         node: &mut N,
-        handler: impl FnOnce(&mut N, &mut Context<'_, N::Message, N::Timer>),
-    ) -> Vec<Effect<N::Message, N::Timer>> {
+        handler: impl FnOnce(&mut N, &mut Context<'_, N::Message, N::Timer, N::Observation>),
+    ) -> Vec<Effect<N::Message, N::Timer, N::Observation>> {
         let mut effects = Vec::new();
         let inputs = Inputs {
             id: self.id,
@@ -66,13 +66,19 @@ impl TestHost {
     }
 
     /// Starts `node`, carries out its disk operations to the end, and returns its other effects.
-    pub fn start<N: Node>(&mut self, node: &mut N) -> Vec<Effect<N::Message, N::Timer>> {
+    pub fn start<N: Node>(
+        &mut self,
+        node: &mut N,
+    ) -> Vec<Effect<N::Message, N::Timer, N::Observation>> {
         let effects = self.call(node, |n, ctx| n.on_start(ctx));
         self.settle(node, effects)
     }
 
     /// The node restarts: a new incarnation with a fresh random stream (the disk stays).
-    pub fn restart<N: Node>(&mut self, node: &mut N) -> Vec<Effect<N::Message, N::Timer>> {
+    pub fn restart<N: Node>(
+        &mut self,
+        node: &mut N,
+    ) -> Vec<Effect<N::Message, N::Timer, N::Observation>> {
         self.incarnation += 1;
         self.rng = Rng::for_node(self.seed, self.id.0, self.incarnation);
         self.start(node)
@@ -84,7 +90,7 @@ impl TestHost {
         node: &mut N,
         from: NodeId,
         message: N::Message,
-    ) -> Vec<Effect<N::Message, N::Timer>> {
+    ) -> Vec<Effect<N::Message, N::Timer, N::Observation>> {
         let effects = self.call(node, |n, ctx| n.on_message(ctx, from, message));
         self.settle(node, effects)
     }
@@ -94,7 +100,7 @@ impl TestHost {
         &mut self,
         node: &mut N,
         timer: N::Timer,
-    ) -> Vec<Effect<N::Message, N::Timer>> {
+    ) -> Vec<Effect<N::Message, N::Timer, N::Observation>> {
         let effects = self.call(node, |n, ctx| n.on_timer(ctx, timer));
         self.settle(node, effects)
     }
@@ -105,11 +111,11 @@ impl TestHost {
     pub fn settle<N: Node>(
         &mut self,
         node: &mut N,
-        effects: Vec<Effect<N::Message, N::Timer>>,
-    ) -> Vec<Effect<N::Message, N::Timer>> {
+        effects: Vec<Effect<N::Message, N::Timer, N::Observation>>,
+    ) -> Vec<Effect<N::Message, N::Timer, N::Observation>> {
         let mut others = Vec::new();
         let mut pending = std::collections::VecDeque::new();
-        let mut split = |effects: Vec<Effect<N::Message, N::Timer>>,
+        let mut split = |effects: Vec<Effect<N::Message, N::Timer, N::Observation>>,
                          pending: &mut std::collections::VecDeque<(IoId, IoResult)>,
                          files: &mut BTreeMap<String, Vec<u8>>| {
             for effect in effects {

@@ -3,12 +3,12 @@
 
 use super::Simulation;
 use super::nodes::Status;
-use crate::api::{Message, NodeId, Timer};
+use crate::api::{Message, NodeId, Observation, Timer};
 use crate::plan::Fault;
 use crate::time::Duration;
 use std::fmt;
 
-impl<M: Message, T: Timer> Simulation<M, T> {
+impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
     pub(super) fn apply_fault(&mut self, fault: Fault) {
         let known = |n: &NodeId| n.index() < self.core.nodes.len();
         assert!(

@@ -17,7 +17,10 @@ mod nodes;
 mod queue;
 mod storage;
 
-use crate::api::{Effect, Message, Node, NodeId, Timer};
+use crate::api::{
+    Effect, Message, NoObservation, Node, NodeId, Observation, Observed, OnlineChecker, Timer,
+    Violation,
+};
 use crate::disk::{Disk, DiskConfig};
 use crate::history::HistoryRecord;
 use crate::limits::NODES_MAX;
@@ -30,7 +33,6 @@ use crate::trace::{NO_NODE, Trace, TraceLevel};
 use network::Network;
 use nodes::{NodeState, PendingTimer, Status};
 use queue::{Entry, Event, EventQueue};
-use std::any::Any;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
@@ -109,7 +111,7 @@ pub struct Halt {
 }
 
 /// The engine's state that handlers reach through `Context`.
-pub(crate) struct Core<M, T> {
+pub(crate) struct Core<M, T, O> {
     seed: u64,
     now: u64,
     queue: EventQueue<M, T>,
@@ -125,7 +127,13 @@ pub(crate) struct Core<M, T> {
     /// Each node's pending timers, by key.
     timers: Vec<BTreeMap<T, PendingTimer>>,
     /// The effect buffer handlers fill, reused from call to call.
-    effects: Vec<Effect<M, T>>,
+    effects: Vec<Effect<M, T, O>>,
+    /// Every observation of every node, crashed incarnations included, in order.
+    observations: Vec<ObservationRecord<O>>,
+    /// The online checkers, each shown every observation as it happens.
+    checkers: Vec<Box<dyn OnlineChecker<O>>>,
+    /// The first violation an online checker reported; the run stops at it.
+    violation: Option<Violation>,
     fault_counts: BTreeMap<&'static str, u64>,
     next_message_id: u64,
     next_timer_id: u64,
@@ -142,18 +150,30 @@ pub(crate) struct Core<M, T> {
     disk_faulty: Vec<u32>,
 }
 
-type Instance<M, T> = Box<dyn Node<Message = M, Timer = T>>;
-type Factory<M, T> = Box<dyn FnMut(NodeId) -> Instance<M, T>>;
+type Instance<M, T, O> = Box<dyn Node<Message = M, Timer = T, Observation = O>>;
+type Factory<M, T, O> = Box<dyn FnMut(NodeId) -> Instance<M, T, O>>;
 
-/// A simulation of nodes exchanging messages of type `M` and setting timers of type `T`.
-pub struct Simulation<M, T> {
-    core: Core<M, T>,
-    instances: Vec<Option<Instance<M, T>>>,
-    factories: Vec<Factory<M, T>>,
+/// One observation as the engine keeps it: who, when (global time), where in the trace.
+#[derive(Clone, PartialEq, Debug)]
+pub struct ObservationRecord<O> {
+    pub time: Instant,
+    pub node: NodeId,
+    pub incarnation: u32,
+    /// The observation's index among the trace's events.
+    pub event: u64,
+    pub observation: O,
 }
 
-impl<M: Message, T: Timer> Simulation<M, T> {
-    pub fn new(config: Config) -> Simulation<M, T> {
+/// A simulation of nodes exchanging messages of type `M`, setting timers of type `T` and
+/// reporting observations of type `O`.
+pub struct Simulation<M, T, O = NoObservation> {
+    core: Core<M, T, O>,
+    instances: Vec<Option<Instance<M, T, O>>>,
+    factories: Vec<Factory<M, T, O>>,
+}
+
+impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
+    pub fn new(config: Config) -> Simulation<M, T, O> {
         CURRENT.with(|c| c.set((0, NO_NODE)));
         config.link.validate().expect("invalid node-to-node link");
         config.client_link.validate().expect("invalid client link");
@@ -172,6 +192,9 @@ impl<M: Message, T: Timer> Simulation<M, T> {
                 members: Vec::new(),
                 timers: Vec::new(),
                 effects: Vec::new(),
+                observations: Vec::new(),
+                checkers: Vec::new(),
+                violation: None,
                 fault_counts: BTreeMap::new(),
                 next_message_id: 0,
                 next_timer_id: 0,
@@ -193,7 +216,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     /// first start and for every restart.
     pub fn add_node<N, F>(&mut self, factory: F) -> NodeId
     where
-        N: Node<Message = M, Timer = T>,
+        N: Node<Message = M, Timer = T, Observation = O>,
         F: FnMut(NodeId) -> N + 'static,
     {
         self.add(factory, false, Some(self.now()))
@@ -203,7 +226,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     /// among the other nodes' members, and generated faults leave it alone, until it starts.
     pub fn add_node_at<N, F>(&mut self, at: Instant, factory: F) -> NodeId
     where
-        N: Node<Message = M, Timer = T>,
+        N: Node<Message = M, Timer = T, Observation = O>,
         F: FnMut(NodeId) -> N + 'static,
     {
         self.add(factory, false, Some(at))
@@ -212,7 +235,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     /// Adds a server node that starts down: a plan step (`Fault::Start`) starts it.
     pub fn add_node_down<N, F>(&mut self, factory: F) -> NodeId
     where
-        N: Node<Message = M, Timer = T>,
+        N: Node<Message = M, Timer = T, Observation = O>,
         F: FnMut(NodeId) -> N + 'static,
     {
         self.add(factory, false, None)
@@ -223,7 +246,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     /// are never among the members.
     pub fn add_client<N, F>(&mut self, factory: F) -> NodeId
     where
-        N: Node<Message = M, Timer = T>,
+        N: Node<Message = M, Timer = T, Observation = O>,
         F: FnMut(NodeId) -> N + 'static,
     {
         self.add(factory, true, Some(self.now()))
@@ -231,7 +254,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
 
     fn add<N, F>(&mut self, mut factory: F, is_client: bool, start: Option<Instant>) -> NodeId
     where
-        N: Node<Message = M, Timer = T>,
+        N: Node<Message = M, Timer = T, Observation = O>,
         F: FnMut(NodeId) -> N + 'static,
     {
         assert!(
@@ -298,19 +321,28 @@ impl<M: Message, T: Timer> Simulation<M, T> {
         self.core.nodes[node.index()].status == Status::Up
     }
 
-    /// Read access to a live node's state, for checkers: `None` if the node is down or is
-    /// not an `N`.
-    pub fn node<N: Any>(&self, node: NodeId) -> Option<&N> {
-        let instance: &dyn Any = self.instances[node.index()].as_deref()?;
-        instance.downcast_ref::<N>()
-    }
-
     pub fn history(&self) -> &[HistoryRecord] {
         &self.core.history
     }
 
     pub fn trace(&self) -> &Trace {
         &self.core.trace
+    }
+
+    /// Every observation of every node so far, crashed incarnations included, in order.
+    pub fn observations(&self) -> &[ObservationRecord<O>] {
+        &self.core.observations
+    }
+
+    /// Registers an online checker: from now on it sees every observation as it happens, and
+    /// the first `Err` it returns stops the run there (see `violation`).
+    pub fn add_checker(&mut self, checker: impl OnlineChecker<O> + 'static) {
+        self.core.checkers.push(Box::new(checker));
+    }
+
+    /// The violation an online checker reported, if one did; the run stopped at it.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.core.violation.as_ref()
     }
 
     pub fn into_parts(self) -> (Trace, Vec<HistoryRecord>) {
@@ -324,10 +356,6 @@ impl<M: Message, T: Timer> Simulation<M, T> {
 
     pub fn metrics(&self) -> &Metrics {
         &self.core.metrics
-    }
-
-    pub fn metrics_mut(&mut self) -> &mut Metrics {
-        &mut self.core.metrics
     }
 
     /// Faults injected so far, by kind.
@@ -344,10 +372,10 @@ impl<M: Message, T: Timer> Simulation<M, T> {
         self.core.halted.as_ref()
     }
 
-    /// Handles the next event, if there is one; returns false when the queue is empty or the
-    /// run halted.
+    /// Handles the next event, if there is one; returns false when the queue is empty, the
+    /// run halted, or an online checker found a violation.
     pub fn step(&mut self) -> bool {
-        if self.core.halted.is_some() {
+        if self.core.stopped() {
             return false;
         }
         match self.core.queue.pop_due(u64::MAX) {
@@ -360,16 +388,16 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     }
 
     /// Handles every event up to and including `deadline`, then sets the clock to it (unless
-    /// the run halted).
+    /// the run halted or an online checker found a violation).
     pub fn run_until(&mut self, deadline: Instant) {
         let deadline = deadline.as_nanos();
-        while self.core.halted.is_none() {
+        while !self.core.stopped() {
             let Some(entry) = self.core.queue.pop_due(deadline) else {
                 break;
             };
             self.handle(entry);
         }
-        if self.core.halted.is_none() {
+        if !self.core.stopped() {
             self.core.now = self.core.now.max(deadline);
         }
     }
@@ -391,7 +419,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
             if condition(self) {
                 return true;
             }
-            if self.now() >= deadline || self.core.halted.is_some() {
+            if self.now() >= deadline || self.core.stopped() {
                 return false;
             }
             let next = (self.now() + period).min(deadline);
@@ -411,7 +439,16 @@ impl<M: Message, T: Timer> Simulation<M, T> {
 
     /// A report of the run so far.
     pub fn report(&self, scenario: &str, seed: u64, bug: Option<&str>, verdict: Verdict) -> Report {
-        let (counters, gauges, latencies) = self.core.metrics.summarize();
+        let (mut counters, gauges, latencies) = self.core.metrics.summarize();
+        // What the engine counts itself, which no protocol can under-report.
+        let stats = self.core.network.stats();
+        for (name, value) in [
+            ("msgs-server-to-server", stats.sent_server_to_server),
+            ("msgs-client-to-server", stats.sent_client_to_server),
+            ("msgs-server-to-client", stats.sent_server_to_client),
+        ] {
+            counters.insert(name.to_string(), value);
+        }
         Report {
             scenario: scenario.to_string(),
             seed,
@@ -485,7 +522,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     }
 }
 
-impl<M: Message, T: Timer> Core<M, T> {
+impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     /// Moves the clock to `entry` and counts it; halts the run instead when it has run away.
     /// Returns whether the event may be handled.
     #[inline]
@@ -529,6 +566,48 @@ impl<M: Message, T: Timer> Core<M, T> {
         if let Err(at) = self.members.binary_search(&node) {
             self.members.insert(at, node);
         }
+    }
+
+    /// Whether the run handles no more events: it halted, or an online checker failed it.
+    #[inline]
+    fn stopped(&self) -> bool {
+        self.halted.is_some() || self.violation.is_some()
+    }
+
+    /// Records `observation` of `node` in the trace and the run's observations, and shows it
+    /// to every online checker; the first to object stops the run.
+    pub(crate) fn observe(&mut self, node: NodeId, observation: O) {
+        let event = self.trace.event_count();
+        self.trace.observe(self.now, node.0, &observation);
+        let record = ObservationRecord {
+            time: Instant::from_nanos(self.now),
+            node,
+            incarnation: self.nodes[node.index()].incarnation,
+            event,
+            observation,
+        };
+        if self.violation.is_none() {
+            for checker in &mut self.checkers {
+                let observed = Observed {
+                    time: record.time,
+                    node,
+                    incarnation: record.incarnation,
+                    event,
+                    observation: &record.observation,
+                };
+                if let Err(message) = checker.observe(observed) {
+                    self.violation = Some(Violation {
+                        checker: checker.name().to_string(),
+                        message,
+                        time: record.time,
+                        node,
+                        event,
+                    });
+                    break;
+                }
+            }
+        }
+        self.observations.push(record);
     }
 
     pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryRecord) {

@@ -7,7 +7,7 @@
 use super::nodes::{NodeState, Status};
 use super::queue::Event;
 use super::{Core, Simulation};
-use crate::api::{Message, NodeId, Timer};
+use crate::api::{Message, NodeId, Observation, Timer};
 use crate::net::{LinkConfig, Partition};
 use crate::trace::{DropReason, NO_NODE};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +16,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// still in flight.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct NetworkStats {
+    /// Every message sent, whatever became of it.
     pub sent: u64,
+    /// Of those, the messages a server sent to a server: what a protocol costs its group,
+    /// counted by the engine, so a protocol cannot under-report it.
+    pub sent_server_to_server: u64,
+    /// A client's requests to servers.
+    pub sent_client_to_server: u64,
+    /// Servers' replies to clients.
+    pub sent_server_to_client: u64,
     pub duplicated: u64,
     pub delivered: u64,
     pub dropped: u64,
@@ -265,7 +273,7 @@ impl Network {
     }
 }
 
-impl<M: Message, T: Timer> Core<M, T> {
+impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     #[inline]
     pub(crate) fn send(&mut self, from: NodeId, to: NodeId, message: M) {
         assert!(
@@ -275,7 +283,17 @@ impl<M: Message, T: Timer> Core<M, T> {
         let (from, to) = (from.0, to.0);
         let id = self.next_message_id;
         self.next_message_id += 1;
-        self.network.stats.sent += 1;
+        let stats = &mut self.network.stats;
+        stats.sent += 1;
+        match (
+            self.nodes[from as usize].is_client,
+            self.nodes[to as usize].is_client,
+        ) {
+            (false, false) => stats.sent_server_to_server += 1,
+            (true, false) => stats.sent_client_to_server += 1,
+            (false, true) => stats.sent_server_to_client += 1,
+            (true, true) => {}
+        }
         self.trace.send(self.now, from, to, id, &message);
         let config = self.network.config(from, to);
         let (loss_ppm, duplicate_ppm, capacity) =
@@ -365,7 +383,7 @@ impl<M: Message, T: Timer> Core<M, T> {
     }
 }
 
-impl<M: Message, T: Timer> Simulation<M, T> {
+impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
     /// A message arrives: dropped if its node is down or the link is cut now, else handled.
     #[inline]
     pub(super) fn deliver(&mut self, from: u32, to: u32, id: u64, queued: bool, message: M) {

@@ -3,7 +3,7 @@
 
 use super::queue::{Event, Handle};
 use super::{CURRENT, Core, Simulation};
-use crate::api::{Context, Effect, Inputs, Message, Node, NodeId, Timer};
+use crate::api::{Context, Effect, Inputs, Message, Node, NodeId, Observation, Timer};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use crate::trace::NO_NODE;
@@ -104,7 +104,7 @@ pub(super) struct PendingTimer {
     id: u64,
 }
 
-impl<M: Message, T: Timer> Simulation<M, T> {
+impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
     /// Runs one handler of an up node: the only place where protocol code is called. The
     /// handler fills a context's effect buffer; the effects are carried out in order once it
     /// returns. Log lines and panics inside it are attributed to the node and the current
@@ -113,7 +113,10 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     pub(super) fn call(
         &mut self,
         node: u32,
-        handler: impl FnOnce(&mut dyn Node<Message = M, Timer = T>, &mut Context<'_, M, T>),
+        handler: impl FnOnce(
+            &mut dyn Node<Message = M, Timer = T, Observation = O>,
+            &mut Context<'_, M, T, O>,
+        ),
     ) {
         let instance = self.instances[node as usize]
             .as_deref_mut()
@@ -224,7 +227,7 @@ impl<M: Message, T: Timer> Simulation<M, T> {
     }
 }
 
-impl<M: Message, T: Timer> Core<M, T> {
+impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     pub(crate) fn local_now(&self, node: NodeId) -> Instant {
         let local = self.nodes[node.index()].clock.local(self.now);
         Instant::from_nanos(local.clamp(0, i128::from(u64::MAX)) as u64)
@@ -232,7 +235,7 @@ impl<M: Message, T: Timer> Core<M, T> {
 
     /// Carries out one effect of a handler of `node`.
     #[inline]
-    fn carry_out(&mut self, node: NodeId, effect: Effect<M, T>) {
+    fn carry_out(&mut self, node: NodeId, effect: Effect<M, T, O>) {
         match effect {
             Effect::Send { to, message } => self.send(node, to, message),
             Effect::SetTimer { after, timer } => self.set_timer(node, after, timer),
@@ -242,6 +245,11 @@ impl<M: Message, T: Timer> Core<M, T> {
             Effect::Annotate(text) => self.trace.note(self.now, node.0, format_args!("{text}")),
             Effect::Count { name, delta } => self.metrics.count(name, delta),
             Effect::Sample { name, latency } => self.metrics.sample(name, latency),
+            Effect::Series { name, value } => {
+                self.metrics
+                    .series(name, Instant::from_nanos(self.now), value)
+            }
+            Effect::Observe(observation) => self.observe(node, observation),
         }
     }
 

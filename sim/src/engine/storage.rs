@@ -5,10 +5,10 @@
 use super::nodes::Status;
 use super::queue::Event;
 use super::{Core, Simulation};
-use crate::api::{IoId, Message, NodeId, Timer};
+use crate::api::{IoId, Message, NodeId, Observation, Timer};
 use crate::disk::{DiskOp, Durability, IoResult};
 
-impl<M: Message, T: Timer> Core<M, T> {
+impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     pub(crate) fn disk_submit(&mut self, node: NodeId, IoId(id): IoId, op: DiskOp) {
         let index = node.index();
         self.trace.disk_submit(self.now, node.0, id, &op);
@@ -50,7 +50,7 @@ impl<M: Message, T: Timer> Core<M, T> {
     }
 }
 
-impl<M: Message, T: Timer> Simulation<M, T> {
+impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
     pub(super) fn disk_done(
         &mut self,
         node: u32,

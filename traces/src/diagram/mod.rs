@@ -395,6 +395,7 @@ fn symbol(event: &TraceEvent) -> &'static str {
         TraceEvent::Resume => "resume",
         TraceEvent::Hold { .. } => "hold",
         TraceEvent::Note { .. } => "note",
+        TraceEvent::Observe { .. } => "observe",
         // Anything else that happens on a node (disk operations, say) is a plain mark.
         _ => "event",
     }

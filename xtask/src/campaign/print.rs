@@ -90,8 +90,12 @@ pub fn print_summary(summary: &TargetSummary) {
     for failure in &shown {
         // The first line; `replay` shows the whole explanation.
         let message = failure.message.lines().next().unwrap_or_default();
+        let location = match failure.location.as_str() {
+            "" => String::new(),
+            location => format!(" [{location}]"),
+        };
         println!(
-            "FAIL {} seed {} {}: {message}",
+            "FAIL {} seed {} {}{location}: {message}",
             summary.scenario,
             failure.seed,
             failure.outcome.as_str(),
@@ -115,6 +119,7 @@ mod tests {
             seed,
             outcome,
             message: String::new(),
+            location: String::new(),
             replay: String::new(),
         }
     }

@@ -47,6 +47,9 @@ pub struct Failure {
     pub seed: u64,
     pub outcome: Outcome,
     pub message: String,
+    /// Which checker found it and where (`Verdict::location`); empty when not known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
     /// The command that replays the seed (rebuilt when a summary is read back).
     pub replay: String,
 }
@@ -93,6 +96,7 @@ impl TargetSummary {
                 seed: result.seed,
                 outcome: result.verdict.outcome,
                 message: result.verdict.message.clone(),
+                location: result.verdict.location(),
                 replay: result.replay_command(),
             });
         }
