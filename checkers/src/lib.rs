@@ -37,7 +37,9 @@
 //! [`Limits::duration_max`] runs out). A part's verdict never depends on the other parts, so
 //! [`check_parallel`] reports the same for any number of threads.
 //!
-//! **Architecture Invariant:** nothing here depends on the simulator, the only wall-clock
+//! **Architecture Invariant:** nothing here depends on the simulator (only on the protocol
+//! API, `faultline-api`, whose history type, [`Event`], is the one every part of the project
+//! reads and writes: a run's history needs no conversion to be checked), the only wall-clock
 //! reads are the caller's optional time limit (`linearizability::deadline`), and the only
 //! threads are those of [`check_parallel`], which the simulator never calls.
 

@@ -17,7 +17,7 @@
 //! rounds do not, so the protocol never reads `ctx.now()`.
 
 use crate::processes::Processes;
-use faultline_api::history::OpStatus;
+use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -207,21 +207,6 @@ impl BroadcastServer {
             retry_armed: false,
             retry_round: 0,
         }
-    }
-
-    /// Every value the node holds.
-    pub fn values(&self) -> &BTreeSet<u64> {
-        &self.values
-    }
-
-    /// The nodes this node gossips with.
-    pub fn neighbours(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.links.keys().copied()
-    }
-
-    /// Values sent to some neighbour and not acknowledged yet, summed over neighbours.
-    pub fn unacknowledged_count(&self) -> usize {
-        self.links.values().map(|l| l.unacked.len()).sum()
     }
 
     fn set_topology(&mut self, me: NodeId, topology: &BTreeMap<NodeId, Vec<NodeId>>) {
@@ -508,11 +493,6 @@ impl BroadcastClient {
         }
     }
 
-    /// Values handed to a broadcast so far.
-    pub fn values_broadcast(&self) -> u64 {
-        self.next_value
-    }
-
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let pause = ctx.rng().exponential(self.config.think_mean);
         ctx.set_timer(pause, BroadcastTimer::Think { process });
@@ -579,14 +559,14 @@ impl Node for BroadcastClient {
             (Some(broadcast), None) => {
                 ctx.complete(
                     process as u64,
-                    OpStatus::Ok,
+                    EventKind::Ok,
                     "broadcast",
                     None,
                     broadcast.into(),
                 );
             }
             (None, Some(values)) => {
-                ctx.complete(process as u64, OpStatus::Ok, "read", None, values.into());
+                ctx.complete(process as u64, EventKind::Ok, "read", None, values.into());
             }
             _ => panic!("request {request} was answered with the wrong kind of reply"),
         }
@@ -612,7 +592,7 @@ impl Node for BroadcastClient {
                     Some(value) => ("broadcast", value.into()),
                     None => ("read", serde_json::Value::Null),
                 };
-                ctx.complete(process as u64, OpStatus::Info, f, None, value);
+                ctx.complete(process as u64, EventKind::Info, f, None, value);
                 if ctx.now() < self.config.stop_at {
                     self.think(ctx, process);
                 }

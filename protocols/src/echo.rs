@@ -2,7 +2,7 @@
 //! `echo` scenario and by the engine benchmark.
 
 use crate::processes::Processes;
-use faultline_api::history::OpStatus;
+use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 
@@ -147,7 +147,7 @@ impl Node for EchoClient {
                 "echo-latency",
                 ctx.now().saturating_since(outstanding.sent_at),
             );
-            ctx.complete(slot as u64, OpStatus::Ok, "echo", None, payload.into());
+            ctx.complete(slot as u64, EventKind::Ok, "echo", None, payload.into());
         }
         self.issue(ctx, slot);
     }
@@ -159,7 +159,7 @@ impl Node for EchoClient {
             if self.config.record_history {
                 ctx.complete(
                     slot as u64,
-                    OpStatus::Info,
+                    EventKind::Info,
                     "echo",
                     None,
                     serde_json::Value::Null,

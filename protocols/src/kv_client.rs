@@ -5,7 +5,7 @@
 //! [`KvProtocol`].
 
 use crate::processes::Processes;
-use faultline_api::history::OpStatus;
+use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Message, Node, NodeId};
 use std::marker::PhantomData;
@@ -183,15 +183,15 @@ impl<P: KvProtocol> Node for KvClient<P> {
         match reply {
             KvReply::Value(value) => {
                 assert_eq!(f, "get", "only a get returns a value");
-                ctx.complete(id, OpStatus::Ok, f, Some(&key), value.into());
+                ctx.complete(id, EventKind::Ok, f, Some(&key), value.into());
             }
             KvReply::Done => {
                 assert_ne!(f, "get", "a get returns a value");
-                ctx.complete(id, OpStatus::Ok, f, Some(&key), serde_json::Value::Null);
+                ctx.complete(id, EventKind::Ok, f, Some(&key), serde_json::Value::Null);
             }
             KvReply::Failed(reason) => {
                 ctx.count("failed-ops", 1);
-                ctx.complete(id, OpStatus::Fail, f, Some(&key), reason.into());
+                ctx.complete(id, EventKind::Fail, f, Some(&key), reason.into());
             }
         }
         ctx.sample("kv-latency", ctx.now().saturating_since(pending.sent_at));
@@ -208,7 +208,7 @@ impl<P: KvProtocol> Node for KvClient<P> {
                     let key = pending.op.key().to_string();
                     ctx.complete(
                         id,
-                        OpStatus::Info,
+                        EventKind::Info,
                         pending.op.f(),
                         Some(&key),
                         serde_json::Value::Null,

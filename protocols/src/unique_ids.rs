@@ -6,7 +6,7 @@
 //! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
 
 use crate::processes::Processes;
-use faultline_api::history::OpStatus;
+use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 
@@ -51,10 +51,6 @@ impl IdServer {
             boot: 0,
             counter: 0,
         }
-    }
-
-    pub fn ids_generated(&self) -> u64 {
-        self.counter
     }
 }
 
@@ -166,7 +162,7 @@ impl Node for IdClient {
         ctx.sample("generate-latency", ctx.now().saturating_since(sent_at));
         ctx.complete(
             self.process_id(process),
-            OpStatus::Ok,
+            EventKind::Ok,
             "generate",
             None,
             id.into(),
@@ -197,7 +193,7 @@ impl Node for IdClient {
                     ctx.count("timeouts", 1);
                     ctx.complete(
                         self.process_id(process),
-                        OpStatus::Info,
+                        EventKind::Info,
                         "generate",
                         None,
                         serde_json::Value::Null,

@@ -503,11 +503,6 @@ impl WalKv {
         }
     }
 
-    /// The store as acknowledged to clients (for checkers).
-    pub fn store(&self) -> &BTreeMap<String, String> {
-        &self.store
-    }
-
     pub fn is_serving(&self) -> bool {
         matches!(self.stage, Stage::Serving)
     }

@@ -93,7 +93,7 @@ impl Store {
     }
 
     /// The node crashes and a fresh instance recovers from the same disk; returns what the
-    /// recovery did besides disk operations (annotations, counters).
+    /// recovery did besides disk operations (annotations, counters, its observation).
     #[track_caller]
     fn restart(&mut self) -> Effects {
         self.node = WalKv::new(WalBug::None);
@@ -172,11 +172,18 @@ fn value(value: &str) -> KvReply {
     KvReply::Value(value.into())
 }
 
-/// Whether recovery bumped the counter `name` (`log-damaged`, `data-loss`).
-fn counted(effects: &Effects, name: &str) -> bool {
-    effects
-        .iter()
-        .any(|e| matches!(e, Effect::Count { name: n, .. } if *n == name))
+/// What recovery reported in its one `Recovered` observation: (damaged, data lost).
+#[track_caller]
+fn recovered(effects: &Effects) -> (bool, bool) {
+    let mut reports = effects.iter().filter_map(|effect| match effect {
+        Effect::Observe(WalObservation::Recovered {
+            damaged, data_lost, ..
+        }) => Some((*damaged, *data_lost)),
+        _ => None,
+    });
+    let report = reports.next().expect("recovery reports what it found");
+    assert_eq!(reports.next(), None, "recovery reports once: {effects:?}");
+    report
 }
 
 /// A refusal that names the data loss and the key, never a value.
@@ -204,7 +211,7 @@ fn clean_recovery_serves_every_acknowledged_write() {
     assert_eq!(s.acked(), (4, log.len() as u64));
 
     let effects = s.restart();
-    assert!(!counted(&effects, "log-damaged") && !counted(&effects, "data-loss"));
+    assert_eq!(recovered(&effects), (false, false));
     assert_eq!(s.log(), log, "a clean log is left as it was");
     assert_eq!(s.get("a"), value("1x"));
     assert_eq!(s.get("b"), value("3"));
@@ -242,7 +249,7 @@ fn torn_tail_is_truncated_to_the_acknowledged_length() {
 
         let effects = s.restart();
         assert!(
-            !counted(&effects, "log-damaged"),
+            !recovered(&effects).0,
             "cut {cut}: a torn tail is no damage"
         );
         assert_eq!(
@@ -285,7 +292,7 @@ fn salvage_refuses_keys_whose_writes_may_be_destroyed() {
     s.log_mut()[ends[2] - 1] ^= 0x01; // The last byte of "new".
 
     let effects = s.restart();
-    assert!(counted(&effects, "log-damaged") && counted(&effects, "data-loss"));
+    assert_eq!(recovered(&effects), (true, true));
     assert_data_loss(s.get("b"), "b"); // Not "old".
     assert_data_loss(s.get("a"), "a"); // Record 3 might have been a put to a.
     assert_data_loss(s.get("never-written"), "never-written");
@@ -299,7 +306,7 @@ fn salvage_refuses_keys_whose_writes_may_be_destroyed() {
     assert_eq!(s.acked(), (7, s.log().len() as u64));
 
     let effects = s.restart();
-    assert!(counted(&effects, "data-loss"), "the damage is still there");
+    assert!(recovered(&effects).1, "the damage is still there");
     assert_eq!(s.get("b"), value("again"));
     assert_eq!(s.get("c"), value("3+!"));
     assert_data_loss(s.get("a"), "a");
@@ -324,7 +331,7 @@ fn void_record_keeps_unacknowledged_records_out_of_later_recoveries() {
     s.log_mut()[end_of_b - 1] ^= 0x01;
 
     let effects = s.restart();
-    assert!(counted(&effects, "data-loss"));
+    assert!(recovered(&effects).1);
     let void_at = acknowledged_len + record.len();
     let log = s.log().to_vec();
     // Header, then payload: kind 3, first u64, below u64.

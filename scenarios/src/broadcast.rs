@@ -35,7 +35,7 @@ use protocols::broadcast::{
     BroadcastObservation, BroadcastServer, BroadcastTimer,
 };
 use serde::{Deserialize, Serialize};
-use sim::history::OpStatus;
+use sim::history::EventKind;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
@@ -383,7 +383,7 @@ impl Scenario for Broadcast {
         let client_ops = sim
             .history()
             .iter()
-            .filter(|r| r.status == OpStatus::Invoke)
+            .filter(|r| r.kind == EventKind::Invoke)
             .count() as u64;
         let msgs_per_op_x1000 = (server_messages * 1000)
             .checked_div(client_ops)

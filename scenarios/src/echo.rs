@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, HistoryRecord, Latency, Metrics, NodeId, Outcome, Plan, Rng,
+    Config, Duration, FaultBudget, HistoryEvent, Latency, Metrics, NodeId, Outcome, Plan, Rng,
     Simulation, TraceLevel, Verdict,
 };
 
@@ -136,7 +136,7 @@ struct EchoCheck {
 }
 
 impl EchoCheck {
-    fn of(history: &[HistoryRecord]) -> EchoCheck {
+    fn of(history: &[HistoryEvent]) -> EchoCheck {
         let mut check = EchoCheck {
             mismatches: 0,
             round_trips: 0,

@@ -2,11 +2,11 @@
 //! the checks that read a history.
 
 use sim::api::Observation;
-use sim::history::OpStatus;
+use sim::history::EventKind;
 use sim::limits;
 use sim::{
-    Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Message, Metrics, Plan,
-    Rng, Simulation, Swarm, Timer, Verdict,
+    Duration, FaultBudget, HistoryEvent, Instant, Latency, LinkConfig, Message, Metrics, Plan, Rng,
+    Simulation, Swarm, Timer, Verdict,
 };
 
 /// Which fault kinds a scenario exercises, and how hard.
@@ -204,30 +204,29 @@ pub fn run_phases<M: Message, T: Timer, O: Observation>(
 /// Liveness of a request/response workload: every operation invoked in the liveness phase, early
 /// enough to have been answered within `timeout` before the run ended, completed `ok`.
 pub fn check_answered(
-    history: &[HistoryRecord],
+    history: &[HistoryEvent],
     healed_at: Instant,
     end: Instant,
     timeout: Duration,
 ) -> Verdict {
-    check_answered_with(history, healed_at, end, timeout, &[OpStatus::Ok])
+    check_answered_with(history, healed_at, end, timeout, &[EventKind::Ok])
 }
 
 /// As `check_answered`, accepting the given completions as answers (a definite `fail` is an
 /// answer where a scenario lets the protocol refuse): the `answered-after-heal` checker.
 pub fn check_answered_with(
-    history: &[HistoryRecord],
+    history: &[HistoryEvent],
     healed_at: Instant,
     end: Instant,
     timeout: Duration,
-    answers: &[OpStatus],
+    answers: &[EventKind],
 ) -> Verdict {
-    let answers: Vec<checkers::EventKind> = answers.iter().map(|&s| event_kind(s)).collect();
     let found = checkers::check_answered_with(
         &checker_history(history),
         nanos(healed_at.as_nanos()),
         nanos(end.as_nanos()),
         nanos(timeout.as_nanos()),
-        &answers,
+        answers,
     );
     verdict_of(checkers::checks::answered::NAME, found.map(|a| a.violation))
 }
@@ -237,33 +236,18 @@ pub fn nanos(time: u64) -> i64 {
     i64::try_from(time).unwrap_or(i64::MAX)
 }
 
-fn event_kind(status: OpStatus) -> checkers::EventKind {
-    match status {
-        OpStatus::Invoke => checkers::EventKind::Invoke,
-        OpStatus::Ok => checkers::EventKind::Ok,
-        OpStatus::Fail => checkers::EventKind::Fail,
-        OpStatus::Info => checkers::EventKind::Info,
-    }
-}
-
-/// A run's history as the `checkers` crate reads it (the shared history format): the one
-/// bridge from the records clients leave to every history checker. A `fail` or `info`
-/// completion carries no value there (the format's rule), whatever the client wrote.
-pub fn checker_history(history: &[HistoryRecord]) -> checkers::History {
-    use checkers::Event;
-    let events: Vec<Event> = history
+/// A run's history as the `checkers` crate holds it (the same events: one history type). A
+/// `fail` or `info` completion's value is dropped: the format leaves it unknown, whatever the
+/// client wrote (an error's name, say).
+pub fn checker_history(history: &[HistoryEvent]) -> checkers::History {
+    let events = history
         .iter()
-        .map(|record| {
-            let value = match record.status {
-                OpStatus::Invoke | OpStatus::Ok => record.value.clone(),
-                OpStatus::Fail | OpStatus::Info => serde_json::Value::Null,
-            };
-            let mut event = Event::new(event_kind(record.status), record.process, &record.f, value)
-                .with_time(nanos(record.time));
-            if let Some(key) = &record.key {
-                event = event.with_key(key);
-            }
-            event
+        .map(|event| match event.kind {
+            EventKind::Invoke | EventKind::Ok => event.clone(),
+            EventKind::Fail | EventKind::Info => HistoryEvent {
+                value: serde_json::Value::Null,
+                ..event.clone()
+            },
         })
         .collect();
     checkers::History::from_events(events)
@@ -303,12 +287,12 @@ pub fn verdict_of(
 const CHECKER_MEMORY_BYTES_MAX: usize = 512 << 20;
 
 /// Checks a history for linearizability against a built-in model of the `checkers` crate.
-pub fn check_linearizable(history: &[HistoryRecord], model: checkers::BuiltinModel) -> Verdict {
+pub fn check_linearizable(history: &[HistoryEvent], model: checkers::BuiltinModel) -> Verdict {
     let verdict = linearizable(history, model);
     verdict.by(checkers::registry::LINEARIZABLE)
 }
 
-fn linearizable(history: &[HistoryRecord], model: checkers::BuiltinModel) -> Verdict {
+fn linearizable(history: &[HistoryEvent], model: checkers::BuiltinModel) -> Verdict {
     let limits = checkers::Limits {
         duration_max: None,
         memory_bytes_max: Some(CHECKER_MEMORY_BYTES_MAX),
@@ -348,17 +332,17 @@ fn linearizable(history: &[HistoryRecord], model: checkers::BuiltinModel) -> Ver
 }
 
 /// When the operation that cannot be linearized returned.
-fn blocked_at(report: &checkers::Report, history: &[HistoryRecord]) -> Option<Instant> {
+fn blocked_at(report: &checkers::Report, history: &[HistoryEvent]) -> Option<Instant> {
     let failure = report.failing_part()?.failure.as_ref()?;
     let operation = report.operations.get(failure.blocked)?;
     let position = operation.return_position.unwrap_or(operation.call_position);
-    history.get(position).map(HistoryRecord::time)
+    history.get(position).map(HistoryEvent::time)
 }
 
 /// The checker numbers events as lines (`(lines 10-14)`, `(line 10-end)`) of a history that,
 /// in a simulation, is a file only if `replay --history` writes it: says so, and adds the
 /// virtual times, which find the operation in the trace.
-fn name_history_lines(text: &str, history: &[HistoryRecord]) -> String {
+fn name_history_lines(text: &str, history: &[HistoryEvent]) -> String {
     let time = |line: &str| {
         let index = line.parse::<usize>().ok()?.checked_sub(1)?;
         history.get(index).map(|r| r.time().to_string())
@@ -402,12 +386,8 @@ fn name_history_lines(text: &str, history: &[HistoryRecord]) -> String {
 mod tests {
     use super::*;
 
-    fn record(time_millis: u64) -> HistoryRecord {
-        let json = format!(
-            r#"{{"process": 1, "type": "invoke", "f": "read", "value": null, "time": {}}}"#,
-            time_millis * 1_000_000
-        );
-        serde_json::from_str(&json).expect("a history record")
+    fn record(time_millis: i64) -> HistoryEvent {
+        HistoryEvent::invoke(1, "read", serde_json::Value::Null).with_time(time_millis * 1_000_000)
     }
 
     // Goal: a verdict never names bare "lines" of a file nobody wrote. Method: an explanation

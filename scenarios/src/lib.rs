@@ -10,7 +10,7 @@ pub mod runner;
 mod unique_ids;
 mod wal_kv;
 
-use sim::{HistoryRecord, Instant, Plan, Report, Trace, TraceLevel};
+use sim::{HistoryEvent, Instant, Plan, Report, Trace, TraceLevel};
 use std::collections::BTreeMap;
 
 /// A planted bug: a deliberate mistake in a protocol that the scenario's checks must catch.
@@ -24,7 +24,7 @@ pub struct Bug {
 pub struct Run {
     pub report: Report,
     pub trace: Trace,
-    pub history: Vec<HistoryRecord>,
+    pub history: Vec<HistoryEvent>,
     /// The time series protocols emitted (`Context::series`), by name: (time, value) points.
     pub series: BTreeMap<String, Vec<(Instant, u64)>>,
 }

@@ -21,11 +21,11 @@ use protocols::rpc::counter::{
 use protocols::rpc::load::{LoadClient, LoadClientConfig, LoadShape, WorkServer};
 use protocols::rpc::{BreakerConfig, ClientConfig, RetryBudget, RetryPolicy, ServerConfig};
 use serde::{Deserialize, Serialize};
-use sim::history::OpStatus;
+use sim::history::EventKind;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, HistoryRecord, Instant, Latency, LinkConfig, Metrics,
+    Config, Duration, FaultBudget, HistoryEvent, Instant, Latency, LinkConfig, Metrics,
     ObservationRecord, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
 };
 use std::collections::BTreeMap;
@@ -328,7 +328,7 @@ fn audit_adds(observations: &[ObservationRecord<CounterObservation>]) -> Result<
     struct Add {
         process: u64,
         amount: u64,
-        status: OpStatus,
+        status: EventKind,
     }
     let mut applied: BTreeMap<(ClientId, u64), u32> = BTreeMap::new();
     let mut adds: BTreeMap<(ClientId, u64), Add> = BTreeMap::new();
@@ -347,7 +347,7 @@ fn audit_adds(observations: &[ObservationRecord<CounterObservation>]) -> Result<
                 let add = Add {
                     process,
                     amount,
-                    status: OpStatus::Invoke,
+                    status: EventKind::Invoke,
                 };
                 adds.insert((client, call), add);
             }
@@ -365,9 +365,9 @@ fn audit_adds(observations: &[ObservationRecord<CounterObservation>]) -> Result<
     for (&(id, call), add) in &adds {
         let applied = applied.get(&(id, call)).copied().unwrap_or(0);
         let allowed = match add.status {
-            OpStatus::Ok => 1..=1,
-            OpStatus::Fail => 0..=0,
-            OpStatus::Info | OpStatus::Invoke => 0..=1,
+            EventKind::Ok => 1..=1,
+            EventKind::Fail => 0..=0,
+            EventKind::Info | EventKind::Invoke => 0..=1,
         };
         if !allowed.contains(&applied) {
             return Err(format!(
@@ -630,10 +630,10 @@ struct Second {
 }
 
 fn per_second(
-    history: &[HistoryRecord],
+    history: &[HistoryEvent],
     series: &BTreeMap<String, Vec<(Instant, u64)>>,
 ) -> Vec<Second> {
-    let end = history.last().map_or(0, |r| r.time) / 1_000_000_000 + 1;
+    let end = history.last().map_or(0, |r| r.time().as_nanos()) / 1_000_000_000 + 1;
     let mut seconds = vec![Second::default(); end as usize];
     let second = |time: u64| (time / 1_000_000_000) as usize;
     for call in calls(history) {
@@ -643,12 +643,12 @@ fn per_second(
         };
         let at = &mut seconds[second(completed)];
         match status {
-            OpStatus::Ok => {
+            EventKind::Ok => {
                 at.ok += 1;
                 at.latencies.push(completed - call.invoked);
             }
-            OpStatus::Fail => at.failed += 1,
-            OpStatus::Info | OpStatus::Invoke => at.indefinite += 1,
+            EventKind::Fail => at.failed += 1,
+            EventKind::Info | EventKind::Invoke => at.indefinite += 1,
         }
     }
     // The point at the end of second k (time k+1 s) describes second k.
@@ -749,19 +749,19 @@ fn check_recovery(
 /// A call of the history: when it was invoked, and when and how it completed.
 struct Call {
     invoked: u64,
-    completed: Option<(u64, OpStatus)>,
+    completed: Option<(u64, EventKind)>,
 }
 
 /// The history's calls, paired by the checkers' one pairing.
-fn calls(history: &[HistoryRecord]) -> Vec<Call> {
+fn calls(history: &[HistoryEvent]) -> Vec<Call> {
     let paired = harness::checker_history(history);
     let ops = checkers::pair(&paired).expect("the load clients write well-formed histories");
     ops.iter()
         .map(|op| Call {
-            invoked: history[op.invoke].time,
+            invoked: history[op.invoke].time().as_nanos(),
             completed: op
                 .completion
-                .map(|index| (history[index].time, history[index].status)),
+                .map(|index| (history[index].time().as_nanos(), history[index].kind)),
         })
         .collect()
 }
@@ -769,7 +769,7 @@ fn calls(history: &[HistoryRecord]) -> Vec<Call> {
 /// Goodput and latency before, during and after the spike, as report metrics derived from
 /// the history.
 fn record_phases(
-    history: &[HistoryRecord],
+    history: &[HistoryEvent],
     workload: &OverloadWorkload,
     spike_end: Duration,
 ) -> Metrics {
@@ -779,7 +779,7 @@ fn record_phases(
     let offered = calls.len() as u64;
     let mut samples: Vec<(&'static str, &'static str, u64)> = Vec::new();
     for call in calls {
-        let Some((completed, OpStatus::Ok)) = call.completed else {
+        let Some((completed, EventKind::Ok)) = call.completed else {
             continue;
         };
         let (counter, latency) = if completed < spike_start {

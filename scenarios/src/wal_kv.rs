@@ -17,7 +17,7 @@ use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig};
 use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
 use serde::{Deserialize, Serialize};
 use sim::api::observe::{Observed, checker};
-use sim::history::OpStatus;
+use sim::history::EventKind;
 use sim::limits;
 use sim::plan::draw_ppm;
 use sim::rng::stream;
@@ -220,10 +220,10 @@ impl Scenario for WalKvScenario {
         let healed_at = harness::run_phases(&mut sim, plan);
         let mut verdict = harness::check_linearizable(sim.history(), checkers::BuiltinModel::Kv);
         if verdict.is_pass() {
-            let answers: &[OpStatus] = if self.faulty_disk {
-                &[OpStatus::Ok, OpStatus::Fail]
+            let answers: &[EventKind] = if self.faulty_disk {
+                &[EventKind::Ok, EventKind::Fail]
             } else {
-                &[OpStatus::Ok]
+                &[EventKind::Ok]
             };
             verdict = harness::check_answered_with(
                 sim.history(),

@@ -30,7 +30,7 @@ pub use engine::{
     Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, ObservationRecord, Simulation, current_event,
 };
 pub use hash::StableHasher;
-pub use history::{HistoryRecord, OpStatus};
+pub use history::{Event as HistoryEvent, EventKind};
 pub use net::{Latency, LinkConfig, Partition};
 pub use plan::{Fault, FaultBudget, Plan, ScheduledFault, Swarm};
 pub use report::{Metrics, Outcome, Quantiles, Report, Verdict};

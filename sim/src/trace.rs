@@ -7,7 +7,7 @@
 
 use crate::api::Wire;
 use crate::hash::StableHasher;
-use crate::history::OpStatus;
+use crate::history::EventKind;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
@@ -134,7 +134,7 @@ pub enum TraceEvent {
     /// A client's invocation or completion, as in the history.
     Client {
         process: u64,
-        status: OpStatus,
+        status: EventKind,
         f: String,
         key: Option<String>,
         value: String,
@@ -434,10 +434,10 @@ impl Trace {
         }
     }
 
-    pub(crate) fn client(&mut self, time: u64, node: u32, op: &crate::history::HistoryRecord) {
+    pub(crate) fn client(&mut self, time: u64, node: u32, op: &crate::HistoryEvent) {
         let record = self.head(tag::CLIENT, time, node);
         self.hasher.write_u64(op.process);
-        op.status.hash(&mut self.hasher);
+        op.kind.hash(&mut self.hasher);
         op.f.hash(&mut self.hasher);
         op.key.hash(&mut self.hasher);
         let value = op.value.to_string();
@@ -445,7 +445,7 @@ impl Trace {
         if record {
             let event = TraceEvent::Client {
                 process: op.process,
-                status: op.status,
+                status: op.kind,
                 f: op.f.clone(),
                 key: op.key.clone(),
                 value,

@@ -8,7 +8,7 @@ use super::{
     ServerConfig, ServerTimer,
 };
 use crate::rpc::{CallOptions, ClientId};
-use faultline_api::history::OpStatus;
+use faultline_api::history::EventKind;
 use faultline_api::time::Duration;
 use faultline_api::{Context, Node, NodeId};
 use std::fmt;
@@ -99,7 +99,7 @@ pub enum CounterObservation {
     AddEnded {
         client: ClientId,
         call: u64,
-        status: OpStatus,
+        status: EventKind,
     },
 }
 
@@ -260,7 +260,7 @@ impl CounterClient {
                 let f = if amount.is_some() { "add" } else { "read" };
                 ctx.complete(
                     history_process,
-                    OpStatus::Fail,
+                    EventKind::Fail,
                     f,
                     None,
                     serde_json::Value::Null,
@@ -277,11 +277,11 @@ impl CounterClient {
         let (status, value) = match done.result {
             Ok(CounterResponse::Added) => {
                 assert!(amount.is_some(), "only an add answers `added`");
-                (OpStatus::Ok, amount.into())
+                (EventKind::Ok, amount.into())
             }
             Ok(CounterResponse::Value(value)) => {
                 assert!(amount.is_none(), "only a read answers a value");
-                (OpStatus::Ok, value.into())
+                (EventKind::Ok, value.into())
             }
             Err(error) => {
                 let timed_out =
@@ -290,9 +290,9 @@ impl CounterClient {
                 let believed_definite =
                     self.config.bug == CounterBug::TimeoutIsFailure && timed_out;
                 let status = if believed_definite || error.is_definite() {
-                    OpStatus::Fail
+                    EventKind::Fail
                 } else {
-                    OpStatus::Info
+                    EventKind::Info
                 };
                 (status, error.kind.as_str().into())
             }

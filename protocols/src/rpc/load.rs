@@ -7,7 +7,7 @@ use super::{
     CallOptions, ClientConfig, ClientTimer, Completion, RpcClient, RpcMessage, RpcServer,
     ServerConfig, ServerTimer,
 };
-use faultline_api::history::OpStatus;
+use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 use std::fmt;
@@ -69,14 +69,6 @@ impl WorkServer {
             service_min,
             service_max,
         }
-    }
-
-    pub fn queue_length(&self) -> usize {
-        self.rpc.queue_length()
-    }
-
-    pub fn workers_busy(&self) -> u32 {
-        self.rpc.workers_busy()
     }
 }
 
@@ -193,7 +185,7 @@ impl LoadClient {
         if let Err(refused) = self.rpc.call(ctx, self.config.server, Work, options, slot) {
             ctx.complete(
                 process,
-                OpStatus::Fail,
+                EventKind::Fail,
                 "work",
                 None,
                 refused.error.kind.as_str().into(),
@@ -209,14 +201,18 @@ impl LoadClient {
     ) {
         let process = self.config.first_process + done.tag as u64;
         match done.result {
-            Ok(WorkDone) => {
-                ctx.complete(process, OpStatus::Ok, "work", None, serde_json::Value::Null)
-            }
+            Ok(WorkDone) => ctx.complete(
+                process,
+                EventKind::Ok,
+                "work",
+                None,
+                serde_json::Value::Null,
+            ),
             Err(error) => {
                 let status = if error.is_definite() {
-                    OpStatus::Fail
+                    EventKind::Fail
                 } else {
-                    OpStatus::Info
+                    EventKind::Info
                 };
                 ctx.complete(process, status, "work", None, error.kind.as_str().into());
             }

@@ -22,7 +22,7 @@ pub mod wire;
 
 pub use disk::{DiskOp, IoError, IoId, IoResult};
 pub use hash::StableHasher;
-pub use history::{HistoryRecord, OpStatus};
+pub use history::{Event as HistoryEvent, EventKind};
 pub use node::{
     Context, Effect, Either, Inputs, Message, NoObservation, NoTimer, Node, NodeId, Observation,
     Timer,

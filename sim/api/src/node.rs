@@ -5,7 +5,7 @@
 //! handler returns.
 
 use crate::disk::{DiskOp, IoId, IoResult};
-use crate::history::{HistoryRecord, OpStatus};
+use crate::history::{Event as HistoryEvent, EventKind};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use crate::wire::Wire;
@@ -125,7 +125,7 @@ pub enum Effect<M, T, O = NoObservation> {
         op: DiskOp,
     },
     /// A client operation's invocation or completion, for the run's history.
-    History(HistoryRecord),
+    History(HistoryEvent),
     /// A line for people in the trace.
     Annotate(String),
     /// Add `delta` to the run's counter `name`.
@@ -296,7 +296,7 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
 
     /// Records that client `process` invoked operation `f` (the history's `invoke` line).
     pub fn invoke(&mut self, process: u64, f: &str, key: Option<&str>, value: serde_json::Value) {
-        let record = HistoryRecord::new(process, OpStatus::Invoke, f, key, value);
+        let record = history_event(EventKind::Invoke, process, f, key, value);
         self.effects.push(Effect::History(record));
     }
 
@@ -304,16 +304,16 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
     pub fn complete(
         &mut self,
         process: u64,
-        status: OpStatus,
+        status: EventKind,
         f: &str,
         key: Option<&str>,
         value: serde_json::Value,
     ) {
         assert!(
-            status != OpStatus::Invoke,
+            status != EventKind::Invoke,
             "complete() takes ok, fail or info"
         );
-        let record = HistoryRecord::new(process, status, f, key, value);
+        let record = history_event(status, process, f, key, value);
         self.effects.push(Effect::History(record));
     }
 
@@ -365,6 +365,21 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
             inputs,
             effects: Effects::Forward(&mut forward),
         });
+    }
+}
+
+/// A history event as a client records it; its host stamps the time.
+fn history_event(
+    kind: EventKind,
+    process: u64,
+    f: &str,
+    key: Option<&str>,
+    value: serde_json::Value,
+) -> HistoryEvent {
+    let event = HistoryEvent::new(kind, process, f, value);
+    match key {
+        Some(key) => event.with_key(key),
+        None => event,
     }
 }
 

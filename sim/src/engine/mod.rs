@@ -17,12 +17,12 @@ mod nodes;
 mod queue;
 mod storage;
 
+use crate::HistoryEvent;
 use crate::api::{
     Effect, Message, NoObservation, Node, NodeId, Observation, Observed, OnlineChecker, Timer,
     Violation,
 };
 use crate::disk::{Disk, DiskConfig};
-use crate::history::HistoryRecord;
 use crate::limits::NODES_MAX;
 use crate::net::LinkConfig;
 use crate::plan::{Fault, ScheduledFault};
@@ -120,7 +120,7 @@ pub(crate) struct Core<M, T, O> {
     network_rng: Rng,
     trace: Trace,
     pub(crate) metrics: Metrics,
-    history: Vec<HistoryRecord>,
+    history: Vec<HistoryEvent>,
     /// The servers that have joined (started once, or were added to start with the run), in
     /// id order: every node's `Context::members`.
     members: Vec<NodeId>,
@@ -321,7 +321,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         self.core.nodes[node.index()].status == Status::Up
     }
 
-    pub fn history(&self) -> &[HistoryRecord] {
+    pub fn history(&self) -> &[HistoryEvent] {
         &self.core.history
     }
 
@@ -345,7 +345,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         self.core.violation.as_ref()
     }
 
-    pub fn into_parts(self) -> (Trace, Vec<HistoryRecord>) {
+    pub fn into_parts(self) -> (Trace, Vec<HistoryEvent>) {
         (self.core.trace, self.core.history)
     }
 
@@ -610,8 +610,9 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
         self.observations.push(record);
     }
 
-    pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryRecord) {
-        record.time = self.now;
+    pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryEvent) {
+        record.time =
+            Some(i64::try_from(self.now).expect("virtual time fits an i64 for 292 years"));
         self.trace.client(self.now, node.0, &record);
         self.history.push(record);
     }
