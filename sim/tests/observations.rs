@@ -149,3 +149,43 @@ fn observations_are_part_of_the_trace_hash() {
     assert_ne!(a.trace().hash(), b.trace().hash());
     assert_eq!(run([2, 4, 5]).trace().hash(), a.trace().hash());
 }
+
+/// Observes on every timer tick, forever.
+struct Chatty;
+
+impl Node for Chatty {
+    type Message = ();
+    type Timer = ();
+    type Observation = Election;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, (), (), Election>) {
+        ctx.set_timer(Duration::from_millis(1), ());
+    }
+
+    fn on_message(&mut self, _: &mut Context<'_, (), (), Election>, _: NodeId, _: ()) {}
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, (), (), Election>, _: ()) {
+        ctx.observe(Election::BecameLeader { term: 1 });
+        ctx.set_timer(Duration::from_millis(1), ());
+    }
+}
+
+// Goal: a protocol that observes without end halts the run at the engine's bound instead of
+// exhausting memory. Method: a bound of 100 and a node that observes every millisecond.
+#[test]
+fn a_run_keeps_a_bounded_number_of_observations() {
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut config = Config::new(7, link.clone(), link);
+    config.observations_max = 100;
+    let mut sim = Simulation::new(config);
+    sim.add_node(|_| Chatty);
+    sim.run_until(Instant::ZERO + Duration::from_secs(10));
+    let halt = sim.halted().expect("the bound halts the run");
+    assert_eq!(halt.at, Instant::ZERO + Duration::from_millis(100));
+    assert_eq!(
+        halt.reason,
+        "kept 100 observations (the last by n0), the most a run keeps; does a protocol observe \
+         in a loop?"
+    );
+    assert_eq!(sim.observations().len(), 100);
+}

@@ -23,7 +23,7 @@ use crate::api::{
     Violation,
 };
 use crate::disk::{Disk, DiskConfig};
-use crate::limits::NODES_MAX;
+use crate::limits::{NODES_MAX, OBSERVATIONS_MAX};
 use crate::net::LinkConfig;
 use crate::plan::{Fault, ScheduledFault};
 use crate::report::{Metrics, Report, Verdict};
@@ -74,6 +74,8 @@ pub struct Config {
     /// A bound on the events one run may process; past it the run halts (see
     /// `Simulation::halted`).
     pub events_max: u64,
+    /// A bound on the observations one run keeps; reaching it halts the run.
+    pub observations_max: usize,
 }
 
 impl Config {
@@ -85,6 +87,7 @@ impl Config {
             trace_level: TraceLevel::Hash,
             disk: DiskConfig::default(),
             events_max: 500_000_000,
+            observations_max: OBSERVATIONS_MAX,
         }
     }
 
@@ -134,6 +137,7 @@ pub(crate) struct Core<M, T, O> {
     checkers: Vec<Box<dyn OnlineChecker<O>>>,
     /// The first violation an online checker reported; the run stops at it.
     violation: Option<Violation>,
+    observations_max: usize,
     fault_counts: BTreeMap<&'static str, u64>,
     next_message_id: u64,
     next_timer_id: u64,
@@ -195,6 +199,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
                 observations: Vec::new(),
                 checkers: Vec::new(),
                 violation: None,
+                observations_max: config.observations_max,
                 fault_counts: BTreeMap::new(),
                 next_message_id: 0,
                 next_timer_id: 0,
@@ -608,6 +613,16 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
             }
         }
         self.observations.push(record);
+        if self.observations.len() >= self.observations_max && self.halted.is_none() {
+            self.halted = Some(Halt {
+                at: Instant::from_nanos(self.now),
+                reason: format!(
+                    "kept {} observations (the last by {node}), the most a run keeps; does a \
+                     protocol observe in a loop?",
+                    self.observations_max
+                ),
+            });
+        }
     }
 
     pub(crate) fn record_history(&mut self, node: NodeId, mut record: HistoryEvent) {
