@@ -257,7 +257,8 @@ fn write_arrow(
     }
 }
 
-/// The mark of a crash, a restart, a pause, a hold or another event on a node's lane.
+/// The mark of a crash, a restart, a pause, a hold, an observation or another event on a
+/// node's lane.
 fn node_shape(x: u64, y: u64, symbol: &str) -> String {
     match symbol {
         "crash" => format!(
@@ -277,6 +278,11 @@ fn node_shape(x: u64, y: u64, symbol: &str) -> String {
             if symbol == "hold" { "#ff7f0e" } else { "#555" },
             x + 8,
             y + 4
+        ),
+        // What the protocol reported to checkers (became leader, learned a value): a diamond.
+        "observe" => format!(
+            "<path d=\"M{x},{} l5,5 l-5,5 l-5,-5 z\" fill=\"#1f77b4\"/>",
+            y - 5
         ),
         _ => format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3.5\" fill=\"#fff\" stroke=\"#333\"/>"),
     }
