@@ -13,6 +13,7 @@ pub mod counter;
 pub mod set_full;
 pub mod unique;
 
+use faultline_api::time::{Duration, Instant};
 use std::fmt;
 
 use crate::history::{History, HistoryError};
@@ -92,37 +93,19 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
-/// `nanos` as seconds with microsecond precision, as the simulator shows an instant:
-/// `1.250000s`, `0.000001s`; a negative time gets a minus sign (`-0.500000s`).
+/// `nanos` as seconds with microsecond precision, as the simulator shows an instant
+/// (`faultline_api::time::Instant`'s one syntax): `1.250000s`, `0.000001s`; a negative time
+/// gets a minus sign (`-0.500000s`).
 pub fn seconds(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };
-    let magnitude = nanos.unsigned_abs();
-    format!(
-        "{sign}{}.{:06}s",
-        magnitude / 1_000_000_000,
-        (magnitude % 1_000_000_000) / 1_000
-    )
+    format!("{sign}{}", Instant::from_nanos(nanos.unsigned_abs()))
 }
 
-/// `nanos` as the simulator shows a duration: in the largest unit below the value, exactly
-/// (`250ms`, `1.5s`, `17.492364ms`, `37us`, `12ns`, `0s`); a negative one gets a minus sign.
+/// `nanos` as the simulator shows a duration (`faultline_api::time::Duration`'s one syntax):
+/// `250ms`, `1.5s`, `17.492364ms`, `37us`, `12ns`, `0s`; a negative one gets a minus sign.
 pub fn duration(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };
-    let magnitude = nanos.unsigned_abs();
-    let (scale, digits, unit) = match magnitude {
-        0 => return "0s".to_owned(),
-        1_000_000_000.. => (1_000_000_000, 9, "s"),
-        1_000_000.. => (1_000_000, 6, "ms"),
-        1_000.. => (1_000, 3, "us"),
-        _ => (1, 0, "ns"),
-    };
-    let (whole, fraction) = (magnitude / scale, magnitude % scale);
-    if fraction == 0 {
-        format!("{sign}{whole}{unit}")
-    } else {
-        let fraction = format!("{fraction:0digits$}");
-        format!("{sign}{whole}.{}{unit}", fraction.trim_end_matches('0'))
-    }
+    format!("{sign}{}", Duration::from_nanos(nanos.unsigned_abs()))
 }
 
 /// When event `index` happened, for a message: its time as [`seconds`], or `line N` when the
