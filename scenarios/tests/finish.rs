@@ -1,7 +1,8 @@
 //! Goal: a run's report says who found a violation and where, and holds only figures from the
 //! front door. Method: a two-node simulation whose online checker objects to the third
-//! observation, finished through `harness::finish` with a derived gauge; then the same run
-//! with a checker that never objects, judged by the scenario's own verdict.
+//! observation, finished through `harness::finish` with a derived gauge; the same run with a
+//! checker that never objects, judged by the scenario's own verdict; and a built-in scenario
+//! (wal-kv) whose online checker stops a run at its violation.
 
 use scenarios::harness;
 use sim::api::observe::{Observed, checker};
