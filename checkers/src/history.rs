@@ -91,6 +91,11 @@ impl History {
         &self.events
     }
 
+    /// The events, given back (a simulation's run keeps its history after the checks).
+    pub fn into_events(self) -> Vec<Event> {
+        self.events
+    }
+
     /// The line of each event (parallel to [`History::events`]).
     pub fn lines(&self) -> &[usize] {
         &self.lines

@@ -372,16 +372,17 @@ impl Scenario for Broadcast {
         harness::validate_faults(plan, sim.node_count())?;
 
         harness::run_phases(&mut sim, plan);
+        let history = harness::take_history(&mut sim);
         let holdings = holdings(&servers, sim.observations());
         let settle = harness::nanos(plan.liveness_duration.as_nanos());
         let found =
-            checkers::check_set_full(&harness::checker_history(sim.history()), &holdings, settle);
+            checkers::check_set_full(&history, &holdings, settle);
         let check = found.as_ref().cloned().unwrap_or_default();
         // Msgs-per-op: node-to-node messages as the engine counted them, per client operation
         // in the history.
         let server_messages = sim.network_stats().sent_server_to_server;
-        let client_ops = sim
-            .history()
+        let client_ops = history
+            .events()
             .iter()
             .filter(|r| r.kind == EventKind::Invoke)
             .count() as u64;
@@ -405,7 +406,7 @@ impl Scenario for Broadcast {
         if let (true, Some(targets)) = (verdict.is_pass(), self.targets) {
             verdict = check_targets(targets, msgs_per_op_x1000, &latency);
         }
-        Ok(harness::finish(sim, plan, verdict, &derived))
+        Ok(harness::finish(sim, plan, verdict, &derived, history))
     }
 
     fn summary(&self, run: &Run) -> String {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, HistoryEvent, Latency, Metrics, NodeId, Outcome, Plan, Rng,
+    Config, Duration, FaultBudget, Latency, Metrics, NodeId, Outcome, Plan, Rng,
     Simulation, TraceLevel, Verdict,
 };
 
@@ -112,9 +112,10 @@ impl Scenario for Echo {
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let echoes = EchoCheck::of(sim.history());
+        let history = harness::take_history(&mut sim);
+        let echoes = EchoCheck::of(&history);
         let verdict = match echoes.mismatches {
-            0 => harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout),
+            0 => harness::check_answered(&history, healed_at, sim.now(), workload.timeout),
             mismatches => Verdict::fail(
                 Outcome::Safety,
                 format!("{mismatches} replies differed from their requests"),
@@ -123,7 +124,7 @@ impl Scenario for Echo {
         let mut derived = Metrics::default();
         derived.count("round-trips", echoes.round_trips);
         derived.count("timeouts", echoes.timeouts);
-        Ok(harness::finish(sim, plan, verdict, &derived))
+        Ok(harness::finish(sim, plan, verdict, &derived, history))
     }
 }
 
@@ -136,19 +137,18 @@ struct EchoCheck {
 }
 
 impl EchoCheck {
-    fn of(history: &[HistoryEvent]) -> EchoCheck {
+    fn of(history: &checkers::History) -> EchoCheck {
         let mut check = EchoCheck {
             mismatches: 0,
             round_trips: 0,
             timeouts: 0,
         };
-        let paired = harness::checker_history(history);
-        let ops = checkers::pair(&paired).expect("the echo client writes a well-formed history");
+        let ops = checkers::pair(history).expect("the echo client writes a well-formed history");
         for op in ops {
             match (op.status, op.completion) {
                 (checkers::EventKind::Ok, _) => {
                     check.round_trips += 1;
-                    if op.result(&paired) != Some(op.argument(&paired)) {
+                    if op.result(history) != Some(op.argument(history)) {
                         check.mismatches += 1;
                     }
                 }

@@ -111,7 +111,8 @@ pub fn plan<W: serde::Serialize>(
 /// stopped the run where it happened and is the verdict; a run that halted because it ran away
 /// (virtual time stopped advancing) is a liveness failure whatever its checks said.
 ///
-/// `derived` holds the per-run values the scenario computed from what the run observed, its
+/// `history` is the run's history the checks took (`take_history`). `derived` holds the
+/// per-run values the scenario computed from what the run observed, its
 /// history and the engine's counters: the one way a scenario adds figures to its report (a
 /// gauge such as `msgs-per-op-x1000` is one value per run, shown by `fuzz` as quantiles
 /// across seeds; a time series a protocol emits is `Run::series`).
@@ -120,6 +121,7 @@ pub fn finish<M: Message, T: Timer, O: Observation>(
     plan: &Plan,
     verdict: Verdict,
     derived: &Metrics,
+    history: checkers::History,
 ) -> crate::Run {
     let verdict = match (sim.violation(), sim.halted()) {
         (Some(violation), _) => Verdict::from_violation(violation),
@@ -144,11 +146,12 @@ pub fn finish<M: Message, T: Timer, O: Observation>(
         .all_series()
         .map(|(name, points)| (name.to_string(), points.to_vec()))
         .collect();
-    let (trace, history) = sim.into_parts();
+    let (trace, rest) = sim.into_parts();
+    assert!(rest.is_empty(), "the checks took the whole history");
     crate::Run {
         report,
         trace,
-        history,
+        history: history.into_events(),
         series,
     }
 }
@@ -204,7 +207,7 @@ pub fn run_phases<M: Message, T: Timer, O: Observation>(
 /// Liveness of a request/response workload: every operation invoked in the liveness phase, early
 /// enough to have been answered within `timeout` before the run ended, completed `ok`.
 pub fn check_answered(
-    history: &[HistoryEvent],
+    history: &checkers::History,
     healed_at: Instant,
     end: Instant,
     timeout: Duration,
@@ -215,14 +218,14 @@ pub fn check_answered(
 /// As `check_answered`, accepting the given completions as answers (a definite `fail` is an
 /// answer where a scenario lets the protocol refuse): the `answered-after-heal` checker.
 pub fn check_answered_with(
-    history: &[HistoryEvent],
+    history: &checkers::History,
     healed_at: Instant,
     end: Instant,
     timeout: Duration,
     answers: &[EventKind],
 ) -> Verdict {
     let found = checkers::check_answered_with(
-        &checker_history(history),
+        history,
         nanos(healed_at.as_nanos()),
         nanos(end.as_nanos()),
         nanos(timeout.as_nanos()),
@@ -236,21 +239,12 @@ pub fn nanos(time: u64) -> i64 {
     i64::try_from(time).unwrap_or(i64::MAX)
 }
 
-/// A run's history as the `checkers` crate holds it (the same events: one history type). A
-/// `fail` or `info` completion's value is dropped: the format leaves it unknown, whatever the
-/// client wrote (an error's name, say).
-pub fn checker_history(history: &[HistoryEvent]) -> checkers::History {
-    let events = history
-        .iter()
-        .map(|event| match event.kind {
-            EventKind::Invoke | EventKind::Ok => event.clone(),
-            EventKind::Fail | EventKind::Info => HistoryEvent {
-                value: serde_json::Value::Null,
-                ..event.clone()
-            },
-        })
-        .collect();
-    checkers::History::from_events(events)
+/// The run's history, moved out of the simulation for the checks (the `checkers` crate holds
+/// the same events: one history type, nothing copied); `finish` puts it in the run.
+pub fn take_history<M: Message, T: Timer, O: Observation>(
+    sim: &mut Simulation<M, T, O>,
+) -> checkers::History {
+    checkers::History::from_events(sim.take_history())
 }
 
 /// A history checker's finding as a verdict: its violation with the checker's name and time,
@@ -287,17 +281,17 @@ pub fn verdict_of(
 const CHECKER_MEMORY_BYTES_MAX: usize = 512 << 20;
 
 /// Checks a history for linearizability against a built-in model of the `checkers` crate.
-pub fn check_linearizable(history: &[HistoryEvent], model: checkers::BuiltinModel) -> Verdict {
+pub fn check_linearizable(history: &checkers::History, model: checkers::BuiltinModel) -> Verdict {
     let verdict = linearizable(history, model);
     verdict.by(checkers::registry::LINEARIZABLE)
 }
 
-fn linearizable(history: &[HistoryEvent], model: checkers::BuiltinModel) -> Verdict {
+fn linearizable(history: &checkers::History, model: checkers::BuiltinModel) -> Verdict {
     let limits = checkers::Limits {
         duration_max: None,
         memory_bytes_max: Some(CHECKER_MEMORY_BYTES_MAX),
     };
-    match model.check(&checker_history(history), &limits) {
+    match model.check(history, &limits) {
         Err(error) => Verdict::fail(
             sim::Outcome::Safety,
             format!("the history is malformed: {error}"),
@@ -313,10 +307,10 @@ fn linearizable(history: &[HistoryEvent], model: checkers::BuiltinModel) -> Verd
                     sim::Outcome::Safety,
                     format!(
                         "{}  (history lines are those of the file `replay --history` writes)",
-                        name_history_lines(&explanation, history)
+                        name_history_lines(&explanation, history.events())
                     ),
                 );
-                match blocked_at(&report, history) {
+                match blocked_at(&report, history.events()) {
                     Some(time) => verdict.at(time),
                     None => verdict,
                 }

@@ -25,7 +25,7 @@ use sim::history::EventKind;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, HistoryEvent, Instant, Latency, LinkConfig, Metrics,
+    Config, Duration, FaultBudget, Instant, Latency, LinkConfig, Metrics,
     ObservationRecord, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
 };
 use std::collections::BTreeMap;
@@ -273,7 +273,8 @@ impl Scenario for Unreliable {
 
         let healed_at = harness::run_phases(&mut sim, plan);
         let final_value = final_counter(sim.observations());
-        let found = checkers::check_counter(&harness::checker_history(sim.history()), final_value);
+        let history = harness::take_history(&mut sim);
+        let found = checkers::check_counter(&history, final_value);
         let indefinite = found.as_ref().map_or(0, |counter| counter.adds_indefinite);
         let mut verdict = harness::verdict_of(
             checkers::checks::counter::NAME,
@@ -295,7 +296,7 @@ impl Scenario for Unreliable {
             // answered after that is what liveness asks for.
             let grace = Duration::from_millis(500);
             verdict = harness::check_answered(
-                sim.history(),
+                &history,
                 healed_at + grace,
                 sim.now(),
                 workload.call_deadline,
@@ -303,7 +304,7 @@ impl Scenario for Unreliable {
         }
         let mut derived = Metrics::default();
         derived.count("adds-indefinite", indefinite);
-        Ok(harness::finish(sim, plan, verdict, &derived))
+        Ok(harness::finish(sim, plan, verdict, &derived, history))
     }
 }
 
@@ -596,18 +597,21 @@ impl Scenario for Overload {
         harness::validate_faults(plan, sim.node_count())?;
         harness::run_phases(&mut sim, plan);
 
-        let seconds = per_second(sim.history(), &BTreeMap::new());
+        let history = harness::take_history(&mut sim);
+        let seconds = per_second(&history, &BTreeMap::new());
         let spike_end = workload.spike_start + workload.spike_length;
         let verdict = check_recovery(&seconds, &workload, spike_end);
-        let mut derived = record_phases(sim.history(), &workload, spike_end);
+        let mut derived = record_phases(&history, &workload, spike_end);
         if let Some(recovery) = verdict.1 {
             derived.count("recovery-ms", recovery.as_millis());
         }
-        Ok(harness::finish(sim, plan, verdict.0, &derived))
+        Ok(harness::finish(sim, plan, verdict.0, &derived, history))
     }
 
     fn summary(&self, run: &Run) -> String {
-        let seconds = per_second(&run.history, &run.series);
+        // The run's history, as the checkers hold it (a copy: `replay` prints this once).
+        let history = checkers::History::from_events(run.history.clone());
+        let seconds = per_second(&history, &run.series);
         render_table(&seconds)
     }
 }
@@ -630,10 +634,10 @@ struct Second {
 }
 
 fn per_second(
-    history: &[HistoryEvent],
+    history: &checkers::History,
     series: &BTreeMap<String, Vec<(Instant, u64)>>,
 ) -> Vec<Second> {
-    let end = history.last().map_or(0, |r| r.time().as_nanos()) / 1_000_000_000 + 1;
+    let end = history.events().last().map_or(0, |r| r.time().as_nanos()) / 1_000_000_000 + 1;
     let mut seconds = vec![Second::default(); end as usize];
     let second = |time: u64| (time / 1_000_000_000) as usize;
     for call in calls(history) {
@@ -753,9 +757,9 @@ struct Call {
 }
 
 /// The history's calls, paired by the checkers' one pairing.
-fn calls(history: &[HistoryEvent]) -> Vec<Call> {
-    let paired = harness::checker_history(history);
-    let ops = checkers::pair(&paired).expect("the load clients write well-formed histories");
+fn calls(history: &checkers::History) -> Vec<Call> {
+    let ops = checkers::pair(history).expect("the load clients write well-formed histories");
+    let history = history.events();
     ops.iter()
         .map(|op| Call {
             invoked: history[op.invoke].time().as_nanos(),
@@ -769,7 +773,7 @@ fn calls(history: &[HistoryEvent]) -> Vec<Call> {
 /// Goodput and latency before, during and after the spike, as report metrics derived from
 /// the history.
 fn record_phases(
-    history: &[HistoryEvent],
+    history: &checkers::History,
     workload: &OverloadWorkload,
     spike_end: Duration,
 ) -> Metrics {

@@ -152,19 +152,20 @@ impl Scenario for UniqueIds {
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let found = checkers::check_unique_ids(&harness::checker_history(sim.history()));
+        let history = harness::take_history(&mut sim);
+        let found = checkers::check_unique_ids(&history);
         let ids = found.as_ref().map_or(0, |unique| unique.ok_ids);
         let verdict = harness::verdict_of(
             checkers::checks::unique::NAME,
             found.map(|unique| unique.violation),
         );
         let verdict = if verdict.is_pass() {
-            harness::check_answered(sim.history(), healed_at, sim.now(), workload.timeout)
+            harness::check_answered(&history, healed_at, sim.now(), workload.timeout)
         } else {
             verdict
         };
         let mut derived = Metrics::default();
         derived.count("ids", ids);
-        Ok(harness::finish(sim, plan, verdict, &derived))
+        Ok(harness::finish(sim, plan, verdict, &derived, history))
     }
 }

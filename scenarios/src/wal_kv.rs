@@ -218,7 +218,8 @@ impl Scenario for WalKvScenario {
         harness::validate_faults(plan, sim.node_count())?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
-        let mut verdict = harness::check_linearizable(sim.history(), checkers::BuiltinModel::Kv);
+        let history = harness::take_history(&mut sim);
+        let mut verdict = harness::check_linearizable(&history, checkers::BuiltinModel::Kv);
         if verdict.is_pass() {
             let answers: &[EventKind] = if self.faulty_disk {
                 &[EventKind::Ok, EventKind::Fail]
@@ -226,13 +227,13 @@ impl Scenario for WalKvScenario {
                 &[EventKind::Ok]
             };
             verdict = harness::check_answered_with(
-                sim.history(),
+                &history,
                 healed_at,
                 sim.now(),
                 workload.timeout,
                 answers,
             );
         }
-        Ok(harness::finish(sim, plan, verdict, &Metrics::default()))
+        Ok(harness::finish(sim, plan, verdict, &Metrics::default(), history))
     }
 }

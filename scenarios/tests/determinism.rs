@@ -86,11 +86,13 @@ impl Scenario for LeakyScenario {
         let mut sim: Simulation<u64, ()> = Simulation::new(Config::for_plan(plan, level));
         sim.add_node(|_| Leaky);
         sim.run_for(plan.safety_duration);
+        let history = scenarios::harness::take_history(&mut sim);
         Ok(scenarios::harness::finish(
             sim,
             plan,
             Verdict::pass(),
             &sim::Metrics::default(),
+            history,
         ))
     }
 }

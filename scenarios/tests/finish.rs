@@ -53,11 +53,13 @@ fn finished(objects_at: usize) -> scenarios::Run {
     sim.run_until(Instant::ZERO + Duration::from_millis(100));
     let mut derived = Metrics::default();
     derived.gauge("pings-x1000", 1234);
+    let history = harness::take_history(&mut sim);
     harness::finish(
         sim,
         &plan,
         Verdict::fail(Outcome::Liveness, "the scenario's own verdict"),
         &derived,
+        history,
     )
 }
 

@@ -48,11 +48,13 @@ impl Scenario for FragileScenario {
         sim.add_node(|_| Fragile { ticks: 0 });
         sim.add_node(|_| Fragile { ticks: 0 });
         sim.run_for(plan.safety_duration);
+        let history = scenarios::harness::take_history(&mut sim);
         Ok(scenarios::harness::finish(
             sim,
             plan,
             Verdict::pass(),
             &sim::Metrics::default(),
+            history,
         ))
     }
 }

@@ -330,6 +330,12 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         &self.core.history
     }
 
+    /// The history so far, moved out (the simulation's history is empty after it): for the
+    /// end of a run, when the checks take it.
+    pub fn take_history(&mut self) -> Vec<HistoryEvent> {
+        std::mem::take(&mut self.core.history)
+    }
+
     pub fn trace(&self) -> &Trace {
         &self.core.trace
     }
