@@ -375,8 +375,7 @@ impl Scenario for Broadcast {
         let history = harness::take_history(&mut sim);
         let holdings = holdings(&servers, sim.observations());
         let settle = harness::nanos(plan.liveness_duration.as_nanos());
-        let found =
-            checkers::check_set_full(&history, &holdings, settle);
+        let found = checkers::check_set_full(&history, &holdings, settle);
         let check = found.as_ref().cloned().unwrap_or_default();
         // Msgs-per-op: node-to-node messages as the engine counted them, per client operation
         // in the history.

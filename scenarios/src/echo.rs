@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, Latency, Metrics, NodeId, Outcome, Plan, Rng,
-    Simulation, TraceLevel, Verdict,
+    Config, Duration, FaultBudget, Latency, Metrics, NodeId, Outcome, Plan, Rng, Simulation,
+    TraceLevel, Verdict,
 };
 
 pub struct Echo;

@@ -25,8 +25,8 @@ use sim::history::EventKind;
 use sim::limits;
 use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, Instant, Latency, LinkConfig, Metrics,
-    ObservationRecord, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
+    Config, Duration, FaultBudget, Instant, Latency, LinkConfig, Metrics, ObservationRecord,
+    Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

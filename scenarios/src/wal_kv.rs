@@ -234,6 +234,12 @@ impl Scenario for WalKvScenario {
                 answers,
             );
         }
-        Ok(harness::finish(sim, plan, verdict, &Metrics::default(), history))
+        Ok(harness::finish(
+            sim,
+            plan,
+            verdict,
+            &Metrics::default(),
+            history,
+        ))
     }
 }
