@@ -409,11 +409,12 @@ fn cancelled_calls_are_indefinite_and_their_replies_late() {
 
 // --- the overload scenario's table ------------------------------------------------------------
 
-// `replay` prints a row per second, with the server's queue read from the trace's gauge notes.
+// `replay` prints a row per second, with the server's queue from the time series it emits
+// (`Context::series`): a run that keeps only its trace hash has them.
 #[test]
 fn overload_summary_has_a_row_per_second() {
     let scenario = scenarios::find("rpc-overload").unwrap();
-    let run = scenarios::run_seed(scenario, 0, None, TraceLevel::Record).unwrap();
+    let run = scenarios::run_seed(scenario, 0, None, TraceLevel::Hash).unwrap();
     assert!(
         run.report.verdict.is_pass(),
         "{}",
