@@ -28,7 +28,7 @@
 //! the event that makes the last node learn a value stamps it with global virtual time.
 
 use crate::harness::{self, FaultMix};
-use crate::{Bug, Run, Scenario};
+use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
 use checkers::NodeValues;
 use protocols::broadcast::{
     BroadcastBug, BroadcastClient, BroadcastClientConfig, BroadcastConfig, BroadcastMessage,
@@ -54,13 +54,19 @@ pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
     &EFFICIENCY_2_PARTITION,
 ];
 
-const NO_RETRY: Bug = Bug {
-    name: "no-retry",
-    description: "unacknowledged gossip is never sent again, so values sent across a partition are lost",
+const NO_RETRY: Planted<BroadcastBug> = Planted {
+    bug: Bug {
+        name: "no-retry",
+        description: "unacknowledged gossip is never sent again, so values sent across a partition are lost",
+    },
+    switch: BroadcastBug::NoRetry,
 };
-const NO_FORWARD: Bug = Bug {
-    name: "no-forward",
-    description: "values learned from a peer are not passed on, so only the first node's neighbours hear of them",
+const NO_FORWARD: Planted<BroadcastBug> = Planted {
+    bug: Bug {
+        name: "no-forward",
+        description: "values learned from a peer are not passed on, so only the first node's neighbours hear of them",
+    },
+    switch: BroadcastBug::NoForward,
 };
 
 /// How long clients broadcast and read (the safety phase), and how long the cluster then has
@@ -229,7 +235,7 @@ pub struct Broadcast {
     nemesis: Nemesis,
     ops_per_second: u64,
     targets: Option<Targets>,
-    bugs: &'static [Bug],
+    bugs: &'static [Planted<BroadcastBug>],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -270,8 +276,8 @@ impl Scenario for Broadcast {
         self.description
     }
 
-    fn bugs(&self) -> &'static [Bug] {
-        self.bugs
+    fn bugs(&self) -> Vec<Bug> {
+        bugs_of(self.bugs)
     }
 
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
@@ -340,15 +346,12 @@ impl Scenario for Broadcast {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
-        let bug = match plan.bug.as_deref() {
-            None => BroadcastBug::None,
-            Some(name) if !self.bugs.iter().any(|b| b.name == name) => {
-                return Err(format!("unknown bug `{name}` for {}", self.name));
-            }
-            Some("no-retry") => BroadcastBug::NoRetry,
-            Some("no-forward") => BroadcastBug::NoForward,
-            Some(other) => return Err(format!("unknown bug `{other}` for {}", self.name)),
-        };
+        let bug = switch_for(
+            self.name,
+            plan.bug.as_deref(),
+            self.bugs,
+            BroadcastBug::None,
+        )?;
         let server_config = self.variant.config().with_bug(bug);
         let mut sim: Simulation<BroadcastMessage, BroadcastTimer, BroadcastObservation> =
             Simulation::new(Config::for_plan(plan, level));

@@ -20,6 +20,37 @@ pub struct Bug {
     pub description: &'static str,
 }
 
+/// A planted bug and the switch that turns it on in the protocol. A scenario family lists
+/// each bug once, in one table that both `Scenario::bugs` (what `list` prints) and `run`
+/// (what a plan's bug switches on) read.
+#[derive(Clone, Copy, Debug)]
+pub struct Planted<S> {
+    pub bug: Bug,
+    pub switch: S,
+}
+
+/// The bugs of a table, as `Scenario::bugs` lists them.
+pub fn bugs_of<S>(planted: &[Planted<S>]) -> Vec<Bug> {
+    planted.iter().map(|p| p.bug).collect()
+}
+
+/// The switch a plan's bug turns on: `off` without a bug; a name not in the scenario's table
+/// is an error that lists the valid ones (an edited plan may name anything).
+pub fn switch_for<S: Copy>(
+    scenario: &str,
+    bug: Option<&str>,
+    planted: &[Planted<S>],
+    off: S,
+) -> Result<S, String> {
+    let Some(bug) = bug else {
+        return Ok(off);
+    };
+    match planted.iter().find(|p| p.bug.name == bug) {
+        Some(planted) => Ok(planted.switch),
+        None => Err(unknown_bug(scenario, bug, &bugs_of(planted))),
+    }
+}
+
 /// Everything a run produced.
 pub struct Run {
     pub report: Report,
@@ -33,8 +64,8 @@ pub struct Run {
 pub trait Scenario: Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
-    fn bugs(&self) -> &'static [Bug] {
-        &[]
+    fn bugs(&self) -> Vec<Bug> {
+        Vec::new()
     }
     /// Expands a seed into a plan. `bug` is a name from `bugs()` (checked by `find_bug`).
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan;
@@ -80,22 +111,23 @@ pub fn check_bug(scenario: &dyn Scenario, bug: Option<&str>) -> Result<(), Strin
     let Some(bug) = bug else {
         return Ok(());
     };
-    if scenario.bugs().iter().any(|b| b.name == bug) {
+    let bugs = scenario.bugs();
+    if bugs.iter().any(|b| b.name == bug) {
         return Ok(());
     }
-    let names: Vec<&str> = scenario.bugs().iter().map(|b| b.name).collect();
-    Err(if names.is_empty() {
-        format!(
-            "scenario `{}` has no planted bugs (asked for `{bug}`)",
-            scenario.name()
-        )
+    Err(unknown_bug(scenario.name(), bug, &bugs))
+}
+
+fn unknown_bug(scenario: &str, bug: &str, bugs: &[Bug]) -> String {
+    let names: Vec<&str> = bugs.iter().map(|b| b.name).collect();
+    if names.is_empty() {
+        format!("scenario `{scenario}` has no planted bugs (asked for `{bug}`)")
     } else {
         format!(
-            "unknown bug `{bug}` for scenario `{}`; valid bugs: {}",
-            scenario.name(),
+            "unknown bug `{bug}` for scenario `{scenario}`; valid bugs: {}",
             names.join(", ")
         )
-    })
+    }
 }
 
 /// Plans and runs one seed.

@@ -13,7 +13,7 @@
 //! `retry-storm`) it stays saturated after the spike has passed, a metastable failure.
 
 use crate::harness::{self, FaultMix};
-use crate::{Bug, Run, Scenario};
+use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
 use protocols::rpc::ClientId;
 use protocols::rpc::counter::{
     CounterBug, CounterClient, CounterClientConfig, CounterObservation, CounterServer,
@@ -38,14 +38,20 @@ pub(crate) const SCENARIOS: &[&dyn Scenario] = &[&Unreliable, &Overload];
 
 pub struct Unreliable;
 
-const UNRELIABLE_BUGS: &[Bug] = &[
-    Bug {
-        name: "no-dedup",
-        description: "increments are retried without an idempotency key, so a retried increment is applied twice",
+const UNRELIABLE_BUGS: &[Planted<CounterBug>] = &[
+    Planted {
+        bug: Bug {
+            name: "no-dedup",
+            description: "increments are retried without an idempotency key, so a retried increment is applied twice",
+        },
+        switch: CounterBug::NoDedup,
     },
-    Bug {
-        name: "timeout-is-failure",
-        description: "a timed-out increment is recorded as fail, though it may have run",
+    Planted {
+        bug: Bug {
+            name: "timeout-is-failure",
+            description: "a timed-out increment is recorded as fail, though it may have run",
+        },
+        switch: CounterBug::TimeoutIsFailure,
     },
 ];
 
@@ -160,8 +166,8 @@ impl Scenario for Unreliable {
         "exactly-once counter over RPC; 10% of requests and replies lost, duplicates, reordering, server pauses"
     }
 
-    fn bugs(&self) -> &'static [Bug] {
-        UNRELIABLE_BUGS
+    fn bugs(&self) -> Vec<Bug> {
+        bugs_of(UNRELIABLE_BUGS)
     }
 
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
@@ -233,12 +239,12 @@ impl Scenario for Unreliable {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: UnreliableWorkload = harness::workload(plan)?;
-        let bug = match plan.bug.as_deref() {
-            None => CounterBug::None,
-            Some("no-dedup") => CounterBug::NoDedup,
-            Some("timeout-is-failure") => CounterBug::TimeoutIsFailure,
-            Some(other) => return Err(format!("unknown bug `{other}` for rpc-unreliable")),
-        };
+        let bug = switch_for(
+            self.name(),
+            plan.bug.as_deref(),
+            UNRELIABLE_BUGS,
+            CounterBug::None,
+        )?;
         let mut config = Config::new(
             plan.seed,
             plan.swarm.link.clone(),
@@ -387,9 +393,13 @@ fn audit_adds(observations: &[ObservationRecord<CounterObservation>]) -> Result<
 
 pub struct Overload;
 
-const OVERLOAD_BUGS: &[Bug] = &[Bug {
-    name: "retry-storm",
-    description: "unbounded retries at once, without backoff, budget or breaker: no recovery after the spike",
+/// The switch is whether the clients retry naively.
+const OVERLOAD_BUGS: &[Planted<bool>] = &[Planted {
+    bug: Bug {
+        name: "retry-storm",
+        description: "unbounded retries at once, without backoff, budget or breaker: no recovery after the spike",
+    },
+    switch: true,
 }];
 
 #[derive(Serialize, Deserialize)]
@@ -497,8 +507,8 @@ impl Scenario for Overload {
         "open-loop load with a spike of a few seconds; retry budget, breaker and shedding recover within 5s"
     }
 
-    fn bugs(&self) -> &'static [Bug] {
-        OVERLOAD_BUGS
+    fn bugs(&self) -> Vec<Bug> {
+        bugs_of(OVERLOAD_BUGS)
     }
 
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
@@ -545,11 +555,7 @@ impl Scenario for Overload {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: OverloadWorkload = harness::workload(plan)?;
-        let naive = match plan.bug.as_deref() {
-            None => false,
-            Some("retry-storm") => true,
-            Some(other) => return Err(format!("unknown bug `{other}` for rpc-overload")),
-        };
+        let naive = switch_for(self.name(), plan.bug.as_deref(), OVERLOAD_BUGS, false)?;
         let mut config = Config::new(
             plan.seed,
             plan.swarm.link.clone(),

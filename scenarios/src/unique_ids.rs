@@ -4,7 +4,7 @@
 //! answered.
 
 use crate::harness::{self, FaultMix};
-use crate::{Bug, Run, Scenario};
+use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
 use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
 use sim::limits;
@@ -16,9 +16,12 @@ use sim::{
 
 pub struct UniqueIds;
 
-const BUGS: &[Bug] = &[Bug {
-    name: "counter-resets-on-restart",
-    description: "ids come from a per-node counter kept in memory, so a restarted node repeats them",
+const BUGS: &[Planted<IdBug>] = &[Planted {
+    bug: Bug {
+        name: "counter-resets-on-restart",
+        description: "ids come from a per-node counter kept in memory, so a restarted node repeats them",
+    },
+    switch: IdBug::CounterResetsOnRestart,
 }];
 
 #[derive(Serialize, Deserialize)]
@@ -71,8 +74,8 @@ impl Scenario for UniqueIds {
         "3 nodes generate ids at 1000 requests/s for 30s through partitions and crashes; ids are unique"
     }
 
-    fn bugs(&self) -> &'static [Bug] {
-        BUGS
+    fn bugs(&self) -> Vec<Bug> {
+        bugs_of(BUGS)
     }
 
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
@@ -128,11 +131,7 @@ impl Scenario for UniqueIds {
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         let processes = u64::from(workload.clients) * workload.processes_per_client as u64;
-        let bug = match plan.bug.as_deref() {
-            None => IdBug::None,
-            Some("counter-resets-on-restart") => IdBug::CounterResetsOnRestart,
-            Some(other) => return Err(format!("unknown bug `{other}` for unique-ids")),
-        };
+        let bug = switch_for(self.name(), plan.bug.as_deref(), BUGS, IdBug::None)?;
         let mut sim = Simulation::new(Config::for_plan(plan, level));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| sim.add_node(move |_| IdServer::new(bug)))

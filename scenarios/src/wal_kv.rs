@@ -12,7 +12,7 @@
 //!   `fail`.
 
 use crate::harness::{self, FaultMix};
-use crate::{Bug, Run, Scenario};
+use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig};
 use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
 use serde::{Deserialize, Serialize};
@@ -35,20 +35,29 @@ pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
     &WalKvScenario { faulty_disk: true },
 ];
 
-const CLEAN_BUGS: &[Bug] = &[
-    Bug {
-        name: "ack-before-sync",
-        description: "acknowledges a write when the log write completes, before the sync",
+const CLEAN_BUGS: &[Planted<WalBug>] = &[
+    Planted {
+        bug: Bug {
+            name: "ack-before-sync",
+            description: "acknowledges a write when the log write completes, before the sync",
+        },
+        switch: WalBug::AckBeforeSync,
     },
-    Bug {
-        name: "trust-torn-length",
-        description: "after a torn tail, trusts the torn record's length field instead of truncating the log",
+    Planted {
+        bug: Bug {
+            name: "trust-torn-length",
+            description: "after a torn tail, trusts the torn record's length field instead of truncating the log",
+        },
+        switch: WalBug::TrustTornLength,
     },
 ];
 
-const FAULTY_BUGS: &[Bug] = &[Bug {
-    name: "no-checksum",
-    description: "recovery replays log records without verifying their checksums",
+const FAULTY_BUGS: &[Planted<WalBug>] = &[Planted {
+    bug: Bug {
+        name: "no-checksum",
+        description: "recovery replays log records without verifying their checksums",
+    },
+    switch: WalBug::NoChecksum,
 }];
 
 #[derive(Serialize, Deserialize)]
@@ -73,6 +82,17 @@ impl harness::Workload for Workload {
     }
 }
 
+impl WalKvScenario {
+    /// The bugs this variant plants: a checksum matters only on a disk that corrupts.
+    fn planted(&self) -> &'static [Planted<WalBug>] {
+        if self.faulty_disk {
+            FAULTY_BUGS
+        } else {
+            CLEAN_BUGS
+        }
+    }
+}
+
 impl Scenario for WalKvScenario {
     fn name(&self) -> &'static str {
         if self.faulty_disk {
@@ -90,12 +110,8 @@ impl Scenario for WalKvScenario {
         }
     }
 
-    fn bugs(&self) -> &'static [Bug] {
-        if self.faulty_disk {
-            FAULTY_BUGS
-        } else {
-            CLEAN_BUGS
-        }
+    fn bugs(&self) -> Vec<Bug> {
+        bugs_of(self.planted())
     }
 
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
@@ -176,13 +192,12 @@ impl Scenario for WalKvScenario {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
-        let bug = match plan.bug.as_deref() {
-            None => WalBug::None,
-            Some("ack-before-sync") => WalBug::AckBeforeSync,
-            Some("trust-torn-length") => WalBug::TrustTornLength,
-            Some("no-checksum") => WalBug::NoChecksum,
-            Some(other) => return Err(format!("unknown bug `{other}` for {}", self.name())),
-        };
+        let bug = switch_for(
+            self.name(),
+            plan.bug.as_deref(),
+            self.planted(),
+            WalBug::None,
+        )?;
         // The client and the server have timer types of their own (the server's has no
         // values): `Either` composes them into the simulation's.
         type Member = Either<KvClient<WalKvProtocol>, WalKv>;

@@ -17,7 +17,7 @@ const SEEDS: u64 = 6;
 #[test]
 fn every_scenario_replays_from_its_seed_and_its_plan() {
     for scenario in scenarios::all() {
-        let bugs = std::iter::once(None).chain(scenario.bugs().iter().map(|b| Some(b.name)));
+        let bugs = std::iter::once(None).chain(scenario.bugs().into_iter().map(|b| Some(b.name)));
         for bug in bugs {
             for seed in 0..SEEDS {
                 let plan = scenario.plan(seed, bug);

@@ -79,7 +79,7 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
         bug: args
             .bug
             .as_deref()
-            .and_then(|b| scenario.bugs().iter().find(|known| known.name == b))
+            .and_then(|b| scenario.bugs().into_iter().find(|known| known.name == b))
             .map(|known| known.name),
     };
     if let Some(name) = &args.scenario {
@@ -100,7 +100,7 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
             .iter()
             .flat_map(|s| {
                 s.bugs()
-                    .iter()
+                    .into_iter()
                     .map(move |b| format!("{} ({})", b.name, s.name()))
             })
             .collect();
