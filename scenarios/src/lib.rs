@@ -3,6 +3,7 @@
 //! line, the tests and the fuzz campaign all go through [`find`] and [`Scenario`].
 
 pub mod broadcast;
+pub mod corpus;
 mod echo;
 pub mod harness;
 pub mod rpc;

@@ -10,7 +10,7 @@ use crate::campaign::stream::{Shard, Stream};
 use crate::campaign::summary::TargetSummary;
 use scenarios::{Scenario, find};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,8 +48,8 @@ pub struct Args {
     /// Also write the summary as JSON to this file (what `cargo xtask merge` reads).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Append the lowest failing seeds of each outcome to the scenario's regression corpus
-    /// (scenarios/corpus/).
+    /// Add the lowest failing seeds of each outcome to the scenario's regression corpus, as
+    /// plans (scenarios/corpus/SCENARIO/); existing entries are kept as they are.
     #[arg(long)]
     add_to_corpus: bool,
     /// Replace an existing --json file.
@@ -300,37 +300,29 @@ fn last_line(file: &CampaignFile, args: &Args, shard: Shard) -> String {
     line
 }
 
-/// The regression corpus of a scenario: `scenarios/corpus/NAME.tsv`.
-fn corpus_path(scenario: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/corpus")
-        .join(format!("{scenario}.tsv"))
-}
-
-/// Appends the kept failing seeds that the corpus does not have yet, with their outcome.
+/// Adds the kept failing seeds that the corpus does not have yet, as plans with what they
+/// caught (`scenarios::corpus`).
 fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
-    let path = corpus_path(&summary.scenario);
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let scenario = find(&summary.scenario)?;
     let mut added = 0;
     for failure in &summary.failures {
-        let key = format!(
-            "{}\t{}\t",
-            failure.seed,
-            summary.bug.as_deref().unwrap_or("-")
-        );
-        if existing.lines().any(|line| line.starts_with(&key)) {
-            continue;
+        let location = match failure.location.as_str() {
+            "" => String::new(),
+            location => format!(" [{location}]"),
+        };
+        let message = failure.message.lines().next().unwrap_or_default();
+        let caught = format!("{}{location}: {message}", failure.outcome.as_str());
+        let bug = summary.bug.as_deref();
+        if scenarios::corpus::add(scenario, failure.seed, bug, failure.outcome, &caught)? {
+            added += 1;
         }
-        writeln!(file, "{key}{}", failure.outcome.as_str())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        added += 1;
     }
-    eprintln!("added {added} seeds to {}", path.display());
+    eprintln!(
+        "added {added} plans to {}",
+        scenarios::corpus::folder()
+            .join(&summary.scenario)
+            .display()
+    );
     Ok(())
 }
 

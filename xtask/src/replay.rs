@@ -103,6 +103,8 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
             return Err("--plan holds the seed and bug; drop --seed and --bug".into());
         }
         let text = crate::files::read_bounded(path, sim::limits::PLAN_BYTES_MAX)?;
+        // A regression corpus entry runs its plan.
+        let text = scenarios::corpus::entry_plan(&text).unwrap_or(text);
         let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let scenario = find(&plan.scenario).map_err(|e| format!("{}: {e}", path.display()))?;
         if let Some(name) = &args.scenario
