@@ -297,7 +297,7 @@ fn pair<M: Model>(model: &M, history: &History) -> Result<Vec<Decoded<M>>, Histo
     for (position, event) in history.events().iter().enumerate() {
         match pairer.step(position)? {
             Step::Invoked(id) => {
-                debug_assert_eq!(id, decoded.len());
+                assert_eq!(id, decoded.len(), "operations are numbered in order");
                 let input = model
                     .decode_input(&event.f, event.key.as_deref(), &event.value)
                     .map_err(|message| history.error_at(position, message))?;

@@ -378,8 +378,14 @@ impl Scenario for Broadcast {
         let history = harness::take_history(&mut sim);
         let holdings = holdings(&servers, sim.observations());
         let settle = harness::nanos(plan.liveness_duration.as_nanos());
-        let found = checkers::check_set_full(&history, &holdings, settle);
-        let check = found.as_ref().cloned().unwrap_or_default();
+        // The statistics, and the finding as a verdict (a malformed history has no statistics).
+        let (check, found) = match checkers::check_set_full(&history, &holdings, settle) {
+            Ok(mut check) => {
+                let violation = check.violation.take();
+                (check, Ok(violation))
+            }
+            Err(error) => (checkers::SetFull::default(), Err(error)),
+        };
         // Msgs-per-op: node-to-node messages as the engine counted them, per client operation
         // in the history.
         let server_messages = sim.network_stats().sent_server_to_server;
@@ -401,10 +407,7 @@ impl Scenario for Broadcast {
         for &nanos in &check.latencies_nanos {
             derived.sample("broadcast-latency", Duration::from_nanos(nanos));
         }
-        let mut verdict = harness::verdict_of(
-            checkers::checks::set_full::NAME,
-            found.map(|check| check.violation),
-        );
+        let mut verdict = harness::verdict_of(checkers::checks::set_full::NAME, found);
         if let (true, Some(targets)) = (verdict.is_pass(), self.targets) {
             verdict = check_targets(targets, msgs_per_op_x1000, &latency);
         }
@@ -493,6 +496,7 @@ fn check_targets(targets: Targets, msgs_per_op_x1000: u64, latency: &Quantiles) 
             Outcome::Liveness,
             format!("efficiency targets missed: {}", missed.join("; ")),
         )
+        .by("efficiency-targets")
     }
 }
 

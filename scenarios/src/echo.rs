@@ -121,7 +121,8 @@ impl Scenario for Echo {
             mismatches => Verdict::fail(
                 Outcome::Safety,
                 format!("{mismatches} replies differed from their requests"),
-            ),
+            )
+            .by("replies-echo-requests"),
         };
         let mut derived = Metrics::default();
         derived.count("round-trips", echoes.round_trips);

@@ -712,7 +712,8 @@ fn check_recovery(
                     "second {index} before the spike was unhealthy ({} of {} calls ok): the base rate overloads the server",
                     second.ok, second.offered
                 ),
-            ),
+            )
+            .by("recovery"),
             None,
         );
     }
@@ -749,7 +750,8 @@ fn check_recovery(
                             " (healthy only from second {i})"
                         ))
                     ),
-                ),
+                )
+                .by("recovery"),
                 None,
             )
         }

@@ -125,7 +125,8 @@ impl Verdict {
         self.outcome == Outcome::Pass
     }
     /// Who found the violation and where, as reports print it before the message:
-    /// `set-full at 1.250000s on n3, trace event 1234`; empty when nothing is known.
+    /// `one-leader-per-term at 1.250000s on n3 (trace event 1234)`; empty when nothing is
+    /// known.
     pub fn location(&self) -> String {
         let mut text = self.checker.clone().unwrap_or_default();
         let mut add = |part: String| {
@@ -205,11 +206,6 @@ impl Metrics {
         self.series
             .iter()
             .map(|(name, points)| (*name, points.as_slice()))
-    }
-
-    /// The points of the time series `name`, in time order.
-    pub fn series_points(&self, name: &str) -> &[(Instant, u64)] {
-        self.series.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn counter(&self, name: &str) -> u64 {

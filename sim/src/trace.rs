@@ -288,10 +288,7 @@ impl Trace {
         let record = self.head(tag::SEND, time, from);
         self.hasher.write_u32(to);
         self.hasher.write_u64(id);
-        // The wire encoding, streamed piece by piece into the hasher: nothing is allocated.
-        message
-            .encode(&mut HashWriter(&mut self.hasher))
-            .expect("hashing does not fail");
+        self.hash_wire(message);
         if record {
             let message = format!("{message:?}");
             self.push(time, from, TraceEvent::Send { to, id, message });
@@ -422,12 +419,19 @@ impl Trace {
         }
     }
 
+    /// Hashes `value`'s wire encoding, streamed piece by piece into the hasher: nothing is
+    /// allocated.
+    #[inline]
+    fn hash_wire(&mut self, value: &impl Wire) {
+        value
+            .encode(&mut HashWriter(&mut self.hasher))
+            .expect("hashing does not fail");
+    }
+
     /// An observation: its wire encoding is hashed, like a message's.
     pub(crate) fn observe<O: Wire + fmt::Debug>(&mut self, time: u64, node: u32, observation: &O) {
         let record = self.head(tag::OBSERVE, time, node);
-        observation
-            .encode(&mut HashWriter(&mut self.hasher))
-            .expect("hashing does not fail");
+        self.hash_wire(observation);
         if record {
             let observation = format!("{observation:?}");
             self.push(time, node, TraceEvent::Observe { observation });

@@ -306,13 +306,8 @@ fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
     let scenario = find(&summary.scenario)?;
     let mut added = 0;
     for failure in &summary.failures {
-        let location = match failure.location.as_str() {
-            "" => String::new(),
-            location => format!(" [{location}]"),
-        };
-        let message = failure.message.lines().next().unwrap_or_default();
-        let caught = format!("{}{location}: {message}", failure.outcome.as_str());
         let bug = summary.bug.as_deref();
+        let caught = failure.headline();
         if scenarios::corpus::add(scenario, failure.seed, bug, failure.outcome, &caught)? {
             added += 1;
         }

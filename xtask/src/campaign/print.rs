@@ -88,17 +88,11 @@ pub fn print_summary(summary: &TargetSummary) {
     }
     let shown = shown_failures(&summary.failures);
     for failure in &shown {
-        // The first line; `replay` shows the whole explanation.
-        let message = failure.message.lines().next().unwrap_or_default();
-        let location = match failure.location.as_str() {
-            "" => String::new(),
-            location => format!(" [{location}]"),
-        };
         println!(
-            "FAIL {} seed {} {}{location}: {message}",
+            "FAIL {} seed {} {}",
             summary.scenario,
             failure.seed,
-            failure.outcome.as_str(),
+            failure.headline()
         );
         println!("     replay: {}", failure.replay);
     }

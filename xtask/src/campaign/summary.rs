@@ -54,6 +54,18 @@ pub struct Failure {
     pub replay: String,
 }
 
+impl Failure {
+    /// `outcome [location]: the message's first line`, as fuzz prints a failure and the
+    /// regression corpus records what a plan caught (`replay` shows the whole message).
+    pub fn headline(&self) -> String {
+        let message = self.message.lines().next().unwrap_or_default();
+        match self.location.as_str() {
+            "" => format!("{}: {message}", self.outcome.as_str()),
+            location => format!("{} [{location}]: {message}", self.outcome.as_str()),
+        }
+    }
+}
+
 fn add_to<K: Ord + Clone>(map: &mut BTreeMap<K, u64>, key: &K, delta: u64) {
     match map.get_mut(key) {
         Some(value) => *value = value.saturating_add(delta),
