@@ -16,7 +16,7 @@
 //! has stayed unacknowledged through one whole retry round. The clock may jump, the timer
 //! rounds do not, so the protocol never reads `ctx.now()`.
 
-use crate::processes::Processes;
+use crate::processes::{OpDraw, Processes, op_key};
 use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
@@ -494,17 +494,23 @@ impl BroadcastClient {
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let pause = ctx.rng().exponential(self.config.think_mean);
+        let index = self.processes.next_op(process);
+        let key = op_key(process as u64, index, OpDraw::Think);
+        let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, BroadcastTimer::Think { process });
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
+        let mut rng = ctx.keyed_rng(op_key(
+            process as u64,
+            self.processes.next_op(process),
+            OpDraw::Op,
+        ));
         let request = self.processes.next_request(process);
-        let server = *ctx
-            .rng()
+        let server = *rng
             .choose(&self.config.servers)
             .expect("servers is not empty");
-        let (value, message) = if ctx.rng().below(2) == 0 {
+        let (value, message) = if rng.below(2) == 0 {
             let value = self.next_value;
             self.next_value += 1;
             ctx.invoke(process as u64, "broadcast", None, value.into());

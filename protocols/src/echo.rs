@@ -1,7 +1,7 @@
 //! Echo: the server replies with the request's payload. The smallest protocol, used by the
 //! `echo` scenario and by the engine benchmark.
 
-use crate::processes::Processes;
+use crate::processes::{OpDraw, Processes, op_key};
 use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
@@ -99,8 +99,9 @@ impl EchoClient {
         if self.round_trips + self.outstanding as u64 >= self.config.round_trips_max {
             return;
         }
+        let key = op_key(slot as u64, self.slots.next_op(slot), OpDraw::Op);
         let id = self.slots.next_request(slot);
-        let payload = ctx.rng().next_u64() >> 1;
+        let payload = ctx.keyed_rng(key).next_u64() >> 1;
         let server = self.config.servers[self.next_server];
         self.next_server = (self.next_server + 1) % self.config.servers.len();
         self.outstanding += 1;

@@ -4,7 +4,7 @@
 //! timeout (an indeterminate `info`). A protocol adapts its own message and timer types through
 //! [`KvProtocol`].
 
-use crate::processes::Processes;
+use crate::processes::{OpDraw, Processes, op_key};
 use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Message, Node, NodeId};
@@ -91,7 +91,6 @@ struct Pending {
 pub struct KvClient<P> {
     config: KvClientConfig,
     processes: Processes<Pending>,
-    next_value: u64,
     protocol: PhantomData<P>,
 }
 
@@ -101,7 +100,6 @@ impl<P: KvProtocol> KvClient<P> {
         KvClient {
             processes: Processes::new(config.processes),
             config,
-            next_value: 0,
             protocol: PhantomData,
         }
     }
@@ -111,7 +109,9 @@ impl<P: KvProtocol> KvClient<P> {
     }
 
     fn think(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, process: usize) {
-        let pause = ctx.rng().exponential(self.config.think_mean);
+        let index = self.processes.next_op(process);
+        let key = op_key(self.process_id(process), index, OpDraw::Think);
+        let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, ClientTimer::Think { process });
     }
 
@@ -119,13 +119,14 @@ impl<P: KvProtocol> KvClient<P> {
         if ctx.now() >= Instant::ZERO + self.config.stop_after {
             return;
         }
-        let key = format!("k{}", ctx.rng().below(self.config.key_count as u64));
-        self.next_value += 1;
+        let index = self.processes.next_op(process);
+        let mut rng = ctx.keyed_rng(op_key(self.process_id(process), index, OpDraw::Op));
+        let key = format!("k{}", rng.below(self.config.key_count as u64));
         // Values are unique, so the checker can tell every write apart.
-        let value = format!("{}.{}", self.process_id(process), self.next_value);
+        let value = format!("{}.{}", self.process_id(process), index + 1);
         // Mostly gets and puts: an indeterminate append can land anywhere, and each one
         // multiplies the orders the checker must consider.
-        let op = match ctx.rng().below(10) {
+        let op = match rng.below(10) {
             0..=4 => KvOp::Get { key },
             5..=8 => KvOp::Put { key, value },
             _ => KvOp::Append {
@@ -139,8 +140,7 @@ impl<P: KvProtocol> KvClient<P> {
             KvOp::Put { value, .. } | KvOp::Append { value, .. } => value.clone().into(),
         };
         ctx.invoke(self.process_id(process), op.f(), Some(op.key()), argument);
-        let server = *ctx
-            .rng()
+        let server = *rng
             .choose(&self.config.servers)
             .expect("servers is not empty");
         let pending = Pending {

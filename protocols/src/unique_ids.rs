@@ -5,7 +5,7 @@
 //! An id is `node-boot-counter`: the boot id is drawn from the node's random stream when it
 //! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
 
-use crate::processes::Processes;
+use crate::processes::{OpDraw, Processes, op_key};
 use faultline_api::history::EventKind;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
@@ -126,7 +126,9 @@ impl IdClient {
     }
 
     fn think(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, process: usize) {
-        let pause = ctx.rng().exponential(self.config.think_mean);
+        let index = self.processes.next_op(process);
+        let key = op_key(self.process_id(process), index, OpDraw::Think);
+        let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, IdTimer::Think { process });
     }
 
@@ -173,9 +175,11 @@ impl Node for IdClient {
     fn on_timer(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, timer: IdTimer) {
         match timer {
             IdTimer::Think { process } => {
+                let index = self.processes.next_op(process);
+                let key = op_key(self.process_id(process), index, OpDraw::Op);
                 let request = self.processes.next_request(process);
                 let server = *ctx
-                    .rng()
+                    .keyed_rng(key)
                     .choose(&self.config.servers)
                     .expect("servers is not empty");
                 self.processes.wait(process, request, ctx.now());

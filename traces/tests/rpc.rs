@@ -2,7 +2,7 @@
 //! reply is lost times out, is retried with the same idempotency key, and is answered from the
 //! server's deduplication table instead of running twice. Method: shorten an `rpc-unreliable`
 //! plan to one client process on a loss-free network, and script the loss: the server's link
-//! to the client drops everything until 400ms, just after this seed's first `add` (at 374ms),
+//! to the client drops everything until 720ms, just after this seed's first `add` (at 690ms),
 //! so its reply is lost, and the retry (after the 60ms attempt timeout and a jittered backoff)
 //! finds the link restored. A 300ms call deadline keeps the liveness phase short.
 
@@ -11,7 +11,7 @@ use sim::{Duration, Fault, Instant, LinkConfig, NodeId, Plan, ScheduledFault, Tr
 fn plan() -> Plan {
     let scenario = scenarios::find("rpc-unreliable").expect("a built-in scenario");
     let mut plan = scenario.plan(1, None);
-    plan.safety_duration = Duration::from_millis(450);
+    plan.safety_duration = Duration::from_millis(780);
     plan.liveness_duration = Duration::from_millis(1200);
     plan.workload["clients"] = 1.into();
     plan.workload["processes_per_client"] = 1.into();
@@ -34,7 +34,7 @@ fn plan() -> Plan {
             },
         },
         ScheduledFault {
-            at: Instant::ZERO + Duration::from_millis(400),
+            at: Instant::ZERO + Duration::from_millis(720),
             fault: Fault::Link {
                 from: server,
                 to: client,

@@ -120,11 +120,11 @@ fn unique_ids_counter_resets_on_restart() {
 #[test]
 fn wal_kv_crash_and_recovery() {
     // A write-ahead-logged node crashes with a batch of records in flight: the unsynced write
-    // is torn (14 of its 58 bytes reach the disk), and recovery replays the four acknowledged
+    // is torn (16 of its 28 bytes reach the disk), and recovery replays the four acknowledged
     // records, cuts the torn tail and serves again.
     let mut plan = short_plan(
         "wal-kv",
-        4,
+        8,
         None,
         Duration::from_millis(40),
         Duration::from_millis(60),
@@ -137,17 +137,17 @@ fn wal_kv_crash_and_recovery() {
     plan.swarm.disk.crash_tear_ppm = 1_000_000;
     plan.faults = vec![
         sim::ScheduledFault {
-            at: sim::Instant::ZERO + Duration::from_micros(27_200),
+            at: sim::Instant::ZERO + Duration::from_micros(25_000),
             fault: sim::Fault::Crash(sim::NodeId(0)),
         },
         sim::ScheduledFault {
-            at: sim::Instant::ZERO + Duration::from_micros(30_200),
+            at: sim::Instant::ZERO + Duration::from_micros(28_000),
             fault: sim::Fault::Restart(sim::NodeId(0)),
         },
     ];
     let text = render(&plan);
     assert!(
-        text.contains("torn-write wal @114: 14 of 58 bytes"),
+        text.contains("torn-write wal @112: 16 of 28 bytes"),
         "{text}"
     );
     assert!(text.contains("recovered 4 records"), "{text}");

@@ -7,6 +7,7 @@ use super::{
     ClientConfig, ClientTimer, Completion, ErrorKind, Request, RpcClient, RpcMessage, RpcServer,
     ServerConfig, ServerTimer,
 };
+use crate::processes::{OpDraw, op_key};
 use crate::rpc::{CallOptions, ClientId};
 use faultline_api::history::EventKind;
 use faultline_api::time::Duration;
@@ -197,6 +198,8 @@ pub struct Pending {
 pub struct CounterClient {
     config: CounterClientConfig,
     rpc: RpcClient<CounterRequest, CounterResponse, Pending>,
+    /// Operations issued by each process, for keying their draws (`op_key`).
+    issued: Vec<u64>,
 }
 
 impl CounterClient {
@@ -209,20 +212,26 @@ impl CounterClient {
         assert!(config.add_percent <= 100);
         CounterClient {
             rpc: RpcClient::new(config.rpc.clone()),
+            issued: vec![0; config.processes],
             config,
         }
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let pause = ctx.rng().exponential(self.config.think_mean);
+        let history_process = self.config.first_process + process as u64;
+        let key = op_key(history_process, self.issued[process], OpDraw::Think);
+        let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, CounterTimer::Think { process });
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let history_process = self.config.first_process + process as u64;
-        let is_add = ctx.rng().below(100) < self.config.add_percent;
+        let key = op_key(history_process, self.issued[process], OpDraw::Op);
+        self.issued[process] += 1;
+        let mut rng = ctx.keyed_rng(key);
+        let is_add = rng.below(100) < self.config.add_percent;
         let (body, amount, options) = if is_add {
-            let amount = ctx.rng().between(1, self.config.amount_max);
+            let amount = rng.between(1, self.config.amount_max);
             ctx.invoke(history_process, "add", None, amount.into());
             let no_dedup = self.config.bug == CounterBug::NoDedup;
             let options = CallOptions {

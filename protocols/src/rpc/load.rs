@@ -144,7 +144,12 @@ pub struct LoadClient {
     /// Process slots without an outstanding call.
     free: Vec<usize>,
     started_at: Instant,
+    /// Arrivals scheduled so far: the n-th gap's draws are keyed `[ARRIVALS, n]`.
+    arrivals: u64,
 }
+
+/// The key space of the arrival gaps (`Context::keyed_rng`).
+const ARRIVALS: u64 = u64::MAX;
 
 impl LoadClient {
     pub fn new(config: LoadClientConfig) -> LoadClient {
@@ -155,16 +160,17 @@ impl LoadClient {
             free: (0..config.processes).rev().collect(),
             config,
             started_at: Instant::ZERO,
+            arrivals: 0,
         }
     }
 
     fn schedule_arrival(&mut self, ctx: &mut Context<'_, LoadMessage, LoadTimer>) {
         let since_start = ctx.now().saturating_since(self.started_at);
         let rate = self.config.shape.rate_per_second_at(since_start);
-        let gap = ctx
-            .rng()
-            .exponential(Duration::from_nanos(1_000_000_000 / rate))
-            + Duration::from_nanos(1);
+        let mut rng = ctx.keyed_rng([ARRIVALS, self.arrivals]);
+        self.arrivals += 1;
+        let gap =
+            rng.exponential(Duration::from_nanos(1_000_000_000 / rate)) + Duration::from_nanos(1);
         if since_start + gap < self.config.arrivals_end {
             ctx.set_timer(gap, LoadTimer::Arrival);
         }

@@ -28,6 +28,6 @@ pub use node::{
     Timer,
 };
 pub use observe::{Observed, OnlineChecker, Violation};
-pub use rng::Rng;
+pub use rng::{Keys, Rng};
 pub use time::{Duration, Instant};
 pub use wire::{Wire, WireError};

@@ -6,7 +6,7 @@
 
 use crate::disk::{DiskOp, IoId, IoResult};
 use crate::history::{Event as HistoryEvent, EventKind};
-use crate::rng::Rng;
+use crate::rng::{Keys, Rng};
 use crate::time::{Duration, Instant};
 use crate::wire::Wire;
 use serde::{Deserialize, Serialize};
@@ -190,6 +190,8 @@ pub struct Inputs<'a> {
     pub members: &'a [NodeId],
     /// This node's random stream.
     pub rng: &'a mut Rng,
+    /// This node's keyed draws, the same in every incarnation.
+    pub keys: Keys,
     /// The next disk operation's id; the context counts it up.
     pub next_io: &'a mut u64,
 }
@@ -245,6 +247,14 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
     /// This node's random stream, derived in a simulation from (seed, node, incarnation).
     pub fn rng(&mut self) -> &mut Rng {
         self.inputs.rng
+    }
+
+    /// Draws keyed by `key` in this node's own key space: the same (seed, node, key) draws the
+    /// same in every run and incarnation, whatever was drawn before. For draws that must not
+    /// shift when an earlier event goes: a client's k-th operation of a process, say, keyed
+    /// `[process, k]`, draws the same whether or not a fault or another operation came before.
+    pub fn keyed_rng(&self, key: [u64; 2]) -> Rng {
+        self.inputs.keys.rng(key)
     }
 
     /// The servers of this node's group other than this node, in id order. Clients are never
@@ -359,6 +369,7 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
             now: self.inputs.now,
             members: self.inputs.members,
             rng: self.inputs.rng,
+            keys: self.inputs.keys,
             next_io: self.inputs.next_io,
         };
         handler(&mut Context {
@@ -692,6 +703,7 @@ mod tests {
                 now: Instant::ZERO,
                 members: &[],
                 rng: &mut rng,
+                keys: crate::rng::Keys::new(1, 2),
                 next_io: &mut next_io,
             };
             let mut ctx = Context::new(inputs, &mut effects);

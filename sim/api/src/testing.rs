@@ -15,7 +15,7 @@
 
 use crate::disk::{DiskOp, IoError, IoId, IoResult};
 use crate::node::{Context, Effect, Inputs, Node, NodeId};
-use crate::rng::Rng;
+use crate::rng::{Keys, Rng, stream};
 use crate::time::Instant;
 use std::collections::BTreeMap;
 
@@ -29,6 +29,7 @@ pub struct TestHost {
     pub files: BTreeMap<String, Vec<u8>>,
     seed: u64,
     rng: Rng,
+    keys: Keys,
     next_io: u64,
 }
 
@@ -42,6 +43,7 @@ impl TestHost {
             files: BTreeMap::new(),
             seed,
             rng: Rng::for_node(seed, id.0, 0),
+            keys: Keys::new(seed, stream::KEYED_BASE + u64::from(id.0)),
             next_io: 0,
         }
     }
@@ -59,6 +61,7 @@ impl TestHost {
             now: self.now,
             members: &self.members,
             rng: &mut self.rng,
+            keys: self.keys,
             next_io: &mut self.next_io,
         };
         handler(node, &mut Context::new(inputs, &mut effects));

@@ -27,7 +27,7 @@ use crate::limits::{NODES_MAX, OBSERVATIONS_MAX};
 use crate::net::LinkConfig;
 use crate::plan::{Fault, ScheduledFault};
 use crate::report::{Metrics, Report, Verdict};
-use crate::rng::{Rng, stream};
+use crate::rng::{Keys, Rng, stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{NO_NODE, Trace, TraceLevel};
 use network::Network;
@@ -120,7 +120,8 @@ pub(crate) struct Core<M, T, O> {
     queue: EventQueue<M, T>,
     pub(crate) nodes: Vec<NodeState>,
     network: Network,
-    network_rng: Rng,
+    /// The keys of every message's draws (`network.rs`).
+    network_keys: Keys,
     trace: Trace,
     pub(crate) metrics: Metrics,
     history: Vec<HistoryEvent>,
@@ -148,7 +149,8 @@ pub(crate) struct Core<M, T, O> {
     halted: Option<Halt>,
     /// One disk per node; disks outlive crashes.
     pub(crate) disks: Vec<Disk>,
-    disk_rngs: Vec<Rng>,
+    /// Crashes so far of each node's disk, for keying their outcomes.
+    disk_crashes: Vec<u64>,
     disk_config: DiskConfig,
     /// Nodes whose disks have suffered a storage fault (the disk fault budget).
     disk_faulty: Vec<u32>,
@@ -189,7 +191,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
                 queue: EventQueue::new(),
                 nodes: Vec::new(),
                 network: Network::new(config.link, config.client_link),
-                network_rng: Rng::from_seed(config.seed, stream::NETWORK),
+                network_keys: Keys::new(config.seed, stream::NETWORK),
                 trace: Trace::new(config.trace_level),
                 metrics: Metrics::default(),
                 history: Vec::new(),
@@ -208,7 +210,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
                 instant_events: 0,
                 halted: None,
                 disks: Vec::new(),
-                disk_rngs: Vec::new(),
+                disk_crashes: Vec::new(),
                 disk_config: config.disk,
                 disk_faulty: Vec::new(),
             },
@@ -268,12 +270,14 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         );
         let core = &mut self.core;
         let id = NodeId(core.nodes.len() as u32);
-        core.nodes
-            .push(NodeState::new(Rng::for_node(core.seed, id.0, 0), is_client));
+        core.nodes.push(NodeState::new(
+            Rng::for_node(core.seed, id.0, 0),
+            Keys::new(core.seed, stream::KEYED_BASE + u64::from(id.0)),
+            is_client,
+        ));
         core.network.add_node(is_client);
         core.disks.push(Disk::default());
-        let disk_stream = stream::DISK_BASE + u64::from(id.0);
-        core.disk_rngs.push(Rng::from_seed(core.seed, disk_stream));
+        core.disk_crashes.push(0);
         core.timers.push(BTreeMap::new());
         self.instances.push(None);
         self.factories

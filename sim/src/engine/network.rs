@@ -9,6 +9,7 @@ use super::queue::Event;
 use super::{Core, Simulation};
 use crate::api::{Message, NodeId, Observation, Timer};
 use crate::net::{LinkConfig, Partition};
+use crate::rng::Rng;
 use crate::trace::{DropReason, NO_NODE};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -116,8 +117,60 @@ pub(super) struct Network {
     held_messages: BTreeMap<u64, Vec<u32>>,
     /// Messages in flight on links with a bounded queue, counted against the bound.
     queued: BTreeMap<u64, u32>,
+    /// Per link used, how many messages it has carried: a message's draws are keyed by its
+    /// link and its number there (`Keys`), so no other message shifts them.
+    sent: LinkCounts,
+    /// Per link, how many held messages it has released (each draws a fresh latency).
+    released: BTreeMap<u64, u32>,
     stats: NetworkStats,
 }
+
+/// Messages sent per link. A row per sender, indexed by receiver, for receivers below
+/// `DENSE_MAX`: one array access a message, and a thousand nodes talking to each other at
+/// random keep their counts (4 MB) within the last-level cache. Links to nodes past it, only in
+/// simulations that large, are counted in a map. Memory: at most 4 * `DENSE_MAX` bytes per
+/// sender. Counts fit 32 bits: a run handles at most `Config::events_max` events, far below
+/// 2^32.
+struct LinkCounts {
+    rows: Vec<Vec<u32>>,
+    far: BTreeMap<u64, u32>,
+}
+
+impl LinkCounts {
+    const DENSE_MAX: usize = 1024;
+
+    fn new() -> LinkCounts {
+        LinkCounts {
+            rows: Vec::new(),
+            far: BTreeMap::new(),
+        }
+    }
+
+    /// The number of the next message on `from -> to`, counting it.
+    #[inline]
+    fn next(&mut self, from: u32, to: u32) -> u32 {
+        let count = if (to as usize) < LinkCounts::DENSE_MAX {
+            let (from, to) = (from as usize, to as usize);
+            if self.rows.len() <= from {
+                self.rows.resize_with(from + 1, Vec::new);
+            }
+            let row = &mut self.rows[from];
+            if row.len() <= to {
+                row.resize(to + 1, 0);
+            }
+            &mut row[to]
+        } else {
+            self.far.entry(link(from, to)).or_insert(0)
+        };
+        let number = *count;
+        *count += 1;
+        number
+    }
+}
+
+/// The key of a released message's fresh latency: `[link, RELEASED | k]` for the k-th message
+/// released on the link (a sent message's key is `[link, n]`, n its number on the link).
+const RELEASED: u64 = 1 << 63;
 
 impl Network {
     pub(super) fn new(link: LinkConfig, client_link: LinkConfig) -> Network {
@@ -129,6 +182,8 @@ impl Network {
             held: BTreeSet::new(),
             held_messages: BTreeMap::new(),
             queued: BTreeMap::new(),
+            sent: LinkCounts::new(),
+            released: BTreeMap::new(),
             stats: NetworkStats::default(),
         }
     }
@@ -303,9 +358,13 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
             true => network.queued.get(&link(from, to)).copied().unwrap_or(0),
             false => 0,
         };
+        // The message's draws: keyed by its link and its number there.
+        let number = self.network.sent.next(from, to);
+        let key = [link(from, to), u64::from(number)];
+        let mut rng = self.network_keys.rng(key);
         let dropped = if self.network.is_cut(from, to) {
             Some(DropReason::Partition)
-        } else if self.network_rng.chance_ppm(loss_ppm) {
+        } else if rng.chance_ppm(loss_ppm) {
             self.count_fault("loss");
             Some(DropReason::Loss)
         } else if bounded && queued(&self.network) >= capacity {
@@ -318,22 +377,26 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
             self.trace.drop_message(self.now, from, to, id, reason);
             return;
         }
-        if self.network_rng.chance_ppm(duplicate_ppm) && queued(&self.network) + 1 < capacity {
+        if rng.chance_ppm(duplicate_ppm) && queued(&self.network) + 1 < capacity {
             self.network.stats.duplicated += 1;
             self.count_fault("duplicate");
             self.trace.duplicate(self.now, from, to, id);
-            self.put_in_flight(from, to, id, message.clone(), bounded);
+            self.put_in_flight(from, to, id, message.clone(), bounded, &mut rng);
         }
-        self.put_in_flight(from, to, id, message, bounded);
+        self.put_in_flight(from, to, id, message, bounded, &mut rng);
     }
 
     #[inline]
-    fn put_in_flight(&mut self, from: u32, to: u32, id: u64, message: M, queued: bool) {
-        let latency = self
-            .network
-            .config(from, to)
-            .latency
-            .sample(&mut self.network_rng);
+    fn put_in_flight(
+        &mut self,
+        from: u32,
+        to: u32,
+        id: u64,
+        message: M,
+        queued: bool,
+        rng: &mut Rng,
+    ) {
+        let latency = self.network.config(from, to).latency.sample(rng);
         self.network.stats.in_flight += 1;
         if queued {
             *self.network.queued.entry(link(from, to)).or_insert(0) += 1;
@@ -351,11 +414,11 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     /// Sends held messages on with a fresh latency each, in the order they arrived.
     pub(super) fn release(&mut self, from: NodeId, to: NodeId) {
         for slot in self.network.set_held(from, to, false) {
-            let latency = self
-                .network
-                .config(from.0, to.0)
-                .latency
-                .sample(&mut self.network_rng);
+            let released = self.network.released.entry(link(from.0, to.0)).or_insert(0);
+            let key = [link(from.0, to.0), RELEASED | u64::from(*released)];
+            *released += 1;
+            let mut rng = self.network_keys.rng(key);
+            let latency = self.network.config(from.0, to.0).latency.sample(&mut rng);
             self.queue.requeue(self.now + latency.as_nanos(), slot);
         }
     }

@@ -4,7 +4,7 @@
 use super::queue::{Event, Handle};
 use super::{CURRENT, Core, Simulation};
 use crate::api::{Context, Effect, Inputs, Message, Node, NodeId, Observation, Timer};
-use crate::rng::Rng;
+use crate::rng::{Keys, Rng};
 use crate::time::{Duration, Instant};
 use crate::trace::NO_NODE;
 
@@ -67,6 +67,8 @@ impl Clock {
 pub(crate) struct NodeState {
     pub(crate) incarnation: u32,
     pub(crate) rng: Rng,
+    /// The node's keyed draws (`Context::keyed_rng`).
+    pub(super) keys: Keys,
     pub(super) status: Status,
     pub(super) started: bool,
     pub(super) is_client: bool,
@@ -78,10 +80,11 @@ pub(crate) struct NodeState {
 }
 
 impl NodeState {
-    pub(super) fn new(rng: Rng, is_client: bool) -> NodeState {
+    pub(super) fn new(rng: Rng, keys: Keys, is_client: bool) -> NodeState {
         NodeState {
             incarnation: 0,
             rng,
+            keys,
             status: Status::Down,
             started: false,
             is_client,
@@ -132,6 +135,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
             now,
             members: &core.members,
             rng: &mut state.rng,
+            keys: state.keys,
             next_io: &mut state.next_io,
         };
         handler(instance, &mut Context::new(inputs, &mut effects));

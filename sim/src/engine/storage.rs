@@ -7,6 +7,7 @@ use super::queue::Event;
 use super::{Core, Simulation};
 use crate::api::{IoId, Message, NodeId, Observation, Timer};
 use crate::disk::{DiskOp, Durability, IoResult};
+use crate::rng::{Keys, stream};
 
 impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     pub(crate) fn disk_submit(&mut self, node: NodeId, IoId(id): IoId, op: DiskOp) {
@@ -17,8 +18,10 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
             && (faults.unlimited
                 || self.disk_faulty.contains(&node.0)
                 || self.disk_faulty.len() < faults.nodes_max as usize);
-        let submitted =
-            self.disks[index].submit(&op, &self.disk_config, faulty, &mut self.disk_rngs[index]);
+        // The operation's draws (latency, faults): keyed by its node and its number, which
+        // counts the node's operations across restarts.
+        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng([id, 0]);
+        let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut rng);
         for event in &submitted.events {
             self.count_fault(event.kind);
             let detail = format_args!("{}", event.detail);
@@ -41,7 +44,12 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     /// The node crashed: its disk keeps, loses or tears each unsynced operation.
     pub(super) fn crash_disk(&mut self, node: NodeId) {
         let index = node.index();
-        let events = self.disks[index].crash(&self.disk_config, &mut self.disk_rngs[index]);
+        // The crash's outcomes: keyed by the node's crash number.
+        let crash = self.disk_crashes[index];
+        self.disk_crashes[index] += 1;
+        let key = [stream::CRASH_KEY, crash];
+        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng(key);
+        let events = self.disks[index].crash(&self.disk_config, &mut rng);
         for event in events {
             self.count_fault(event.kind);
             let detail = format_args!("{}", event.detail);
