@@ -16,8 +16,9 @@
 //! has stayed unacknowledged through one whole retry round. The clock may jump, the timer
 //! rounds do not, so the protocol never reads `ctx.now()`.
 
-use crate::processes::{OpDraw, Processes, op_key};
+use crate::processes::Processes;
 use faultline_api::history::EventKind;
+use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -463,6 +464,8 @@ pub struct BroadcastClientConfig {
     /// No operation starts at or after this time on the client's clock (clients have no clock
     /// faults, so it is global time).
     pub stop_at: Instant,
+    /// Which operations run, and any spelled out (checked with `BroadcastClient::op_of`).
+    pub script: Script,
 }
 
 #[derive(Clone, Copy)]
@@ -472,11 +475,12 @@ struct Outstanding {
 }
 
 /// Maelstrom's broadcast workload: each process picks a random server and either broadcasts a
-/// new value or reads, half and half. Values are 0, 1, 2, ...: unique across the run.
+/// new value or reads, half and half. Operation k of process p broadcasts `k * processes + p`:
+/// unique across the run, and the same whichever other operations run.
 pub struct BroadcastClient {
     config: BroadcastClientConfig,
     processes: Processes<Outstanding>,
-    next_value: u64,
+    ops: OpCursor,
 }
 
 impl BroadcastClient {
@@ -488,31 +492,55 @@ impl BroadcastClient {
         assert!(config.processes > 0, "a broadcast client needs a process");
         BroadcastClient {
             processes: Processes::new(config.processes),
+            ops: OpCursor::new(0, config.processes, &config.script),
             config,
-            next_value: 0,
+        }
+    }
+
+    /// An operation a plan spells out: `broadcast` of an integer value (`Some(value)`), or
+    /// `read` (`None`); neither takes a key.
+    pub fn op_of(op: &WrittenOp) -> Result<Option<u64>, String> {
+        if op.key.is_some() {
+            return Err(format!("`{}` takes no key", op.f));
+        }
+        match op.f.as_str() {
+            "broadcast" => op
+                .value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("`broadcast` needs an integer value, not {}", op.value)),
+            "read" if op.value.is_null() => Ok(None),
+            "read" => Err("`read` takes no value".to_string()),
+            f => Err(format!(
+                "unknown broadcast operation `{f}`; valid operations: broadcast, read"
+            )),
         }
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let index = self.processes.next_op(process);
-        let key = op_key(process as u64, index, OpDraw::Think);
+        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+            return;
+        };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, BroadcastTimer::Think { process });
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let mut rng = ctx.keyed_rng(op_key(
-            process as u64,
-            self.processes.next_op(process),
-            OpDraw::Op,
-        ));
+        let Some((index, written)) = self.ops.take(process) else {
+            return;
+        };
+        let mut rng = ctx.keyed_rng(op_key(process as u64, index, OpDraw::Op));
         let request = self.processes.next_request(process);
         let server = *rng
             .choose(&self.config.servers)
             .expect("servers is not empty");
-        let (value, message) = if rng.below(2) == 0 {
-            let value = self.next_value;
-            self.next_value += 1;
+        let broadcast = match written {
+            Some(op) => BroadcastClient::op_of(op).expect("checked with the plan"),
+            None => {
+                (rng.below(2) == 0).then_some(index * self.config.processes as u64 + process as u64)
+            }
+        };
+        let (value, message) = if let Some(value) = broadcast {
             ctx.invoke(process as u64, "broadcast", None, value.into());
             (Some(value), BroadcastMessage::Broadcast { request, value })
         } else {

@@ -1,8 +1,9 @@
 //! Echo: the server replies with the request's payload. The smallest protocol, used by the
 //! `echo` scenario and by the engine benchmark.
 
-use crate::processes::{OpDraw, Processes, op_key};
+use crate::processes::Processes;
 use faultline_api::history::EventKind;
+use faultline_api::ops::{OpCursor, OpDraw, Script};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 
@@ -76,6 +77,9 @@ pub struct EchoClient {
     config: EchoClientConfig,
     /// One process per request in flight.
     slots: Processes<Outstanding>,
+    /// The slots' operations: each slot is a history process, and its k-th request's payload
+    /// is keyed by (slot, k).
+    ops: OpCursor,
     next_server: usize,
     /// Replies received, for `round_trips_max`.
     round_trips: u64,
@@ -88,6 +92,7 @@ impl EchoClient {
         assert!(config.in_flight > 0);
         EchoClient {
             slots: Processes::new(config.in_flight),
+            ops: OpCursor::new(0, config.in_flight, &Script::default()),
             config,
             next_server: 0,
             round_trips: 0,
@@ -99,7 +104,10 @@ impl EchoClient {
         if self.round_trips + self.outstanding as u64 >= self.config.round_trips_max {
             return;
         }
-        let key = op_key(slot as u64, self.slots.next_op(slot), OpDraw::Op);
+        let Some(key) = self.ops.key(slot, OpDraw::Op) else {
+            return;
+        };
+        self.ops.take(slot);
         let id = self.slots.next_request(slot);
         let payload = ctx.keyed_rng(key).next_u64() >> 1;
         let server = self.config.servers[self.next_server];

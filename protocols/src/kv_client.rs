@@ -4,8 +4,9 @@
 //! timeout (an indeterminate `info`). A protocol adapts its own message and timer types through
 //! [`KvProtocol`].
 
-use crate::processes::{OpDraw, Processes, op_key};
+use crate::processes::Processes;
 use faultline_api::history::EventKind;
+use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Message, Node, NodeId};
 use std::marker::PhantomData;
@@ -33,6 +34,35 @@ impl KvOp {
             KvOp::Get { .. } => "get",
             KvOp::Put { .. } => "put",
             KvOp::Append { .. } => "append",
+        }
+    }
+
+    /// The operation a plan spells out: `get` with a key, `put` or `append` with a key and a
+    /// string value.
+    pub fn from_written(op: &WrittenOp) -> Result<KvOp, String> {
+        let key = op
+            .key
+            .clone()
+            .ok_or_else(|| format!("a kv operation needs a key, `{}` has none", op.f))?;
+        let value = || {
+            op.value
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("`{}` needs a string value, not {}", op.f, op.value))
+        };
+        match op.f.as_str() {
+            "get" => Ok(KvOp::Get { key }),
+            "put" => Ok(KvOp::Put {
+                key,
+                value: value()?,
+            }),
+            "append" => Ok(KvOp::Append {
+                key,
+                value: value()?,
+            }),
+            f => Err(format!(
+                "unknown kv operation `{f}`; valid operations: get, put, append"
+            )),
         }
     }
 }
@@ -79,6 +109,8 @@ pub struct KvClientConfig {
     pub timeout: Duration,
     /// Stop issuing operations after this local time (the scenario's end of load).
     pub stop_after: Duration,
+    /// Which operations run, and any spelled out (checked with `KvOp::from_written`).
+    pub script: Script,
 }
 
 #[derive(Clone)]
@@ -91,6 +123,7 @@ struct Pending {
 pub struct KvClient<P> {
     config: KvClientConfig,
     processes: Processes<Pending>,
+    ops: OpCursor,
     protocol: PhantomData<P>,
 }
 
@@ -99,6 +132,7 @@ impl<P: KvProtocol> KvClient<P> {
         assert!(!config.servers.is_empty() && config.processes > 0 && config.key_count > 0);
         KvClient {
             processes: Processes::new(config.processes),
+            ops: OpCursor::new(config.first_process, config.processes, &config.script),
             config,
             protocol: PhantomData,
         }
@@ -109,8 +143,9 @@ impl<P: KvProtocol> KvClient<P> {
     }
 
     fn think(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, process: usize) {
-        let index = self.processes.next_op(process);
-        let key = op_key(self.process_id(process), index, OpDraw::Think);
+        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+            return;
+        };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, ClientTimer::Think { process });
     }
@@ -119,20 +154,28 @@ impl<P: KvProtocol> KvClient<P> {
         if ctx.now() >= Instant::ZERO + self.config.stop_after {
             return;
         }
-        let index = self.processes.next_op(process);
-        let mut rng = ctx.keyed_rng(op_key(self.process_id(process), index, OpDraw::Op));
-        let key = format!("k{}", rng.below(self.config.key_count as u64));
-        // Values are unique, so the checker can tell every write apart.
-        let value = format!("{}.{}", self.process_id(process), index + 1);
-        // Mostly gets and puts: an indeterminate append can land anywhere, and each one
-        // multiplies the orders the checker must consider.
-        let op = match rng.below(10) {
-            0..=4 => KvOp::Get { key },
-            5..=8 => KvOp::Put { key, value },
-            _ => KvOp::Append {
-                key,
-                value: format!("{value};"),
-            },
+        let id = self.process_id(process);
+        let Some((index, written)) = self.ops.take(process) else {
+            return;
+        };
+        let mut rng = ctx.keyed_rng(op_key(id, index, OpDraw::Op));
+        let op = match written {
+            Some(written) => KvOp::from_written(written).expect("checked with the plan"),
+            None => {
+                let key = format!("k{}", rng.below(self.config.key_count as u64));
+                // Values are unique, so the checker can tell every write apart.
+                let value = format!("{id}.{}", index + 1);
+                // Mostly gets and puts: an indeterminate append can land anywhere, and each
+                // one multiplies the orders the checker must consider.
+                match rng.below(10) {
+                    0..=4 => KvOp::Get { key },
+                    5..=8 => KvOp::Put { key, value },
+                    _ => KvOp::Append {
+                        key,
+                        value: format!("{value};"),
+                    },
+                }
+            }
         };
         let request = self.processes.next_request(process);
         let argument = match &op {

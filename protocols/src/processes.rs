@@ -1,30 +1,12 @@
 //! Logical client processes for workload clients: each has at most one request outstanding,
 //! and request ids carry their process in the low digits, so a reply finds its process and a
-//! late or duplicated reply finds nothing. A process's operations draw keyed randomness
-//! (`op_key`): its k-th operation and the think time before it draw the same in every run,
-//! whatever faults or other operations came first.
-
-/// Which draws of a client operation a key is for.
-#[derive(Clone, Copy, Debug)]
-pub enum OpDraw {
-    /// The think time before the operation.
-    Think = 0,
-    /// The operation itself: its kind, key, value, server.
-    Op = 1,
-}
-
-/// The key (`Context::keyed_rng`) of the draws of operation `index` (counting from 0) of
-/// history process `process`.
-pub fn op_key(process: u64, index: u64, draw: OpDraw) -> [u64; 2] {
-    [process, 2 * index + draw as u64]
-}
+//! late or duplicated reply finds nothing. Which operation a process issues next, and its
+//! draws, is `faultline_api::ops::OpCursor`'s business.
 
 /// The outstanding request of each process, with what the client keeps about it.
 pub struct Processes<P> {
     outstanding: Vec<Option<(u64, P)>>,
     rounds: u64,
-    /// Requests issued by each process.
-    issued: Vec<u64>,
 }
 
 impl<P> Processes<P> {
@@ -33,7 +15,6 @@ impl<P> Processes<P> {
         Processes {
             outstanding: (0..count).map(|_| None).collect(),
             rounds: 0,
-            issued: vec![0; count],
         }
     }
 
@@ -49,13 +30,7 @@ impl<P> Processes<P> {
         );
         let request = self.rounds * self.count() as u64 + process as u64;
         self.rounds += 1;
-        self.issued[process] += 1;
         request
-    }
-
-    /// The index of `process`'s next operation: how many requests it has issued.
-    pub fn next_op(&self, process: usize) -> u64 {
-        self.issued[process]
     }
 
     /// `process` now waits for `request`.

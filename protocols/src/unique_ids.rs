@@ -5,8 +5,9 @@
 //! An id is `node-boot-counter`: the boot id is drawn from the node's random stream when it
 //! starts, so a restarted node, which has forgotten its counter, still never repeats an id.
 
-use crate::processes::{OpDraw, Processes, op_key};
+use crate::processes::Processes;
 use faultline_api::history::EventKind;
+use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 
@@ -103,6 +104,8 @@ pub struct IdClientConfig {
     pub think_mean: Duration,
     /// Give up on a request after this long and record it `info`.
     pub timeout: Duration,
+    /// Which requests run (each is `generate`; see `IdClient::check_written`).
+    pub script: Script,
 }
 
 /// A workload generator: each process asks a random server for an id, records the answer in
@@ -111,6 +114,7 @@ pub struct IdClient {
     config: IdClientConfig,
     /// When each process's request was sent.
     processes: Processes<Instant>,
+    ops: OpCursor,
 }
 
 impl IdClient {
@@ -121,19 +125,32 @@ impl IdClient {
         );
         IdClient {
             processes: Processes::new(config.processes),
+            ops: OpCursor::new(config.first_process, config.processes, &config.script),
             config,
         }
     }
 
     fn think(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, process: usize) {
-        let index = self.processes.next_op(process);
-        let key = op_key(self.process_id(process), index, OpDraw::Think);
+        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+            return;
+        };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, IdTimer::Think { process });
     }
 
     fn process_id(&self, process: usize) -> u64 {
         self.config.first_process + process as u64
+    }
+
+    /// A request a plan spells out: `generate`, without key or value.
+    pub fn check_written(op: &WrittenOp) -> Result<(), String> {
+        match (op.f.as_str(), &op.key, op.value.is_null()) {
+            ("generate", None, true) => Ok(()),
+            ("generate", _, _) => Err("`generate` takes no key and no value".to_string()),
+            (f, _, _) => Err(format!(
+                "unknown unique-ids operation `{f}`; valid operations: generate"
+            )),
+        }
     }
 }
 
@@ -175,8 +192,10 @@ impl Node for IdClient {
     fn on_timer(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, timer: IdTimer) {
         match timer {
             IdTimer::Think { process } => {
-                let index = self.processes.next_op(process);
-                let key = op_key(self.process_id(process), index, OpDraw::Op);
+                let Some(key) = self.ops.key(process, OpDraw::Op) else {
+                    return;
+                };
+                self.ops.take(process);
                 let request = self.processes.next_request(process);
                 let server = *ctx
                     .keyed_rng(key)

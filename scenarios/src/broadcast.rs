@@ -346,6 +346,7 @@ impl Scenario for Broadcast {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
+        harness::check_operations(plan, Some(&|op| BroadcastClient::op_of(op).map(|_| ())))?;
         let bug = switch_for(
             self.name,
             plan.bug.as_deref(),
@@ -370,6 +371,7 @@ impl Scenario for Broadcast {
             think_mean: Duration::from_nanos(1_000_000_000 * processes / workload.ops_per_second),
             timeout: workload.timeout,
             stop_at: Instant::ZERO + plan.safety_duration,
+            script: plan.operations.clone(),
         };
         sim.add_client(move |_| BroadcastClient::new(client_config.clone()));
         harness::validate_faults(plan, sim.node_count())?;

@@ -97,6 +97,7 @@ impl Scenario for Echo {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
+        harness::check_operations(plan, None)?;
         // Echo plants no bugs: a plan that names one is refused.
         crate::switch_for::<()>(self.name(), plan.bug.as_deref(), &[], ())?;
         let mut sim = Simulation::new(Config::for_plan(plan, level));

@@ -2,6 +2,7 @@
 //! the checks that read a history.
 
 use sim::api::Observation;
+use sim::api::ops::{Script, WrittenOp};
 use sim::history::EventKind;
 use sim::limits;
 use sim::{
@@ -104,7 +105,30 @@ pub fn plan<W: serde::Serialize>(
         safety_duration: phases.0,
         liveness_duration: phases.1,
         workload: serde_json::to_value(workload).expect("a workload serializes"),
+        operations: Script::default(),
     }
+}
+
+/// What a scenario's client accepts as a written operation.
+pub type OpCheck<'a> = &'a dyn Fn(&WrittenOp) -> Result<(), String>;
+
+/// Checks the plan's written operations with the scenario's client (`check`: what its client
+/// accepts); `None` for a scenario whose clients take no operations script, which then refuses
+/// one. Errors name the operation (`operations.written[3]`).
+pub fn check_operations(plan: &Plan, check: Option<OpCheck<'_>>) -> Result<(), String> {
+    let Some(check) = check else {
+        if plan.operations.is_empty() {
+            return Ok(());
+        }
+        return Err(format!(
+            "scenario `{}` takes no `operations`: its clients are not scripted",
+            plan.scenario
+        ));
+    };
+    for (i, op) in plan.operations.written.iter().enumerate() {
+        check(op).map_err(|e| format!("operations.written[{i}]: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The run's report, trace and history, judged by `verdict`. An online checker's violation

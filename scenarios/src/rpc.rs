@@ -239,6 +239,11 @@ impl Scenario for Unreliable {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: UnreliableWorkload = harness::workload(plan)?;
+        let amount_max = workload.amount_max;
+        harness::check_operations(
+            plan,
+            Some(&|op| CounterClient::add_of(op, amount_max).map(|_| ())),
+        )?;
         let bug = switch_for(
             self.name(),
             plan.bug.as_deref(),
@@ -272,6 +277,7 @@ impl Scenario for Unreliable {
                 call_deadline: workload.call_deadline,
                 rpc: Self::client_config(&workload, 0),
                 bug,
+                script: plan.operations.clone(),
             };
             sim.add_client(move |_| CounterClient::new(client_config.clone()));
         }
@@ -555,6 +561,7 @@ impl Scenario for Overload {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: OverloadWorkload = harness::workload(plan)?;
+        harness::check_operations(plan, None)?;
         let naive = switch_for(self.name(), plan.bug.as_deref(), OVERLOAD_BUGS, false)?;
         let mut config = Config::new(
             plan.seed,

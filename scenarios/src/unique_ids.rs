@@ -130,6 +130,7 @@ impl Scenario for UniqueIds {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
+        harness::check_operations(plan, Some(&IdClient::check_written))?;
         let processes = u64::from(workload.clients) * workload.processes_per_client as u64;
         let bug = switch_for(self.name(), plan.bug.as_deref(), BUGS, IdBug::None)?;
         let mut sim = Simulation::new(Config::for_plan(plan, level));
@@ -145,6 +146,7 @@ impl Scenario for UniqueIds {
                 first_process: u64::from(client) * workload.processes_per_client as u64,
                 think_mean,
                 timeout: workload.timeout,
+                script: plan.operations.clone(),
             };
             sim.add_client(move |_| IdClient::new(client_config.clone()));
         }

@@ -13,7 +13,7 @@
 
 use crate::harness::{self, FaultMix};
 use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
-use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig};
+use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp};
 use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
 use serde::{Deserialize, Serialize};
 use sim::api::observe::{Observed, checker};
@@ -192,6 +192,7 @@ impl Scenario for WalKvScenario {
 
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
+        harness::check_operations(plan, Some(&|op| KvOp::from_written(op).map(|_| ())))?;
         let bug = switch_for(
             self.name(),
             plan.bug.as_deref(),
@@ -228,6 +229,7 @@ impl Scenario for WalKvScenario {
             think_mean: workload.think_mean,
             timeout: workload.timeout,
             stop_after: Duration::MAX,
+            script: plan.operations.clone(),
         };
         sim.add_client(move |_| Member::Left(KvClient::new(client_config.clone())));
         harness::validate_faults(plan, sim.node_count())?;

@@ -23,6 +23,7 @@
 //! | other workload durations | at most [`PHASE_MAX`]; service times at most [`LATENCY_MAX`] |
 //! | rates (operations a second) | 1 to [`RATE_MAX`] |
 //! | plan files | at most [`PLAN_BYTES_MAX`] (64 MiB) |
+//! | a plan's `operations` (ranges and written operations) | at most [`SCRIPT_ENTRIES_MAX`] |
 //! | observations a run keeps (the engine's own bound) | at most [`OBSERVATIONS_MAX`]; past it the run halts, which reports as a liveness failure naming the limit |
 
 use crate::time::Duration;
@@ -56,6 +57,8 @@ pub const TIMEOUT_MIN: Duration = Duration::from_millis(1);
 pub const RATE_MAX: u64 = 100_000;
 /// A plan file.
 pub const PLAN_BYTES_MAX: u64 = 64 << 20;
+/// Entries of a plan's operations script: ranges of operations that run, operations written out.
+pub const SCRIPT_ENTRIES_MAX: u64 = 1_000_000;
 /// Observations one run keeps for its end-of-run checks (`Simulation::observations`): a
 /// protocol that observes in a tight loop halts the run instead of exhausting memory. The
 /// built-in scenarios keep at most a few hundred thousand.

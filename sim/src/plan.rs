@@ -4,6 +4,7 @@
 //! (latency, loss, duplication) still come from the seed at run time.
 
 use crate::api::NodeId;
+use crate::api::ops::Script;
 use crate::limits;
 use crate::net::{LinkConfig, Partition};
 use crate::rng::Rng;
@@ -221,7 +222,9 @@ pub fn draw_ppm(rng: &mut Rng, max_ppm: u32) -> u32 {
     }
 }
 
-/// A plan: everything a run is, except per-message draws, which the seed still makes.
+/// A plan: everything a run is. The per-event draws (a message's fate, a disk operation's, a
+/// client operation's content and think time) are the seed's, each keyed by what it is for, so
+/// a plan changed in one place draws the same everywhere else.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 pub struct Plan {
     pub scenario: String,
@@ -236,6 +239,10 @@ pub struct Plan {
     pub liveness_duration: Duration,
     /// Scenario-specific workload parameters.
     pub workload: serde_json::Value,
+    /// Which client operations run and which are written out (`faultline_api::ops`); empty,
+    /// and left out of the file, when every drawn operation runs.
+    #[serde(default, skip_serializing_if = "Script::is_empty")]
+    pub operations: Script,
 }
 
 impl Plan {
@@ -284,7 +291,13 @@ impl Plan {
                 ));
             }
         }
-        Ok(())
+        limits::count(
+            "operations: its ranges and written operations",
+            self.operations.entries(),
+            0,
+            limits::SCRIPT_ENTRIES_MAX,
+        )?;
+        self.operations.validate()
     }
 }
 
@@ -678,6 +691,7 @@ mod tests {
             safety_duration: Duration::from_secs(5),
             liveness_duration: Duration::from_secs(2),
             workload: serde_json::json!({}),
+            operations: Script::default(),
         };
         assert_eq!(valid.validate(), Ok(()));
         let fault = |fault: Fault| ScheduledFault {
@@ -821,6 +835,7 @@ mod tests {
             safety_duration: Duration::from_secs(5),
             liveness_duration: Duration::from_secs(2),
             workload: serde_json::json!({"rate": 10}),
+            operations: Script::default(),
         };
         assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
     }

@@ -7,9 +7,9 @@ use super::{
     ClientConfig, ClientTimer, Completion, ErrorKind, Request, RpcClient, RpcMessage, RpcServer,
     ServerConfig, ServerTimer,
 };
-use crate::processes::{OpDraw, op_key};
 use crate::rpc::{CallOptions, ClientId};
 use faultline_api::history::EventKind;
+use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp};
 use faultline_api::time::Duration;
 use faultline_api::{Context, Node, NodeId};
 use std::fmt;
@@ -186,6 +186,8 @@ pub struct CounterClientConfig {
     pub call_deadline: Duration,
     pub rpc: ClientConfig,
     pub bug: CounterBug,
+    /// Which operations run, and any spelled out (checked with `CounterClient::add_of`).
+    pub script: Script,
 }
 
 /// The process and the amount of an outstanding operation (`None` for a read).
@@ -198,8 +200,7 @@ pub struct Pending {
 pub struct CounterClient {
     config: CounterClientConfig,
     rpc: RpcClient<CounterRequest, CounterResponse, Pending>,
-    /// Operations issued by each process, for keying their draws (`op_key`).
-    issued: Vec<u64>,
+    ops: OpCursor,
 }
 
 impl CounterClient {
@@ -212,26 +213,55 @@ impl CounterClient {
         assert!(config.add_percent <= 100);
         CounterClient {
             rpc: RpcClient::new(config.rpc.clone()),
-            issued: vec![0; config.processes],
+            ops: OpCursor::new(config.first_process, config.processes, &config.script),
             config,
         }
     }
 
+    /// An operation a plan spells out: `add` of an amount in `1..=amount_max`
+    /// (`Some(amount)`), or `read` (`None`); neither takes a key.
+    pub fn add_of(op: &WrittenOp, max: u64) -> Result<Option<u64>, String> {
+        if op.key.is_some() {
+            return Err(format!("`{}` takes no key", op.f));
+        }
+        match op.f.as_str() {
+            "add" => match op.value.as_u64() {
+                Some(amount) if (1..=max).contains(&amount) => Ok(Some(amount)),
+                _ => Err(format!(
+                    "`add` needs an amount in 1..={max}, not {}",
+                    op.value
+                )),
+            },
+            "read" if op.value.is_null() => Ok(None),
+            "read" => Err("`read` takes no value".to_string()),
+            f => Err(format!(
+                "unknown counter operation `{f}`; valid operations: add, read"
+            )),
+        }
+    }
+
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let history_process = self.config.first_process + process as u64;
-        let key = op_key(history_process, self.issued[process], OpDraw::Think);
+        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+            return;
+        };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, CounterTimer::Think { process });
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let history_process = self.config.first_process + process as u64;
-        let key = op_key(history_process, self.issued[process], OpDraw::Op);
-        self.issued[process] += 1;
+        let Some(key) = self.ops.key(process, OpDraw::Op) else {
+            return;
+        };
         let mut rng = ctx.keyed_rng(key);
-        let is_add = rng.below(100) < self.config.add_percent;
-        let (body, amount, options) = if is_add {
-            let amount = rng.between(1, self.config.amount_max);
+        let add = match self.ops.take(process) {
+            Some((_, Some(op))) => {
+                CounterClient::add_of(op, self.config.amount_max).expect("checked with the plan")
+            }
+            _ => (rng.below(100) < self.config.add_percent)
+                .then(|| rng.between(1, self.config.amount_max)),
+        };
+        let (body, amount, options) = if let Some(amount) = add {
             ctx.invoke(history_process, "add", None, amount.into());
             let no_dedup = self.config.bug == CounterBug::NoDedup;
             let options = CallOptions {

@@ -15,6 +15,7 @@ pub mod hash;
 pub mod history;
 mod node;
 pub mod observe;
+pub mod ops;
 pub mod rng;
 pub mod testing;
 pub mod time;
@@ -28,6 +29,7 @@ pub use node::{
     Timer,
 };
 pub use observe::{Observed, OnlineChecker, Violation};
+pub use ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
 pub use rng::{Keys, Rng};
 pub use time::{Duration, Instant};
 pub use wire::{Wire, WireError};

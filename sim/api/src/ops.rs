@@ -1,0 +1,273 @@
+//! A workload's operations as data. Clients are closed-loop: each logical process thinks, issues
+//! an operation, waits for its completion, and thinks again. Operation k of process p draws its
+//! think time and its content (kind, key, value, server) from keys of its own ([`op_key`]), so
+//! it is the same in every run of the seed whatever came before it, and a plan need not list
+//! what the draws give: a [`Script`] says which operations run (ranges of indices per process)
+//! and spells out only those it changes (a [`WrittenOp`]: the history's `f`, key and value).
+//! A plan of unique-ids' 30,000 operations is empty until something is removed or changed;
+//! removing one operation adds a range.
+//!
+//! A client walks its processes' operations with an [`OpCursor`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Which draws of a client operation a key is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpDraw {
+    /// The think time before the operation.
+    Think = 0,
+    /// The operation itself: its kind, key, value, server.
+    Op = 1,
+}
+
+/// The key (`Context::keyed_rng`) of the draws of operation `index` (counting from 0) of
+/// history process `process`.
+pub fn op_key(process: u64, index: u64, draw: OpDraw) -> [u64; 2] {
+    [process, 2 * index + draw as u64]
+}
+
+/// An operation spelled out in a plan: what a client would record for its invocation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrittenOp {
+    pub process: u64,
+    pub index: u64,
+    /// The operation, as the history names it (`get`, `put`, `add`, `generate`, ...).
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub value: Value,
+}
+
+/// Which operations of a workload's processes run, and which are spelled out.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    /// Per history process, the indices of the operations that run, as half-open ranges
+    /// `[from, to)` in increasing order. A process not listed runs every operation; one listed
+    /// with no ranges runs none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub only: BTreeMap<u64, Vec<[u64; 2]>>,
+    /// Operations whose content the plan gives instead of the draws (their think times are
+    /// still drawn). Each must be one that runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<WrittenOp>,
+}
+
+impl Script {
+    pub fn is_empty(&self) -> bool {
+        self.only.is_empty() && self.written.is_empty()
+    }
+
+    /// How many entries (ranges and written operations) the script holds, for the plan limit.
+    pub fn entries(&self) -> u64 {
+        let ranges: usize = self.only.values().map(Vec::len).sum();
+        (ranges + self.written.len()) as u64
+    }
+
+    /// Checks the ranges (nonempty, increasing, apart) and that each written operation is one
+    /// that runs, once; errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (process, ranges) in &self.only {
+            let mut end = 0;
+            for (i, &[from, to]) in ranges.iter().enumerate() {
+                if from >= to || (i > 0 && from <= end) {
+                    return Err(format!(
+                        "operations.only.{process}[{i}]: [{from}, {to}) must be a nonempty range \
+                         after the one before it, not touching it"
+                    ));
+                }
+                end = to;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, op) in self.written.iter().enumerate() {
+            if !self.runs(op.process, op.index) {
+                return Err(format!(
+                    "operations.written[{i}]: operation {} of process {} does not run",
+                    op.index, op.process
+                ));
+            }
+            if !seen.insert((op.process, op.index)) {
+                return Err(format!(
+                    "operations.written[{i}]: operation {} of process {} is written twice",
+                    op.index, op.process
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether operation `index` of `process` runs.
+    pub fn runs(&self, process: u64, index: u64) -> bool {
+        match self.only.get(&process) {
+            None => true,
+            Some(ranges) => ranges.iter().any(|&[from, to]| (from..to).contains(&index)),
+        }
+    }
+
+    /// The first operation of `process` at or after `index` that runs, if any.
+    fn next_run(&self, process: u64, index: u64) -> Option<u64> {
+        match self.only.get(&process) {
+            None => Some(index),
+            Some(ranges) => ranges
+                .iter()
+                .find(|&&[_, to]| index < to)
+                .map(|&[from, _]| from.max(index)),
+        }
+    }
+}
+
+/// A client's walk through its processes' operations: the next one each runs, the keys of its
+/// draws, and its written content if the script gives one.
+#[derive(Clone, Debug)]
+pub struct OpCursor {
+    first_process: u64,
+    /// The first index each process has not yet issued or passed over.
+    next: Vec<u64>,
+    script: Script,
+}
+
+impl OpCursor {
+    /// The cursor of history processes `first_process..first_process + processes` under `script`
+    /// (only their entries are kept).
+    pub fn new(first_process: u64, processes: usize, script: &Script) -> OpCursor {
+        let mine = first_process..first_process + processes as u64;
+        let script = Script {
+            only: script
+                .only
+                .iter()
+                .filter(|(p, _)| mine.contains(p))
+                .map(|(p, r)| (*p, r.clone()))
+                .collect(),
+            written: script
+                .written
+                .iter()
+                .filter(|op| mine.contains(&op.process))
+                .cloned()
+                .collect(),
+        };
+        OpCursor {
+            first_process,
+            next: vec![0; processes],
+            script,
+        }
+    }
+
+    /// The history process of the client's `process`-th process.
+    pub fn process_id(&self, process: usize) -> u64 {
+        self.first_process + process as u64
+    }
+
+    /// The index of `process`'s next operation, or `None` when it has run its last.
+    pub fn peek(&self, process: usize) -> Option<u64> {
+        self.script
+            .next_run(self.process_id(process), self.next[process])
+    }
+
+    /// The key of the draws of `process`'s next operation.
+    pub fn key(&self, process: usize, draw: OpDraw) -> Option<[u64; 2]> {
+        let index = self.peek(process)?;
+        Some(op_key(self.process_id(process), index, draw))
+    }
+
+    /// Takes `process`'s next operation: its index and, if the script spells it out, its
+    /// content.
+    pub fn take(&mut self, process: usize) -> Option<(u64, Option<&WrittenOp>)> {
+        let index = self.peek(process)?;
+        self.next[process] = index + 1;
+        let process = self.process_id(process);
+        let written = self
+            .script
+            .written
+            .iter()
+            .find(|op| op.process == process && op.index == index);
+        Some((index, written))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(json: &str) -> Script {
+        serde_json::from_str(json).unwrap()
+    }
+
+    // Goal: a cursor walks exactly the operations the script runs, process by process.
+    #[test]
+    fn the_cursor_skips_what_does_not_run() {
+        let s = script(r#"{"only": {"11": [[1, 3], [5, 6]], "12": []}}"#);
+        s.validate().unwrap();
+        let mut cursor = OpCursor::new(10, 3, &s);
+        let mut walked = |process| {
+            let mut indices = Vec::new();
+            while let Some((index, _)) = cursor.take(process) {
+                indices.push(index);
+                if indices.len() == 8 {
+                    break;
+                }
+            }
+            indices
+        };
+        assert_eq!(
+            walked(0),
+            [0, 1, 2, 3, 4, 5, 6, 7],
+            "process 10 runs everything"
+        );
+        assert_eq!(walked(1), [1, 2, 5]);
+        assert_eq!(walked(2), [] as [u64; 0]);
+        let cursor = OpCursor::new(10, 3, &s);
+        assert_eq!(
+            cursor.key(1, OpDraw::Think),
+            Some(op_key(11, 1, OpDraw::Think))
+        );
+    }
+
+    #[test]
+    fn written_operations_replace_the_draws() {
+        let s = script(
+            r#"{"only": {"0": [[0, 2]]},
+                "written": [{"process": 0, "index": 1, "f": "put", "key": "a", "value": "1"}]}"#,
+        );
+        s.validate().unwrap();
+        let mut cursor = OpCursor::new(0, 1, &s);
+        assert_eq!(cursor.take(0).unwrap(), (0, None));
+        let (index, written) = cursor.take(0).unwrap();
+        assert_eq!((index, written.unwrap().f.as_str()), (1, "put"));
+        assert_eq!(cursor.take(0), None);
+    }
+
+    #[test]
+    fn malformed_scripts_are_refused_by_field() {
+        let cases = [
+            (r#"{"only": {"3": [[2, 2]]}}"#, "operations.only.3[0]"),
+            (
+                r#"{"only": {"3": [[0, 4], [4, 6]]}}"#,
+                "operations.only.3[1]",
+            ),
+            (
+                r#"{"only": {"3": [[5, 6], [0, 2]]}}"#,
+                "operations.only.3[1]",
+            ),
+            (
+                r#"{"only": {"0": [[0, 1]]}, "written": [{"process": 0, "index": 1, "f": "get"}]}"#,
+                "operations.written[0]: operation 1 of process 0 does not run",
+            ),
+            (
+                r#"{"written": [{"process": 0, "index": 1, "f": "get"}, {"process": 0, "index": 1, "f": "get"}]}"#,
+                "operations.written[1]",
+            ),
+        ];
+        for (json, expected) in cases {
+            let error = script(json).validate().unwrap_err();
+            assert!(error.starts_with(expected), "{json}: {error}");
+        }
+        assert!(serde_json::from_str::<Script>(r#"{"olny": {}}"#).is_err());
+        assert_eq!(script("{}").entries(), 0);
+        assert_eq!(script(r#"{"only": {"1": [[0, 1], [3, 4]]}}"#).entries(), 2);
+    }
+}
