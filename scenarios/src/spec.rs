@@ -768,6 +768,7 @@ fn resolve(file: File, path: Option<PathBuf>) -> Result<SpecScenario, SpecError>
         ));
     }
     registry::check_keys(&file, node_kind, workload_kind)?;
+    check_values(&file)?;
 
     let nodes = file.nodes.get_ref();
     let servers = count("nodes.count", &nodes.count, 1, limits::WORKLOAD_NODES_MAX)?;
@@ -1000,6 +1001,65 @@ fn resolve(file: File, path: Option<PathBuf>) -> Result<SpecScenario, SpecError>
         .check_plan(&plan)
         .map_err(|e| err(&file.workload, format!("seed 0's plan: {e}")))?;
     Ok(scenario)
+}
+
+/// The limits of `sim::limits` on every kind-specific key given, at its line (the adapters
+/// and seed 0's plan check the rest).
+fn check_values(file: &File) -> Result<(), SpecError> {
+    fn each<T: Copy>(
+        value: &Option<Spanned<T>>,
+        check: impl FnOnce(T) -> Result<(), String>,
+    ) -> Result<(), SpecError> {
+        match value {
+            Some(v) => limit(v, check(*v.get_ref())),
+            None => Ok(()),
+        }
+    }
+    let w = file.workload.get_ref();
+    each(&w.timeout, |d| limits::timeout("workload.timeout", d))?;
+    each(&w.call_deadline, |d| {
+        limits::timeout("workload.call_deadline", d)
+    })?;
+    each(&w.attempt_timeout, |d| {
+        limits::timeout("workload.attempt_timeout", d)
+    })?;
+    each(&w.think_mean, |d| limits::think("workload.think_mean", d))?;
+    each(&w.ops_per_second, |n| {
+        limits::count("workload.ops_per_second", n, 1, limits::RATE_MAX)
+    })?;
+    each(&w.keys, |n| {
+        limits::count("workload.keys", n, 1, limits::QUEUE_MAX)
+    })?;
+    each(&w.add_percent, |n| {
+        limits::count("workload.add_percent", n, 0, 100)
+    })?;
+    each(&w.amount_max, |n| {
+        limits::count("workload.amount_max", n, 1, 1 << 40)
+    })?;
+    each(&w.healthy_goodput_percent, |n| {
+        limits::count("workload.healthy_goodput_percent", n, 0, 100)
+    })?;
+    for (field, value) in [
+        ("workload.spike_start", &w.spike_start),
+        ("workload.recovery_bound", &w.recovery_bound),
+        ("workload.healthy_latency_p50", &w.healthy_latency_p50),
+    ] {
+        each(value, |d| limits::duration(field, d, limits::PHASE_MAX))?;
+    }
+    let n = file.nodes.get_ref();
+    for (field, value) in [
+        ("nodes.service_time", &n.service_time),
+        ("nodes.service_min", &n.service_min),
+        ("nodes.service_max", &n.service_max),
+    ] {
+        each(value, |d| limits::duration(field, d, limits::LATENCY_MAX))?;
+    }
+    if let (Some(min), Some(max)) = (&n.service_min, &n.service_max)
+        && min.get_ref() > max.get_ref()
+    {
+        return Err(err(min, "`nodes.service_min` is above `nodes.service_max`"));
+    }
+    Ok(())
 }
 
 fn answered_settings(

@@ -1,0 +1,283 @@
+//! Goal: scenarios written as files keep their meaning and their errors are useful. Method:
+//! every built-in specification parses and runs exactly the checkers written out below; bad
+//! files (edits of a built-in one) give `FILE:LINE: message` with the right line and the valid
+//! choices, and never panic.
+
+use scenarios::spec::{self, SPEC_BYTES_MAX};
+use scenarios::{Scenario, all, find};
+
+/// Each built-in scenario's checkers, in the order a run performs them, written out by hand.
+const CHECKERS: &[(&str, &[&str])] = &[
+    ("echo", &["replies-echo-requests", "answered-after-heal"]),
+    ("unique-ids", &["unique-ids", "answered-after-heal"]),
+    ("broadcast-single", &["set-full"]),
+    ("broadcast-multi", &["set-full"]),
+    ("broadcast-partition", &["set-full"]),
+    (
+        "broadcast-efficiency-1",
+        &["set-full", "efficiency-targets"],
+    ),
+    (
+        "broadcast-efficiency-2",
+        &["set-full", "efficiency-targets"],
+    ),
+    ("broadcast-efficiency-1-partition", &["set-full"]),
+    ("broadcast-efficiency-2-partition", &["set-full"]),
+    (
+        "rpc-unreliable",
+        &["counter", "counter-audit", "answered-after-heal"],
+    ),
+    ("rpc-overload", &["recovery"]),
+    (
+        "wal-kv",
+        &["log-intact", "linearizable", "answered-after-heal"],
+    ),
+    (
+        "wal-kv-faulty-disk",
+        &["linearizable", "answered-after-heal"],
+    ),
+];
+
+#[test]
+fn every_built_in_specification_parses_in_list_order() {
+    let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
+    let expected: Vec<&str> = CHECKERS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, expected);
+    for scenario in all() {
+        let file = format!(
+            "{}/specs/{}.toml",
+            env!("CARGO_MANIFEST_DIR"),
+            scenario.name()
+        );
+        let from_disk =
+            scenarios::load_file(std::path::Path::new(&file)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_disk.name(), scenario.name());
+        assert_eq!(from_disk.description(), scenario.description());
+        // The file on disk and the compiled-in text expand to the same plans.
+        assert_eq!(from_disk.plan(7, None), scenario.plan(7, None));
+        assert_eq!(from_disk.command_line(), format!("--scenario-file {file}"));
+        assert_eq!(
+            scenario.command_line(),
+            format!("--scenario {}", scenario.name())
+        );
+    }
+}
+
+// One short run of each scenario (phases cut to a second each) performs exactly its checkers.
+#[test]
+fn each_scenario_runs_exactly_its_checkers() {
+    for (name, checkers) in CHECKERS {
+        let scenario = find(name).unwrap();
+        assert_eq!(scenario.checkers(), checkers.to_vec(), "{name}");
+        let mut plan = scenario.plan(0, None);
+        plan.safety_duration = sim::Duration::from_secs(1);
+        plan.liveness_duration = sim::Duration::from_secs(1);
+        let run = scenario
+            .run(&plan, sim::TraceLevel::Hash)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(run.checked, checkers.to_vec(), "{name}");
+    }
+}
+
+fn echo_text() -> &'static str {
+    include_str!("../specs/echo.toml")
+}
+
+/// The echo specification with the first line holding `from` changed to hold `to`, and that
+/// line's number.
+fn edited(from: &str, to: &str) -> (String, usize) {
+    let text = echo_text();
+    let line = text
+        .lines()
+        .position(|l| l.contains(from))
+        .unwrap_or_else(|| panic!("echo.toml has no `{from}`"))
+        + 1;
+    (text.replacen(from, to, 1), line)
+}
+
+fn error_of(text: &str) -> String {
+    match spec::parse("my.toml", text, None) {
+        Ok(scenario) => panic!("accepted: {}", scenario.spec.name),
+        Err(error) => error,
+    }
+}
+
+/// The edit's error is at its line (the last line of an edit that adds lines), and says all
+/// of `needles`.
+fn fails_at(from: &str, to: &str, needles: &[&str]) {
+    let (text, line) = edited(from, to);
+    let line = line + to.matches('\n').count();
+    let error = error_of(&text);
+    let prefix = format!("my.toml:{line}: ");
+    assert!(error.starts_with(&prefix), "expected {prefix}...: {error}");
+    for needle in needles {
+        assert!(error.contains(needle), "`{needle}` missing from: {error}");
+    }
+}
+
+#[test]
+fn bad_files_name_the_line_and_the_valid_choices() {
+    // An unknown key.
+    fails_at(
+        "count = 3",
+        "count = 3\ncolour = \"red\"",
+        &["unknown field `colour`", "kind", "count"],
+    );
+    // Unknown names.
+    fails_at(
+        "kind = \"echo-server\"",
+        "kind = \"echo-srv\"",
+        &["unknown node kind `echo-srv`", "echo-server", "wal-kv"],
+    );
+    fails_at(
+        "kind = \"echo\"",
+        "kind = \"echos\"",
+        &["unknown workload `echos`", "echo, unique-ids, broadcast"],
+    );
+    fails_at(
+        "checkers = [\"replies-echo-requests\", \"answered-after-heal\"]",
+        "checkers = [\"replies-echo-requests\", \"answered\"]",
+        &[
+            "unknown checker `answered`",
+            "answered-after-heal",
+            "linearizable",
+        ],
+    );
+    fails_at(
+        "bugs = []",
+        "bugs = [\"no-retry\"]",
+        &[
+            "unknown bug `no-retry` for node kind `echo-server`",
+            "plants none",
+        ],
+    );
+    // A checker that does not fit the workload.
+    fails_at(
+        "checkers = [\"replies-echo-requests\", \"answered-after-heal\"]",
+        "checkers = [\"linearizable\"]",
+        &[
+            "checker `linearizable` does not fit workload `echo`",
+            "replies-echo-requests, answered-after-heal",
+        ],
+    );
+    // A workload that does not drive the nodes, a key of another workload.
+    fails_at(
+        "kind = \"echo\"",
+        "kind = \"kv\"",
+        &["workload `kv` does not drive node kind `echo-server`"],
+    );
+    fails_at(
+        "timeout = \"100ms\"",
+        "timeout = \"100ms\"\nkeys = 3",
+        &[
+            "`workload.keys` is not a parameter of workload `echo`",
+            "timeout",
+        ],
+    );
+    // Probabilities.
+    fails_at(
+        "loss_max = 0.2",
+        "loss_max = 5.0",
+        &["`network.loss_max` is 5", "from 0 to 1"],
+    );
+    fails_at(
+        "duplicate_max = 0.1",
+        "duplicate_max = -0.1",
+        &["`network.duplicate_max`", "from 0 to 1"],
+    );
+    // Counts and durations beyond sim::limits.
+    fails_at(
+        "count = 3",
+        "count = 5000",
+        &["`nodes.count` is 5000; the limit is 1000"],
+    );
+    fails_at(
+        "processes = 4",
+        "processes = 20000",
+        &["`clients.processes` is 20000; the limit is 10000"],
+    );
+    fails_at(
+        "safety = \"5s\"",
+        "safety = \"2h\"",
+        &["`phases.safety` is 7200s; the limit is 3600s"],
+    );
+    fails_at(
+        "timeout = \"100ms\"",
+        "timeout = \"0s\"",
+        &["`workload.timeout`", "at least 1ms"],
+    );
+    fails_at(
+        "latency = { uniform = { min = \"1ms\", max = \"10ms\" } }",
+        "latency = { uniform = { min = \"1ms\", max = \"10m\" } }",
+        &["`network.latency.uniform.max` is 600s; the limit is 60s"],
+    );
+    // A fault kind that does not exist, and a duration that does not parse.
+    fails_at(
+        "kinds = [\"crash\", \"pause\", \"clock\"]",
+        "kinds = [\"crash\", \"earthquake\"]",
+        &[
+            "unknown fault kind `earthquake`",
+            "partition, crash, pause, clock, hold",
+        ],
+    );
+    fails_at(
+        "liveness = \"2s\"",
+        "liveness = \"2 parsecs\"",
+        &["2 parsecs"],
+    );
+}
+
+#[test]
+fn files_that_are_not_text_or_too_large_are_refused() {
+    let dir = std::env::temp_dir().join(format!("faultline-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Not UTF-8: the line of the first bad byte.
+    let path = dir.join("latin1.toml");
+    let mut bytes = b"name = \"echo\"\n# caf".to_vec();
+    bytes.extend_from_slice(&[0xe9, b'\n']);
+    std::fs::write(&path, &bytes).unwrap();
+    let error = scenarios::load_file(&path).err().expect("refused");
+    assert_eq!(
+        error,
+        format!("{}:2: the file is not UTF-8 text", path.display())
+    );
+    // Too large.
+    let path = dir.join("huge.toml");
+    let huge = format!("{}\n{}", echo_text(), "#".repeat(SPEC_BYTES_MAX as usize));
+    std::fs::write(&path, huge).unwrap();
+    let error = scenarios::load_file(&path).err().expect("refused");
+    assert!(
+        error.starts_with(&format!("{}: the file has ", path.display()))
+            && error.contains("at most 1048576"),
+        "{error}"
+    );
+    // Missing.
+    let error = scenarios::load_file(&dir.join("absent.toml"))
+        .err()
+        .expect("refused");
+    assert!(error.starts_with(&format!("{}: ", dir.join("absent.toml").display())));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// A user's file is a scenario of its own: another node count gives other plans, named after
+// the file's scenario, that its scenario runs; the bugs it may switch on are those it lists.
+#[test]
+fn a_users_file_is_a_scenario_of_its_own() {
+    let text = include_str!("../specs/broadcast-partition.toml")
+        .replace("name = \"broadcast-partition\"", "name = \"my-broadcast\"")
+        .replace("count = 5", "count = 7")
+        .replace(
+            "bugs = [\"no-retry\", \"no-forward\"]",
+            "bugs = [\"no-retry\"]",
+        );
+    let mine = spec::parse("my.toml", &text, None).unwrap_or_else(|e| panic!("{e}"));
+    let plan = mine.plan(3, Some("no-retry"));
+    assert_eq!(plan.scenario, "my-broadcast");
+    assert_eq!(plan.workload["servers"], 7);
+    assert_eq!(mine.bugs().len(), 1);
+    assert!(scenarios::check_bug(&mine, Some("no-forward")).is_err());
+    let mut short = plan.clone();
+    short.safety_duration = sim::Duration::from_secs(2);
+    short.liveness_duration = sim::Duration::from_secs(2);
+    assert!(mine.run(&short, sim::TraceLevel::Hash).is_ok());
+}
