@@ -38,6 +38,42 @@ const CHECKERS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// What `list` showed before the scenarios became files: each scenario's bugs, in order.
+const BUGS: &[(&str, &[&str])] = &[
+    ("echo", &[]),
+    ("unique-ids", &["counter-resets-on-restart"]),
+    ("broadcast-single", &[]),
+    ("broadcast-multi", &["no-forward"]),
+    ("broadcast-partition", &["no-retry", "no-forward"]),
+    ("broadcast-efficiency-1", &["no-forward"]),
+    ("broadcast-efficiency-2", &["no-forward"]),
+    (
+        "broadcast-efficiency-1-partition",
+        &["no-retry", "no-forward"],
+    ),
+    (
+        "broadcast-efficiency-2-partition",
+        &["no-retry", "no-forward"],
+    ),
+    ("rpc-unreliable", &["no-dedup", "timeout-is-failure"]),
+    ("rpc-overload", &["retry-storm"]),
+    ("wal-kv", &["ack-before-sync", "trust-torn-length"]),
+    ("wal-kv-faulty-disk", &["no-checksum"]),
+];
+
+#[test]
+fn the_built_in_scenarios_offer_the_same_bugs_in_the_same_order() {
+    let listed: Vec<(&str, Vec<&str>)> = all()
+        .iter()
+        .map(|s| (s.name(), s.bugs().iter().map(|b| b.name).collect()))
+        .collect();
+    let expected: Vec<(&str, Vec<&str>)> = BUGS
+        .iter()
+        .map(|(name, bugs)| (*name, bugs.to_vec()))
+        .collect();
+    assert_eq!(listed, expected);
+}
+
 #[test]
 fn every_built_in_specification_parses_in_list_order() {
     let names: Vec<&str> = all().iter().map(|s| s.name()).collect();

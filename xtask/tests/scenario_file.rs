@@ -154,5 +154,17 @@ fn a_bad_file_is_an_error_naming_its_line() {
         "1",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    // The corpus keeps plans of built-in scenarios only.
+    let good = write_spec(&dir);
+    let out = xtask(&[
+        "fuzz",
+        "--scenario-file",
+        good.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--add-to-corpus",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--add-to-corpus keeps plans of built-in scenarios"));
     let _ = std::fs::remove_dir_all(&dir);
 }
