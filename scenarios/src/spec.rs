@@ -85,7 +85,8 @@ pub(crate) const BUILT_IN: &[(&str, &str)] = &[
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(
     untagged,
-    expecting = "a value, or a range to draw from written { min = .., max = .. }"
+    deny_unknown_fields,
+    expecting = "a value, or a range to draw it from written { min = .., max = .. } (no other keys)"
 )]
 pub(crate) enum Drawn<T> {
     Fixed(T),

@@ -487,11 +487,16 @@ pub fn show(args: ShowArgs) -> i32 {
             return crate::EXIT_BAD_INPUT;
         }
     };
-    let replay_line = runner::replay_command(
+    let (scenario, seed, bug) = (
         &stored.report.scenario,
         stored.report.seed,
         stored.report.bug.as_deref(),
     );
+    // A trace stores its scenario's name, not the file of a scenario that is not built in.
+    let replay_line = match scenarios::find(scenario) {
+        Ok(_) => runner::replay_command(scenario, seed, bug),
+        Err(_) => runner::replay_command_file(&format!("<the file of {scenario}>"), seed, bug),
+    };
     let written = to_stdout(|out| match args.format {
         Format::Text => {
             traces::write_trace(&stored.records, out)?;
