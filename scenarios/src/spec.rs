@@ -741,6 +741,130 @@ fn leak(text: &str) -> &'static str {
     Box::leak(text.to_string().into_boxed_str())
 }
 
+/// The network: the servers' latency and loss and duplication maxima, and the client links.
+fn network(network: &Network) -> Result<(u32, u32, ClientLink), SpecError> {
+    limit(
+        &network.latency,
+        network.latency.get_ref().validate_at("network.latency"),
+    )?;
+    let loss_max = probability_or_zero("network.loss_max", &network.loss_max)?;
+    let duplicate_max = probability_or_zero("network.duplicate_max", &network.duplicate_max)?;
+    let client_net = network.clients.get_ref();
+    let client_link = match (client_net.like_servers, &client_net.latency) {
+        (true, None) if client_net.loss.is_none() && client_net.duplicate.is_none() => {
+            ClientLink::LikeServers
+        }
+        (true, _) => {
+            return Err(err(
+                &network.clients,
+                "`network.clients`: `like_servers = true` takes no latency, loss or duplicate",
+            ));
+        }
+        (false, None) => {
+            return Err(err(
+                &network.clients,
+                "`network.clients` needs `latency` (or `like_servers = true`)",
+            ));
+        }
+        (false, Some(latency)) => {
+            limit(
+                latency,
+                latency.get_ref().validate_at("network.clients.latency"),
+            )?;
+            ClientLink::Own {
+                latency: latency.get_ref().clone(),
+                loss: drawn_probability("network.clients.loss", &client_net.loss)?,
+                duplicate: drawn_probability("network.clients.duplicate", &client_net.duplicate)?,
+            }
+        }
+    };
+    Ok((loss_max, duplicate_max, client_link))
+}
+
+/// The fault mix drawn per seed: `None` for a quiet run; the least weights; the faulty-node
+/// budget; the fault gap's range in milliseconds.
+fn fault_mix(
+    faults: &Faults,
+    loss_max: u32,
+    duplicate_max: u32,
+    servers: u64,
+) -> Result<FaultMixSpec, SpecError> {
+    let mut enabled = [false; 5];
+    for kind in &faults.kinds {
+        let index = fault_kind(kind)?;
+        if enabled[index] {
+            return Err(err(
+                kind,
+                format!("fault kind `{}` is listed twice", kind.get_ref()),
+            ));
+        }
+        enabled[index] = true;
+    }
+    let mut forced = [0u32; 5];
+    for (kind, weight) in &faults.forced {
+        let index = fault_kind(kind)?;
+        if !enabled[index] {
+            return Err(err(
+                kind,
+                format!(
+                    "`faults.forced.{}`: the kind is not in `faults.kinds`",
+                    kind.get_ref()
+                ),
+            ));
+        }
+        limit(
+            weight,
+            limits::count(
+                &format!("faults.forced.{}", kind.get_ref()),
+                u64::from(*weight.get_ref()),
+                1,
+                3,
+            ),
+        )?;
+        forced[index] = *weight.get_ref();
+    }
+    let quiet = !enabled.iter().any(|&e| e) && loss_max == 0 && duplicate_max == 0;
+    let mix = (!quiet).then_some(FaultMix {
+        loss_ppm_max: loss_max,
+        duplicate_ppm_max: duplicate_max,
+        partitions: enabled[0],
+        crashes: enabled[1],
+        pauses: enabled[2],
+        clocks: enabled[3],
+        holds: enabled[4],
+    });
+    let faulty_nodes_max = match &faults.faulty_nodes_max {
+        Some(value) => count("faults.faulty_nodes_max", value, 0, servers)? as usize,
+        None if enabled.iter().any(|&e| e) => {
+            return Err(SpecError {
+                span: faults.kinds.first().map(Spanned::span),
+                message:
+                    "`faults.faulty_nodes_max` is missing: how many servers may be faulty at once"
+                        .into(),
+            });
+        }
+        None => 0,
+    };
+    let gap_millis = match &faults.gap {
+        Some(gap) => Some(millis_range("faults.gap", gap, limits::LATENCY_MAX)?),
+        None => None,
+    };
+    Ok(FaultMixSpec {
+        mix,
+        forced,
+        faulty_nodes_max,
+        gap_millis,
+    })
+}
+
+/// What `fault_mix` resolves.
+struct FaultMixSpec {
+    mix: Option<FaultMix>,
+    forced: [u32; 5],
+    faulty_nodes_max: usize,
+    gap_millis: Option<(u64, u64)>,
+}
+
 fn resolve(file: File, path: Option<PathBuf>) -> Result<SpecScenario, SpecError> {
     let name = file.name.get_ref();
     let valid_name = !name.is_empty()
@@ -849,106 +973,14 @@ fn resolve(file: File, path: Option<PathBuf>) -> Result<SpecScenario, SpecError>
     let (accept, grace) = answered_settings(&file, &checkers)?;
     let targets = targets(&file, &checkers)?;
 
-    // The network.
     let network = &file.network;
-    limit(
-        &network.latency,
-        network.latency.get_ref().validate_at("network.latency"),
-    )?;
-    let loss_max = probability_or_zero("network.loss_max", &network.loss_max)?;
-    let duplicate_max = probability_or_zero("network.duplicate_max", &network.duplicate_max)?;
-    let client_net = network.clients.get_ref();
-    let client_link = match (client_net.like_servers, &client_net.latency) {
-        (true, None) if client_net.loss.is_none() && client_net.duplicate.is_none() => {
-            ClientLink::LikeServers
-        }
-        (true, _) => {
-            return Err(err(
-                &network.clients,
-                "`network.clients`: `like_servers = true` takes no latency, loss or duplicate",
-            ));
-        }
-        (false, None) => {
-            return Err(err(
-                &network.clients,
-                "`network.clients` needs `latency` (or `like_servers = true`)",
-            ));
-        }
-        (false, Some(latency)) => {
-            limit(
-                latency,
-                latency.get_ref().validate_at("network.clients.latency"),
-            )?;
-            ClientLink::Own {
-                latency: latency.get_ref().clone(),
-                loss: drawn_probability("network.clients.loss", &client_net.loss)?,
-                duplicate: drawn_probability("network.clients.duplicate", &client_net.duplicate)?,
-            }
-        }
-    };
-
-    // The fault mix.
-    let faults = &file.faults;
-    let mut enabled = [false; 5];
-    for kind in &faults.kinds {
-        let index = fault_kind(kind)?;
-        if enabled[index] {
-            return Err(err(
-                kind,
-                format!("fault kind `{}` is listed twice", kind.get_ref()),
-            ));
-        }
-        enabled[index] = true;
-    }
-    let mut forced = [0u32; 5];
-    for (kind, weight) in &faults.forced {
-        let index = fault_kind(kind)?;
-        if !enabled[index] {
-            return Err(err(
-                kind,
-                format!(
-                    "`faults.forced.{}`: the kind is not in `faults.kinds`",
-                    kind.get_ref()
-                ),
-            ));
-        }
-        limit(
-            weight,
-            limits::count(
-                &format!("faults.forced.{}", kind.get_ref()),
-                u64::from(*weight.get_ref()),
-                1,
-                3,
-            ),
-        )?;
-        forced[index] = *weight.get_ref();
-    }
-    let quiet = !enabled.iter().any(|&e| e) && loss_max == 0 && duplicate_max == 0;
-    let mix = (!quiet).then_some(FaultMix {
-        loss_ppm_max: loss_max,
-        duplicate_ppm_max: duplicate_max,
-        partitions: enabled[0],
-        crashes: enabled[1],
-        pauses: enabled[2],
-        clocks: enabled[3],
-        holds: enabled[4],
-    });
-    let faulty_nodes_max = match &faults.faulty_nodes_max {
-        Some(value) => count("faults.faulty_nodes_max", value, 0, servers)? as usize,
-        None if enabled.iter().any(|&e| e) => {
-            return Err(SpecError {
-                span: faults.kinds.first().map(Spanned::span),
-                message:
-                    "`faults.faulty_nodes_max` is missing: how many servers may be faulty at once"
-                        .into(),
-            });
-        }
-        None => 0,
-    };
-    let gap_millis = match &faults.gap {
-        Some(gap) => Some(millis_range("faults.gap", gap, limits::LATENCY_MAX)?),
-        None => None,
-    };
+    let (loss_max, duplicate_max, client_link) = self::network(network)?;
+    let FaultMixSpec {
+        mix,
+        forced,
+        faulty_nodes_max,
+        gap_millis,
+    } = fault_mix(&file.faults, loss_max, duplicate_max, servers)?;
     let disk = match &file.disk {
         Some(disk) => Some(disk_draw(disk)?),
         None => None,
