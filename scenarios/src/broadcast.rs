@@ -1,4 +1,6 @@
 //! Broadcast scenarios (Gossip Glomers challenges 3a to 3e, on Maelstrom's broadcast workload).
+//! The scenarios are `scenarios/specs/broadcast-*.toml` (the node kind is the variant); this
+//! module is the `broadcast` workload's adapter and the family's bug table.
 //!
 //! A client sends `topology` to every server, then its processes send `broadcast` (a new value)
 //! and `read` half and half, to random servers, over zero-latency client links, until the end of

@@ -2,6 +2,9 @@
 //! requests in flight, over a lossy, duplicating network with crashed and paused servers.
 //! Safety: every reply equals its request. Liveness: once faults heal, every request is
 //! answered.
+//!
+//! The scenario is `scenarios/specs/echo.toml`; this module is the `echo` workload's adapter
+//! (the servers and the client of a run, and its checks).
 
 use crate::harness::{self, Checks};
 use crate::registry::REPLIES_ECHO_REQUESTS;

@@ -11,6 +11,9 @@
 //! well above it, then the steady rate again. With the retry budget, backoff, circuit breaker
 //! and load shedding the system recovers within a bound; with naive retries (the planted
 //! `retry-storm`) it stays saturated after the spike has passed, a metastable failure.
+//!
+//! The scenarios are `scenarios/specs/rpc-*.toml`; this module holds the `counter` and `overload`
+//! workloads' adapters and their bug tables.
 
 use crate::harness::{self, Checks};
 use crate::registry::{COUNTER_AUDIT, RECOVERY};

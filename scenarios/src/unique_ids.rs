@@ -2,6 +2,9 @@
 //! second for 30 virtual seconds, through partitions, crashes, pauses and clock jumps.
 //! Safety: every id is unique across the cluster. Liveness: once faults heal, every request is
 //! answered.
+//!
+//! The scenario is `scenarios/specs/unique-ids.toml`; this module is the `unique-ids` workload's
+//! adapter and the family's bug table.
 
 use crate::harness::{self, Checks};
 use crate::spec::{Adapter, File, Spec, SpecError, need};

@@ -10,6 +10,9 @@
 //!   (a `fail` naming the data loss) but must never serve a wrong or older value: the history
 //!   must still be linearizable, and once faults heal every operation is answered, `ok` or
 //!   `fail`.
+//!
+//! The scenarios are `scenarios/specs/wal-kv*.toml`; this module is the `kv` workload's adapter
+//! and the family's one bug table (each file offers some of its bugs).
 
 use crate::harness::{self, Checks};
 use crate::registry::LOG_INTACT;
