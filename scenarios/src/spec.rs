@@ -78,6 +78,17 @@ pub(crate) const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The texts of the built-in specifications, in `list` order.
+pub const BUILT_IN_TEXTS: [&str; 13] = {
+    let mut texts = [""; 13];
+    let mut i = 0;
+    while i < BUILT_IN.len() {
+        texts[i] = BUILT_IN[i].1;
+        i += 1;
+    }
+    texts
+};
+
 // ---------------------------------------------------------------------------------------------
 // The file, as written.
 

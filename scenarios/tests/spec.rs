@@ -317,3 +317,66 @@ fn a_users_file_is_a_scenario_of_its_own() {
     short.liveness_duration = sim::Duration::from_secs(2);
     assert!(mine.run(&short, sim::TraceLevel::Hash).is_ok());
 }
+
+mod mutated {
+    //! No file panics: a built-in file with one value replaced by an odd one parses to an
+    //! error or to a scenario whose plans can be drawn.
+    use proptest::prelude::*;
+    use scenarios::spec::{self, BUILT_IN_TEXTS};
+
+    const ODD: &[&str] = &[
+        "0",
+        "-1",
+        "1.5",
+        "5.0",
+        "nan",
+        "inf",
+        "1e300",
+        "18446744073709551615",
+        "99999999999999999999",
+        "\"0s\"",
+        "\"1ns\"",
+        "\"3601s\"",
+        "\"18446744073709551615ns\"",
+        "\"5 parsecs\"",
+        "\"\"",
+        "[]",
+        "{}",
+        "{ min = 5, max = 1 }",
+        "{ min = \"2s\", max = \"1s\" }",
+        "{ min = 0.5, max = 0.1 }",
+        "{ uniform = { min = \"10ms\", max = \"1ms\" } }",
+        "{ constant = \"2m\" }",
+        "true",
+        "\"crash\"",
+        "[\"partition\", \"partition\"]",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn an_odd_value_never_panics(file in 0..BUILT_IN_TEXTS.len(), line: usize, odd in 0..ODD.len()) {
+            let text = BUILT_IN_TEXTS[file];
+            let values: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.starts_with('#') && l.contains(" = "))
+                .map(|(i, _)| i)
+                .collect();
+            let target = values[line % values.len()];
+            let edited: Vec<String> = text
+                .lines()
+                .enumerate()
+                .map(|(i, l)| match (i == target, l.split_once(" = ")) {
+                    (true, Some((key, _))) => format!("{key} = {}", ODD[odd]),
+                    _ => l.to_string(),
+                })
+                .collect();
+            if let Ok(scenario) = spec::parse("odd.toml", &edited.join("\n"), None) {
+                for seed in 0..3 {
+                    let _ = scenarios::Scenario::plan(&scenario, seed, None);
+                }
+            }
+        }
+    }
+}
