@@ -417,6 +417,31 @@ pub(crate) fn build_overload(file: &File) -> Result<Box<dyn Adapter>, SpecError>
             max,
         )
     };
+    let base_per_second = range("base_per_second", &w.base_per_second, limits::RATE_MAX)?;
+    let spike_percent = range("spike_percent", &w.spike_percent, 10_000)?;
+    // Every client gets its share of each rate, at least one call a second, on every seed.
+    let clients = *file.clients.get_ref().count.get_ref();
+    let spike_min = base_per_second.0 * spike_percent.0 / 100;
+    if base_per_second.0 < clients || spike_min < clients {
+        return Err(err(
+            need(workload, "base_per_second", &w.base_per_second)?,
+            format!(
+                "the least rates drawn (base {}, spike {spike_min} calls a second) must be at \
+                 least one a second for each of the {clients} clients",
+                base_per_second.0
+            ),
+        ));
+    }
+    if base_per_second.1 * spike_percent.1 / 100 > limits::RATE_MAX {
+        return Err(err(
+            need(workload, "spike_percent", &w.spike_percent)?,
+            format!(
+                "the spike's highest rate, {} calls a second, is above the limit of {}",
+                base_per_second.1 * spike_percent.1 / 100,
+                limits::RATE_MAX
+            ),
+        ));
+    }
     Ok(Box::new(Overload {
         workers: spec::count(
             "nodes.workers",
@@ -432,8 +457,8 @@ pub(crate) fn build_overload(file: &File) -> Result<Box<dyn Adapter>, SpecError>
             0,
             limits::QUEUE_MAX,
         )? as usize,
-        base_per_second: range("base_per_second", &w.base_per_second, limits::RATE_MAX)?,
-        spike_percent: range("spike_percent", &w.spike_percent, 10_000)?,
+        base_per_second,
+        spike_percent,
         spike_start: *need(workload, "spike_start", &w.spike_start)?.get_ref(),
         spike_length_millis: spec::millis_range(
             "workload.spike_length",
