@@ -432,7 +432,7 @@ pub struct Spec {
     pub processes: u64,
     /// The planted bugs a plan of this scenario may switch on, in the file's order.
     pub bugs: Vec<Bug>,
-    /// The checkers a run performs, in the file's order.
+    /// The checkers a run performs, in the order it performs them (the workload's).
     pub checkers: Vec<&'static str>,
     /// The answers `answered-after-heal` accepts, and how long after the heal it starts.
     pub accept: Vec<EventKind>,
@@ -981,6 +981,8 @@ fn resolve(file: File, path: Option<PathBuf>) -> Result<SpecScenario, SpecError>
         }
         checkers.push(known);
     }
+    // A run performs them in the workload's order, whatever the file's.
+    checkers.sort_by_key(|c| workload_kind.checkers.iter().position(|k| k == c));
     let (accept, grace) = answered_settings(&file, &checkers)?;
     let targets = targets(&file, &checkers)?;
 

@@ -307,6 +307,16 @@ fn a_users_file_is_a_scenario_of_its_own() {
             "bugs = [\"no-retry\"]",
         );
     let mine = spec::parse("my.toml", &text, None).unwrap_or_else(|e| panic!("{e}"));
+    // Checkers listed in another order run in the workload's order.
+    let reordered = include_str!("../specs/echo.toml").replace(
+        "checkers = [\"replies-echo-requests\", \"answered-after-heal\"]",
+        "checkers = [\"answered-after-heal\", \"replies-echo-requests\"]",
+    );
+    let echo = spec::parse("echo.toml", &reordered, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        echo.checkers(),
+        ["replies-echo-requests", "answered-after-heal"]
+    );
     let plan = mine.plan(3, Some("no-retry"));
     assert_eq!(plan.scenario, "my-broadcast");
     assert_eq!(plan.workload["servers"], 7);
@@ -378,5 +388,30 @@ mod mutated {
                 }
             }
         }
+    }
+}
+
+// The format's documentation names every node kind, workload, checker, key and bug the
+// registries know, so the one list and its documentation cannot drift apart.
+#[test]
+fn the_documentation_names_every_registered_name() {
+    use scenarios::registry;
+    let readme = include_str!("../specs/README.md");
+    let mut names: Vec<String> = Vec::new();
+    for kind in registry::NODE_KINDS {
+        names.push(kind.name.to_string());
+        names.extend(kind.config.iter().map(|k| k.to_string()));
+        names.extend((kind.bugs)().iter().map(|b| b.name.to_string()));
+    }
+    for workload in registry::WORKLOADS {
+        names.push(workload.name.to_string());
+        names.extend(workload.params.iter().map(|k| k.to_string()));
+    }
+    names.extend(registry::checker_names().iter().map(|c| c.to_string()));
+    for name in names {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "scenarios/specs/README.md does not name `{name}`"
+        );
     }
 }
