@@ -233,8 +233,20 @@ struct Faults {
     kinds: Vec<Spanned<String>>,
     #[serde(default)]
     forced: BTreeMap<Spanned<String>, Spanned<u32>>,
-    faulty_nodes_max: Option<Spanned<u64>>,
+    faulty_nodes_max: Option<Spanned<Budget>>,
     gap: Option<Spanned<Between<Duration>>>,
+}
+
+/// How many servers may be faulty at once: a number, or `"minority"` (a strict minority of
+/// `nodes.count`, so that it follows the count).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a number of servers, or \"minority\" (a strict minority of nodes.count)"
+)]
+enum Budget {
+    Count(u64),
+    Named(String),
 }
 
 #[derive(Deserialize)]
@@ -845,7 +857,25 @@ fn fault_mix(
         holds: enabled[4],
     });
     let faulty_nodes_max = match &faults.faulty_nodes_max {
-        Some(value) => count("faults.faulty_nodes_max", value, 0, servers)? as usize,
+        Some(value) => match value.get_ref() {
+            Budget::Count(n) => {
+                limit(
+                    value,
+                    limits::count("faults.faulty_nodes_max", *n, 0, servers),
+                )?;
+                *n as usize
+            }
+            Budget::Named(name) if name == "minority" => (servers as usize).saturating_sub(1) / 2,
+            Budget::Named(name) => {
+                return Err(err(
+                    value,
+                    format!(
+                        "`faults.faulty_nodes_max` is `{name}`; write a number of servers or \
+                         \"minority\""
+                    ),
+                ));
+            }
+        },
         None if enabled.iter().any(|&e| e) => {
             return Err(SpecError {
                 span: faults.kinds.first().map(Spanned::span),

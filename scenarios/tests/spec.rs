@@ -261,6 +261,16 @@ fn bad_files_name_the_line_and_the_valid_choices() {
         "liveness = \"2 parsecs\"",
         &["2 parsecs"],
     );
+    fails_at(
+        "faulty_nodes_max = 2",
+        "faulty_nodes_max = \"most\"",
+        &["`faults.faulty_nodes_max` is `most`", "\"minority\""],
+    );
+    fails_at(
+        "faulty_nodes_max = 2",
+        "faulty_nodes_max = 4",
+        &["`faults.faulty_nodes_max` is 4; the limit is 3"],
+    );
 }
 
 #[test]
