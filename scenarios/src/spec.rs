@@ -32,7 +32,7 @@ use toml::Spanned;
 pub const SPEC_BYTES_MAX: u64 = 1 << 20;
 
 /// The built-in specifications, in the order `list` shows them: (file name, text).
-pub(crate) const BUILT_IN: &[(&str, &str)] = &[
+pub const BUILT_IN: &[(&str, &str)] = &[
     ("echo.toml", include_str!("../specs/echo.toml")),
     ("unique-ids.toml", include_str!("../specs/unique-ids.toml")),
     (
@@ -77,17 +77,6 @@ pub(crate) const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../specs/wal-kv-faulty-disk.toml"),
     ),
 ];
-
-/// The texts of the built-in specifications, in `list` order.
-pub const BUILT_IN_TEXTS: [&str; 13] = {
-    let mut texts = [""; 13];
-    let mut i = 0;
-    while i < BUILT_IN.len() {
-        texts[i] = BUILT_IN[i].1;
-        i += 1;
-    }
-    texts
-};
 
 // ---------------------------------------------------------------------------------------------
 // The file, as written.

@@ -79,6 +79,17 @@ fn every_built_in_specification_parses_in_list_order() {
     let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
     let expected: Vec<&str> = CHECKERS.iter().map(|(name, _)| *name).collect();
     assert_eq!(names, expected);
+    // Every file of the folder is compiled in, under its scenario's name.
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".toml"))
+        .collect();
+    on_disk.sort();
+    let mut compiled: Vec<String> = spec::BUILT_IN.iter().map(|(f, _)| f.to_string()).collect();
+    compiled.sort();
+    assert_eq!(on_disk, compiled);
     for scenario in all() {
         let file = format!(
             "{}/specs/{}.toml",
@@ -342,7 +353,7 @@ mod mutated {
     //! No file panics: a built-in file with one value replaced by an odd one parses to an
     //! error or to a scenario whose plans can be drawn.
     use proptest::prelude::*;
-    use scenarios::spec::{self, BUILT_IN_TEXTS};
+    use scenarios::spec::{self, BUILT_IN};
 
     const ODD: &[&str] = &[
         "0",
@@ -375,8 +386,8 @@ mod mutated {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
         #[test]
-        fn an_odd_value_never_panics(file in 0..BUILT_IN_TEXTS.len(), line: usize, odd in 0..ODD.len()) {
-            let text = BUILT_IN_TEXTS[file];
+        fn an_odd_value_never_panics(file in 0..BUILT_IN.len(), line: usize, odd in 0..ODD.len()) {
+            let text = BUILT_IN[file].1;
             let values: Vec<usize> = text
                 .lines()
                 .enumerate()
