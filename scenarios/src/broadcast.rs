@@ -1,4 +1,6 @@
 //! Broadcast scenarios (Gossip Glomers challenges 3a to 3e, on Maelstrom's broadcast workload).
+//! The scenarios are `scenarios/specs/broadcast-*.toml` (the node kind is the variant); this
+//! module is the `broadcast` workload's adapter and the family's bug table.
 //!
 //! A client sends `topology` to every server, then its processes send `broadcast` (a new value)
 //! and `read` half and half, to random servers, over zero-latency client links, until the end of
@@ -27,8 +29,10 @@
 //! after every handler, reports the values the server learned to a tracker shared by the run;
 //! the event that makes the last node learn a value stamps it with global virtual time.
 
-use crate::harness::{self, FaultMix};
-use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
+use crate::harness::{self, Checks};
+use crate::registry::EFFICIENCY_TARGETS;
+use crate::spec::{Adapter, File, Spec, SpecError, Targets, err, need};
+use crate::{Bug, Planted, Run, switch_for};
 use checkers::NodeValues;
 use protocols::broadcast::{
     BroadcastBug, BroadcastClient, BroadcastClientConfig, BroadcastConfig, BroadcastMessage,
@@ -37,149 +41,29 @@ use protocols::broadcast::{
 use serde::{Deserialize, Serialize};
 use sim::history::EventKind;
 use sim::limits;
-use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, Instant, Latency, LinkConfig, Metrics, NodeId,
-    ObservationRecord, Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
+    Config, Duration, Instant, Metrics, NodeId, ObservationRecord, Outcome, Plan, Quantiles, Rng,
+    Simulation, TraceLevel, Verdict,
 };
 use std::collections::BTreeMap;
 
-pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
-    &SINGLE,
-    &MULTI,
-    &PARTITION,
-    &EFFICIENCY_1,
-    &EFFICIENCY_2,
-    &EFFICIENCY_1_PARTITION,
-    &EFFICIENCY_2_PARTITION,
+/// The family's planted bugs (the registry's bug table for every broadcast node kind).
+pub(crate) const BUGS: &[Planted<BroadcastBug>] = &[
+    Planted {
+        bug: Bug {
+            name: "no-retry",
+            description: "unacknowledged gossip is never sent again, so values sent across a partition are lost",
+        },
+        switch: BroadcastBug::NoRetry,
+    },
+    Planted {
+        bug: Bug {
+            name: "no-forward",
+            description: "values learned from a peer are not passed on, so only the first node's neighbours hear of them",
+        },
+        switch: BroadcastBug::NoForward,
+    },
 ];
-
-const NO_RETRY: Planted<BroadcastBug> = Planted {
-    bug: Bug {
-        name: "no-retry",
-        description: "unacknowledged gossip is never sent again, so values sent across a partition are lost",
-    },
-    switch: BroadcastBug::NoRetry,
-};
-const NO_FORWARD: Planted<BroadcastBug> = Planted {
-    bug: Bug {
-        name: "no-forward",
-        description: "values learned from a peer are not passed on, so only the first node's neighbours hear of them",
-    },
-    switch: BroadcastBug::NoForward,
-};
-
-/// How long clients broadcast and read (the safety phase), and how long the cluster then has
-/// to settle with every fault healed (the liveness phase).
-const OPS_DURATION: Duration = Duration::from_secs(20);
-const SETTLE_DURATION: Duration = Duration::from_secs(10);
-
-/// Node-to-node latency of the small scenarios: spread, so that messages reorder.
-const LATENCY_SPREAD: Latency = Latency::Uniform {
-    min: Duration::from_millis(10),
-    max: Duration::from_millis(100),
-};
-/// The efficiency challenges' latency.
-const LATENCY_100MS: Latency = Latency::Constant(Duration::from_millis(100));
-
-/// Efficiency I: leaves send at once, the hub batches for 100 ms. Every value is at most
-/// 100 + 100 (hub batch) + 100 ms from every node; about 5 messages per operation.
-const EFFICIENT_1: Variant = Variant::Efficient {
-    flush_interval: Duration::ZERO,
-    hub_flush_interval: Duration::from_millis(100),
-};
-/// Efficiency II: leaves batch for 100 ms and the hub for 400 ms: at most 700 ms, about 2
-/// messages per operation.
-const EFFICIENT_2: Variant = Variant::Efficient {
-    flush_interval: Duration::from_millis(100),
-    hub_flush_interval: Duration::from_millis(400),
-};
-
-const SINGLE: Broadcast = Broadcast {
-    name: "broadcast-single",
-    description: "1 node stores broadcast values and answers reads (challenge 3a)",
-    servers: 1,
-    variant: Variant::Single,
-    latency: LATENCY_SPREAD,
-    nemesis: Nemesis::Quiet,
-    ops_per_second: 10,
-    targets: None,
-    bugs: &[],
-};
-
-const MULTI: Broadcast = Broadcast {
-    name: "broadcast-multi",
-    description: "5 nodes flood values over a grid topology, no faults (challenge 3b)",
-    servers: 5,
-    variant: Variant::Naive,
-    latency: LATENCY_SPREAD,
-    nemesis: Nemesis::Quiet,
-    ops_per_second: 10,
-    targets: None,
-    bugs: &[NO_FORWARD],
-};
-
-const PARTITION: Broadcast = Broadcast {
-    name: "broadcast-partition",
-    description: "5 nodes flood with acknowledgements and retries through partitions, loss, duplication, pauses (challenge 3c)",
-    servers: 5,
-    variant: Variant::FaultTolerant,
-    latency: LATENCY_SPREAD,
-    nemesis: Nemesis::Storm,
-    ops_per_second: 10,
-    targets: None,
-    bugs: &[NO_RETRY, NO_FORWARD],
-};
-
-const EFFICIENCY_1: Broadcast = Broadcast {
-    name: "broadcast-efficiency-1",
-    description: "25 nodes, 100ms latency, 100 ops/s: msgs-per-op < 30, median latency < 400ms, max < 600ms (3d)",
-    servers: 25,
-    variant: EFFICIENT_1,
-    latency: LATENCY_100MS,
-    nemesis: Nemesis::Quiet,
-    ops_per_second: 100,
-    targets: Some(Targets {
-        msgs_per_op_max: 30,
-        latency_median_max: Duration::from_millis(400),
-        latency_max: Duration::from_millis(600),
-    }),
-    bugs: &[NO_FORWARD],
-};
-
-const EFFICIENCY_2: Broadcast = Broadcast {
-    name: "broadcast-efficiency-2",
-    description: "25 nodes, 100ms latency, 100 ops/s: msgs-per-op < 20, median latency < 1s, max < 2s (3e)",
-    servers: 25,
-    variant: EFFICIENT_2,
-    latency: LATENCY_100MS,
-    nemesis: Nemesis::Quiet,
-    ops_per_second: 100,
-    targets: Some(Targets {
-        msgs_per_op_max: 20,
-        latency_median_max: Duration::from_secs(1),
-        latency_max: Duration::from_secs(2),
-    }),
-    bugs: &[NO_FORWARD],
-};
-
-const EFFICIENCY_1_PARTITION: Broadcast = Broadcast {
-    name: "broadcast-efficiency-1-partition",
-    description: "broadcast-efficiency-1's protocol through partitions: every value still reaches every node",
-    nemesis: Nemesis::Partitions,
-    targets: None,
-    bugs: &[NO_RETRY, NO_FORWARD],
-    ..EFFICIENCY_1
-};
-
-const EFFICIENCY_2_PARTITION: Broadcast = Broadcast {
-    name: "broadcast-efficiency-2-partition",
-    description: "broadcast-efficiency-2's protocol through partitions: every value still reaches every node",
-    nemesis: Nemesis::Partitions,
-    targets: None,
-    bugs: &[NO_RETRY, NO_FORWARD],
-    ..EFFICIENCY_2
-};
 
 #[derive(Clone, Copy, Debug)]
 enum Variant {
@@ -206,36 +90,52 @@ impl Variant {
     }
 }
 
-/// The faults a scenario's seeds draw from.
-#[derive(Clone, Copy, Debug)]
-enum Nemesis {
-    Quiet,
-    /// Partitions only, on every seed.
-    Partitions,
-    /// Partitions on every seed, and possibly loss, duplication, pauses, held links and clock
-    /// faults. No crashes: Maelstrom's broadcast nodes keep their values in memory only, so a
-    /// crash may lose a value legitimately.
-    Storm,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Targets {
-    /// msgs-per-op must stay below this.
-    msgs_per_op_max: u64,
-    latency_median_max: Duration,
-    latency_max: Duration,
-}
-
-pub struct Broadcast {
-    name: &'static str,
-    description: &'static str,
-    servers: u32,
+/// The adapter: broadcast servers of one variant (the node kind) and one client.
+struct Broadcast {
     variant: Variant,
-    latency: Latency,
-    nemesis: Nemesis,
     ops_per_second: u64,
-    targets: Option<Targets>,
-    bugs: &'static [Planted<BroadcastBug>],
+    timeout: Duration,
+}
+
+/// Builds the adapter from a specification (`workload.kind = "broadcast"`).
+pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    let nodes = file.nodes.get_ref();
+    let clients = &file.clients.get_ref().count;
+    if *clients.get_ref() != 1 {
+        return Err(err(
+            clients,
+            "the broadcast workload runs one client (with many processes): `clients.count = 1`",
+        ));
+    }
+    let variant = match nodes.kind.get_ref().as_str() {
+        "broadcast-single" => Variant::Single,
+        "broadcast-naive" => Variant::Naive,
+        "broadcast-fault-tolerant" => Variant::FaultTolerant,
+        _ => {
+            let interval = |name: &str, value: &Option<toml::Spanned<Duration>>| {
+                let value = need(&file.nodes, name, value)?;
+                crate::spec::limit(
+                    value,
+                    limits::duration(
+                        &format!("nodes.{name}"),
+                        *value.get_ref(),
+                        limits::PHASE_MAX,
+                    ),
+                )?;
+                Ok::<Duration, SpecError>(*value.get_ref())
+            };
+            Variant::Efficient {
+                flush_interval: interval("flush_interval", &nodes.flush_interval)?,
+                hub_flush_interval: interval("hub_flush_interval", &nodes.hub_flush_interval)?,
+            }
+        }
+    };
+    let w = file.workload.get_ref();
+    Ok(Box::new(Broadcast {
+        variant,
+        ops_per_second: *need(&file.workload, "ops_per_second", &w.ops_per_second)?.get_ref(),
+        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
+    }))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -267,92 +167,26 @@ impl harness::Workload for Workload {
     }
 }
 
-impl Scenario for Broadcast {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn description(&self) -> &'static str {
-        self.description
-    }
-
-    fn bugs(&self) -> Vec<Bug> {
-        bugs_of(self.bugs)
-    }
-
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let link = LinkConfig::reliable(self.latency.clone());
-        // As in Maelstrom: latency on client links would hide anomalies.
-        let client_link = LinkConfig::reliable(Latency::Constant(Duration::ZERO));
-        let mix = match self.nemesis {
-            Nemesis::Quiet => None,
-            Nemesis::Partitions => Some(FaultMix {
-                loss_ppm_max: 0,
-                duplicate_ppm_max: 0,
-                partitions: true,
-                crashes: false,
-                pauses: false,
-                clocks: false,
-                holds: false,
-            }),
-            Nemesis::Storm => Some(FaultMix {
-                loss_ppm_max: 50_000,
-                duplicate_ppm_max: 50_000,
-                partitions: true,
-                crashes: false,
-                pauses: true,
-                clocks: true,
-                holds: true,
-            }),
-        };
-        let swarm = match &mix {
-            None => Swarm::quiet(link, client_link),
-            Some(mix) => {
-                let mut swarm =
-                    harness::draw_swarm(&mut rng, self.latency.clone(), client_link, mix);
-                // Partitions are what these scenarios are about: never switch them off.
-                swarm.partition_weight = swarm.partition_weight.max(1);
-                swarm
-            }
-        };
+impl Adapter for Broadcast {
+    fn workload(&self, spec: &Spec, _rng: &mut Rng) -> serde_json::Value {
         let workload = Workload {
-            servers: self.servers,
-            // Maelstrom's default concurrency: two processes per node.
-            processes: 2 * self.servers as usize,
+            servers: spec.servers,
+            processes: spec.processes as usize,
             ops_per_second: self.ops_per_second,
-            timeout: Duration::from_secs(1),
+            timeout: self.timeout,
         };
-        let faults = match mix {
-            None => Vec::new(),
-            Some(_) => {
-                // A strict minority may be cut off at once.
-                let budget = FaultBudget {
-                    faulty_nodes_max: (self.servers as usize).saturating_sub(1) / 2,
-                };
-                harness::draw_faults(&swarm, self.servers, budget, OPS_DURATION, &mut rng)
-            }
-        };
-        harness::plan(
-            self.name,
-            seed,
-            bug,
-            swarm,
-            faults,
-            (OPS_DURATION, SETTLE_DURATION),
-            &workload,
-        )
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<Workload>(plan).map(|_| ())
+    }
+
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         harness::check_operations(plan, Some(&|op| BroadcastClient::op_of(op).map(|_| ())))?;
-        let bug = switch_for(
-            self.name,
-            plan.bug.as_deref(),
-            self.bugs,
-            BroadcastBug::None,
-        )?;
+        let planted = spec.planted(BUGS);
+        let bug = switch_for(spec.name, plan.bug.as_deref(), &planted, BroadcastBug::None)?;
         let server_config = self.variant.config().with_bug(bug);
         let mut sim: Simulation<BroadcastMessage, BroadcastTimer, BroadcastObservation> =
             Simulation::new(Config::for_plan(plan, level));
@@ -409,14 +243,19 @@ impl Scenario for Broadcast {
         for &nanos in &check.latencies_nanos {
             derived.sample("broadcast-latency", Duration::from_nanos(nanos));
         }
-        let mut verdict = harness::verdict_of(checkers::checks::set_full::NAME, found);
-        if let (true, Some(targets)) = (verdict.is_pass(), self.targets) {
-            verdict = check_targets(targets, msgs_per_op_x1000, &latency);
+        let mut checks = Checks::new(&spec.checkers);
+        checks.check(checkers::checks::set_full::NAME, || {
+            harness::verdict_of(checkers::checks::set_full::NAME, found)
+        });
+        if let Some(targets) = spec.targets {
+            checks.check(EFFICIENCY_TARGETS, || {
+                check_targets(targets, msgs_per_op_x1000, &latency)
+            });
         }
-        Ok(harness::finish(sim, plan, verdict, &derived, history))
+        Ok(checks.finish(sim, plan, &derived, history))
     }
 
-    fn summary(&self, run: &Run) -> String {
+    fn summary(&self, spec: &Spec, run: &Run) -> String {
         let counter = |name: &str| run.report.counters.get(name).copied().unwrap_or(0);
         let (messages, ops) = (counter("msgs-server-to-server"), counter("client-ops"));
         let mut text = format!(
@@ -436,7 +275,7 @@ impl Scenario for Broadcast {
             counter("values-lost"),
             counter("values-stale")
         );
-        if let Some(targets) = self.targets {
+        if let Some(targets) = spec.targets {
             let met = |ok: bool| if ok { "met" } else { "MISSED" };
             let x1000 = run
                 .report
@@ -498,7 +337,7 @@ fn check_targets(targets: Targets, msgs_per_op_x1000: u64, latency: &Quantiles) 
             Outcome::Liveness,
             format!("efficiency targets missed: {}", missed.join("; ")),
         )
-        .by("efficiency-targets")
+        .by(EFFICIENCY_TARGETS)
     }
 }
 

@@ -2,19 +2,38 @@
 //! requests in flight, over a lossy, duplicating network with crashed and paused servers.
 //! Safety: every reply equals its request. Liveness: once faults heal, every request is
 //! answered.
+//!
+//! The scenario is `scenarios/specs/echo.toml`; this module is the `echo` workload's adapter
+//! (the servers and the client of a run, and its checks).
 
-use crate::harness::{self, FaultMix};
-use crate::{Run, Scenario};
+use crate::harness::{self, Checks};
+use crate::registry::REPLIES_ECHO_REQUESTS;
+use crate::spec::{Adapter, File, Spec, SpecError, err, need};
+use crate::{Run, switch_for};
 use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
 use serde::{Deserialize, Serialize};
 use sim::limits;
-use sim::rng::stream;
-use sim::{
-    Config, Duration, FaultBudget, Latency, Metrics, NodeId, Outcome, Plan, Rng, Simulation,
-    TraceLevel, Verdict,
-};
+use sim::{Config, Duration, Metrics, NodeId, Outcome, Plan, Rng, Simulation, TraceLevel, Verdict};
 
-pub struct Echo;
+/// The adapter: echo servers and one echo client.
+struct Echo {
+    timeout: Duration,
+}
+
+/// Builds the adapter from a specification (`workload.kind = "echo"`).
+pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    let clients = &file.clients.get_ref().count;
+    if *clients.get_ref() != 1 {
+        return Err(err(
+            clients,
+            "the echo workload runs one client: `clients.count = 1`",
+        ));
+    }
+    let timeout = need(&file.workload, "timeout", &file.workload.get_ref().timeout)?;
+    Ok(Box::new(Echo {
+        timeout: *timeout.get_ref(),
+    }))
+}
 
 #[derive(Serialize, Deserialize)]
 struct Workload {
@@ -36,70 +55,25 @@ impl harness::Workload for Workload {
     }
 }
 
-impl Scenario for Echo {
-    fn name(&self) -> &'static str {
-        "echo"
-    }
-
-    fn description(&self) -> &'static str {
-        "3 echo servers, a client with 4 requests in flight over a lossy network; replies equal requests"
-    }
-
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let latency = Latency::Uniform {
-            min: Duration::from_millis(1),
-            max: Duration::from_millis(10),
-        };
-        let mix = FaultMix {
-            loss_ppm_max: 200_000,
-            duplicate_ppm_max: 100_000,
-            partitions: false,
-            crashes: true,
-            pauses: true,
-            clocks: true,
-            holds: false,
-        };
-        let mut swarm = harness::draw_swarm(
-            &mut rng,
-            latency,
-            sim::LinkConfig::reliable(Latency::Constant(Duration::ZERO)),
-            &mix,
-        );
-        // The client talks to the servers over the faulty network: echo has no server-to-server
-        // traffic to break.
-        swarm.client_link = swarm.link.clone();
+impl Adapter for Echo {
+    fn workload(&self, spec: &Spec, _rng: &mut Rng) -> serde_json::Value {
         let workload = Workload {
-            servers: 3,
-            in_flight: 4,
-            timeout: Duration::from_millis(100),
+            servers: spec.servers,
+            in_flight: spec.processes as usize,
+            timeout: self.timeout,
         };
-        let safety = Duration::from_secs(5);
-        let faults = harness::draw_faults(
-            &swarm,
-            workload.servers,
-            FaultBudget {
-                faulty_nodes_max: 2,
-            },
-            safety,
-            &mut rng,
-        );
-        harness::plan(
-            self.name(),
-            seed,
-            bug,
-            swarm,
-            faults,
-            (safety, Duration::from_secs(2)),
-            &workload,
-        )
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<Workload>(plan).map(|_| ())
+    }
+
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         harness::check_operations(plan, None)?;
         // Echo plants no bugs: a plan that names one is refused.
-        crate::switch_for::<()>(self.name(), plan.bug.as_deref(), &[], ())?;
+        switch_for::<()>(spec.name, plan.bug.as_deref(), &[], ())?;
         let mut sim = Simulation::new(Config::for_plan(plan, level));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| sim.add_node(|_| EchoServer::default()))
@@ -117,18 +91,28 @@ impl Scenario for Echo {
         let healed_at = harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);
         let echoes = EchoCheck::of(&history);
-        let verdict = match echoes.mismatches {
-            0 => harness::check_answered(&history, healed_at, sim.now(), workload.timeout),
+        let mut checks = Checks::new(&spec.checkers);
+        checks.check(REPLIES_ECHO_REQUESTS, || match echoes.mismatches {
+            0 => Verdict::pass(),
             mismatches => Verdict::fail(
                 Outcome::Safety,
                 format!("{mismatches} replies differed from their requests"),
             )
-            .by("replies-echo-requests"),
-        };
+            .by(REPLIES_ECHO_REQUESTS),
+        });
+        checks.check(checkers::checks::answered::NAME, || {
+            harness::check_answered_with(
+                &history,
+                healed_at + spec.grace,
+                sim.now(),
+                workload.timeout,
+                &spec.accept,
+            )
+        });
         let mut derived = Metrics::default();
         derived.count("round-trips", echoes.round_trips);
         derived.count("timeouts", echoes.timeouts);
-        Ok(harness::finish(sim, plan, verdict, &derived, history))
+        Ok(checks.finish(sim, plan, &derived, history))
     }
 }
 

@@ -177,6 +177,57 @@ pub fn finish<M: Message, T: Timer, O: Observation>(
         trace,
         history: history.into_events(),
         series,
+        checked: Vec::new(),
+    }
+}
+
+/// The checks of a run, as its specification names them: each check the specification lists
+/// is performed and recorded (`Run::checked`), in the order the family performs them, and the
+/// verdict is the first that fails.
+pub struct Checks<'a> {
+    configured: &'a [&'static str],
+    pub performed: Vec<&'static str>,
+    pub verdict: Verdict,
+}
+
+impl<'a> Checks<'a> {
+    pub fn new(configured: &'a [&'static str]) -> Checks<'a> {
+        Checks {
+            configured,
+            performed: Vec::new(),
+            verdict: Verdict::pass(),
+        }
+    }
+
+    /// Whether the specification names the check.
+    pub fn wants(&self, name: &str) -> bool {
+        self.configured.contains(&name)
+    }
+
+    /// Performs the check `name` if the specification names it; its verdict counts if no
+    /// earlier check failed.
+    pub fn check(&mut self, name: &'static str, check: impl FnOnce() -> Verdict) {
+        if !self.wants(name) {
+            return;
+        }
+        self.performed.push(name);
+        let verdict = check();
+        if self.verdict.is_pass() {
+            self.verdict = verdict;
+        }
+    }
+
+    /// The run, finished, with the checks it performed.
+    pub fn finish<M: Message, T: Timer, O: Observation>(
+        self,
+        sim: Simulation<M, T, O>,
+        plan: &Plan,
+        derived: &Metrics,
+        history: checkers::History,
+    ) -> crate::Run {
+        let mut run = finish(sim, plan, self.verdict, derived, history);
+        run.checked = self.performed;
+        run
     }
 }
 

@@ -1,13 +1,20 @@
 //! Scenarios: protocols bound to a workload, a fault plan and the checks that judge a run.
 //! Each scenario expands a seed into a [`Plan`] and runs a plan into a [`Run`]; the command
 //! line, the tests and the fuzz campaign all go through [`find`] and [`Scenario`].
+//!
+//! A scenario is written as data, a specification file (`spec.rs`; the built-in ones are
+//! `scenarios/specs/*.toml`, compiled in), and runs through its family's adapter (`echo.rs`,
+//! `unique_ids.rs`, `broadcast.rs`, `rpc.rs`, `wal_kv.rs`), found through the registries
+//! (`registry.rs`).
 
 pub mod broadcast;
 pub mod corpus;
 mod echo;
 pub mod harness;
+pub mod registry;
 pub mod rpc;
 pub mod runner;
+pub mod spec;
 mod unique_ids;
 mod wal_kv;
 
@@ -59,6 +66,8 @@ pub struct Run {
     pub history: Vec<HistoryEvent>,
     /// The time series protocols emitted (`Context::series`), by name: (time, value) points.
     pub series: BTreeMap<String, Vec<(Instant, u64)>>,
+    /// The checkers the run performed, in order (the names of `registry::checker_names`).
+    pub checked: Vec<&'static str>,
 }
 
 /// A runnable scenario.
@@ -78,18 +87,46 @@ pub trait Scenario: Sync {
     fn summary(&self, _run: &Run) -> String {
         String::new()
     }
+    /// The specification file a user gave (`--scenario-file`); `None` for a built-in scenario.
+    fn file(&self) -> Option<&std::path::Path> {
+        None
+    }
+    /// The checkers a run performs, in order.
+    fn checkers(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// How the command line names the scenario: `--scenario NAME`, or `--scenario-file FILE`.
+    fn command_line(&self) -> String {
+        match self.file() {
+            Some(path) => format!("--scenario-file {}", path.display()),
+            None => format!("--scenario {}", self.name()),
+        }
+    }
 }
 
-/// Every built-in scenario, in the order `list` shows them.
+/// Every built-in scenario, in the order `list` shows them: the specification files of
+/// `scenarios/specs/`, compiled in.
 pub fn all() -> &'static [&'static dyn Scenario] {
     static ALL: std::sync::OnceLock<Vec<&'static dyn Scenario>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
-        let mut all: Vec<&'static dyn Scenario> = vec![&echo::Echo, &unique_ids::UniqueIds];
-        all.extend_from_slice(broadcast::SCENARIOS);
-        all.extend_from_slice(rpc::SCENARIOS);
-        all.extend_from_slice(wal_kv::SCENARIOS);
-        all
+        spec::BUILT_IN
+            .iter()
+            .map(|(file, text)| {
+                let origin = format!("scenarios/specs/{file}");
+                let scenario = spec::parse(&origin, text, None)
+                    .unwrap_or_else(|e| panic!("a built-in specification is broken: {e}"));
+                let scenario: &'static dyn Scenario = Box::leak(Box::new(scenario));
+                scenario
+            })
+            .collect()
     })
+}
+
+/// The scenario of a specification file (`--scenario-file`): read, checked and kept for the
+/// rest of the process. Errors are `FILE:LINE: message`.
+pub fn load_file(path: &std::path::Path) -> Result<&'static dyn Scenario, String> {
+    let scenario = spec::read_file(path)?;
+    Ok(Box::leak(Box::new(scenario)))
 }
 
 /// The scenario called `name`, or an error that lists the valid names.

@@ -11,9 +11,14 @@
 //! well above it, then the steady rate again. With the retry budget, backoff, circuit breaker
 //! and load shedding the system recovers within a bound; with naive retries (the planted
 //! `retry-storm`) it stays saturated after the spike has passed, a metastable failure.
+//!
+//! The scenarios are `scenarios/specs/rpc-*.toml`; this module holds the `counter` and `overload`
+//! workloads' adapters and their bug tables.
 
-use crate::harness::{self, FaultMix};
-use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
+use crate::harness::{self, Checks};
+use crate::registry::{COUNTER_AUDIT, RECOVERY};
+use crate::spec::{self, Adapter, File, Spec, SpecError, err, need};
+use crate::{Bug, Planted, Run, switch_for};
 use protocols::rpc::ClientId;
 use protocols::rpc::counter::{
     CounterBug, CounterClient, CounterClientConfig, CounterObservation, CounterServer,
@@ -23,22 +28,69 @@ use protocols::rpc::{BreakerConfig, ClientConfig, RetryBudget, RetryPolicy, Serv
 use serde::{Deserialize, Serialize};
 use sim::history::EventKind;
 use sim::limits;
-use sim::rng::stream;
 use sim::{
-    Config, Duration, FaultBudget, Instant, Latency, LinkConfig, Metrics, ObservationRecord,
-    Outcome, Plan, Quantiles, Rng, Simulation, Swarm, TraceLevel, Verdict,
+    Config, Duration, Instant, Metrics, ObservationRecord, Outcome, Plan, Quantiles, Rng,
+    Simulation, TraceLevel, Verdict,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-pub(crate) const SCENARIOS: &[&dyn Scenario] = &[&Unreliable, &Overload];
-
 // ---------------------------------------------------------------------------------------------
-// rpc-unreliable
+// rpc-unreliable: the `counter` workload on `rpc-counter-server` nodes
 
-pub struct Unreliable;
+/// The adapter's parameters, from `[nodes]` and `[workload]`.
+struct Unreliable {
+    think_mean: Duration,
+    add_percent: u64,
+    amount_max: u64,
+    call_deadline: Duration,
+    attempt_timeout: Duration,
+    workers: u32,
+    queue_capacity: usize,
+    service_time: Duration,
+}
 
-const UNRELIABLE_BUGS: &[Planted<CounterBug>] = &[
+/// The one server these workloads run: `nodes.count = 1`.
+fn one_server(file: &File) -> Result<(), SpecError> {
+    let count = &file.nodes.get_ref().count;
+    if *count.get_ref() != 1 {
+        return Err(err(
+            count,
+            "the rpc workloads run one server: `nodes.count = 1`",
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the adapter from a specification (`workload.kind = "counter"`).
+pub(crate) fn build_counter(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    one_server(file)?;
+    let (n, w) = (file.nodes.get_ref(), file.workload.get_ref());
+    let (nodes, workload) = (&file.nodes, &file.workload);
+    Ok(Box::new(Unreliable {
+        think_mean: *need(workload, "think_mean", &w.think_mean)?.get_ref(),
+        add_percent: *need(workload, "add_percent", &w.add_percent)?.get_ref(),
+        amount_max: *need(workload, "amount_max", &w.amount_max)?.get_ref(),
+        call_deadline: *need(workload, "call_deadline", &w.call_deadline)?.get_ref(),
+        attempt_timeout: *need(workload, "attempt_timeout", &w.attempt_timeout)?.get_ref(),
+        workers: spec::count(
+            "nodes.workers",
+            need(nodes, "workers", &n.workers)?,
+            1,
+            limits::PROCESSES_MAX,
+        )? as u32,
+        queue_capacity: spec::count(
+            "nodes.queue_capacity",
+            need(nodes, "queue_capacity", &n.queue_capacity)?,
+            0,
+            limits::QUEUE_MAX,
+        )? as usize,
+        service_time: *need(nodes, "service_time", &n.service_time)?.get_ref(),
+    }))
+}
+
+/// The family's planted bugs for `rpc-counter-server` (the registry's bug table).
+pub(crate) const COUNTER_BUGS: &[Planted<CounterBug>] = &[
     Planted {
         bug: Bug {
             name: "no-dedup",
@@ -157,99 +209,36 @@ impl Unreliable {
     }
 }
 
-impl Scenario for Unreliable {
-    fn name(&self) -> &'static str {
-        "rpc-unreliable"
-    }
-
-    fn description(&self) -> &'static str {
-        "exactly-once counter over RPC; 10% of requests and replies lost, duplicates, reordering, server pauses"
-    }
-
-    fn bugs(&self) -> Vec<Bug> {
-        bugs_of(UNRELIABLE_BUGS)
-    }
-
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let latency = Latency::Uniform {
-            min: Duration::from_millis(1),
-            max: Duration::from_millis(15),
-        };
-        let mix = FaultMix {
-            loss_ppm_max: 0,
-            duplicate_ppm_max: 0,
-            partitions: false,
-            // The counter lives in memory: a crash would lose it, which is not this
-            // scenario's subject.
-            crashes: false,
-            pauses: true,
-            clocks: true,
-            holds: false,
-        };
-        let mut swarm = harness::draw_swarm(
-            &mut rng,
-            latency.clone(),
-            LinkConfig::reliable(latency.clone()),
-            &mix,
-        );
-        // Every seed loses a tenth of requests and replies, and duplicates some; the spread of
-        // latencies reorders.
-        swarm.client_link = LinkConfig {
-            latency,
-            loss_ppm: 100_000,
-            duplicate_ppm: rng.between(10_000, 100_000) as u32,
-            queue_capacity: u32::MAX,
-        };
-        // Short pauses: long ones only add indefinite increments, which the subset sum pays
-        // for exponentially.
-        swarm.fault_gap_mean = Duration::from_millis(rng.between(100, 600));
+impl Adapter for Unreliable {
+    fn workload(&self, spec: &Spec, _rng: &mut Rng) -> serde_json::Value {
         let workload = UnreliableWorkload {
-            clients: 2,
-            processes_per_client: 3,
-            think_mean: Duration::from_millis(20),
-            add_percent: 80,
-            amount_max: 1 << 32,
-            call_deadline: Duration::from_secs(2),
-            attempt_timeout: Duration::from_millis(60),
-            workers: 2,
-            queue_capacity: 64,
-            service_time: Duration::from_millis(1),
+            clients: spec.clients,
+            processes_per_client: spec.processes as usize,
+            think_mean: self.think_mean,
+            add_percent: self.add_percent,
+            amount_max: self.amount_max,
+            call_deadline: self.call_deadline,
+            attempt_timeout: self.attempt_timeout,
+            workers: self.workers,
+            queue_capacity: self.queue_capacity,
+            service_time: self.service_time,
         };
-        let safety = Duration::from_secs(10);
-        let faults = harness::draw_faults(
-            &swarm,
-            1,
-            FaultBudget {
-                faulty_nodes_max: 1,
-            },
-            safety,
-            &mut rng,
-        );
-        harness::plan(
-            self.name(),
-            seed,
-            bug,
-            swarm,
-            faults,
-            (safety, Duration::from_secs(3)),
-            &workload,
-        )
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<UnreliableWorkload>(plan).map(|_| ())
+    }
+
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: UnreliableWorkload = harness::workload(plan)?;
         let amount_max = workload.amount_max;
         harness::check_operations(
             plan,
             Some(&|op| CounterClient::add_of(op, amount_max).map(|_| ())),
         )?;
-        let bug = switch_for(
-            self.name(),
-            plan.bug.as_deref(),
-            UNRELIABLE_BUGS,
-            CounterBug::None,
-        )?;
+        let planted = spec.planted(COUNTER_BUGS);
+        let bug = switch_for(spec.name, plan.bug.as_deref(), &planted, CounterBug::None)?;
         let mut config = Config::new(
             plan.seed,
             plan.swarm.link.clone(),
@@ -261,7 +250,7 @@ impl Scenario for Unreliable {
             workers: workload.workers,
             queue_capacity: workload.queue_capacity,
             sessions_max: 64,
-            window_max: Self::client_config(&workload, 0).window_max,
+            window_max: Unreliable::client_config(&workload, 0).window_max,
             gauge_period: None,
         };
         let service_time = workload.service_time;
@@ -275,7 +264,7 @@ impl Scenario for Unreliable {
                 add_percent: workload.add_percent,
                 amount_max: workload.amount_max,
                 call_deadline: workload.call_deadline,
-                rpc: Self::client_config(&workload, 0),
+                rpc: Unreliable::client_config(&workload, 0),
                 bug,
                 script: plan.operations.clone(),
             };
@@ -286,37 +275,44 @@ impl Scenario for Unreliable {
         let healed_at = harness::run_phases(&mut sim, plan);
         let final_value = final_counter(sim.observations());
         let history = harness::take_history(&mut sim);
-        let found = checkers::check_counter(&history, final_value);
-        let indefinite = found.as_ref().map_or(0, |counter| counter.adds_indefinite);
-        let mut verdict = harness::verdict_of(
-            checkers::checks::counter::NAME,
-            found.map(|counter| counter.violation),
-        );
+        let mut checks = Checks::new(&spec.checkers);
+        let mut indefinite = 0;
         let audit = audit_adds(sim.observations());
-        if !verdict.is_pass() {
-            if let Err(diagnosis) = &audit {
+        checks.check(checkers::checks::counter::NAME, || {
+            let found = checkers::check_counter(&history, final_value);
+            indefinite = found.as_ref().map_or(0, |counter| counter.adds_indefinite);
+            let mut verdict = harness::verdict_of(
+                checkers::checks::counter::NAME,
+                found.map(|counter| counter.violation),
+            );
+            if let (false, Err(diagnosis)) = (verdict.is_pass(), &audit) {
                 verdict
                     .message
                     .push_str(&format!("; the server's audit: {diagnosis}"));
             }
-        } else if let Err(diagnosis) = audit {
-            verdict = Verdict::fail(Outcome::Safety, format!("the server's audit: {diagnosis}"))
-                .by("counter-audit");
-        }
-        if verdict.is_pass() {
-            // A breaker opened just before the heal refuses calls for its cooldown; a call
-            // answered after that is what liveness asks for.
-            let grace = Duration::from_millis(500);
-            verdict = harness::check_answered(
+            verdict
+        });
+        checks.check(COUNTER_AUDIT, || match &audit {
+            Ok(()) => Verdict::pass(),
+            Err(diagnosis) => {
+                Verdict::fail(Outcome::Safety, format!("the server's audit: {diagnosis}"))
+                    .by(COUNTER_AUDIT)
+            }
+        });
+        checks.check(checkers::checks::answered::NAME, || {
+            // A breaker opened just before the heal refuses calls for its cooldown: the
+            // specification's grace.
+            harness::check_answered_with(
                 &history,
-                healed_at + grace,
+                healed_at + spec.grace,
                 sim.now(),
                 workload.call_deadline,
-            );
-        }
+                &spec.accept,
+            )
+        });
         let mut derived = Metrics::default();
         derived.count("adds-indefinite", indefinite);
-        Ok(harness::finish(sim, plan, verdict, &derived, history))
+        Ok(checks.finish(sim, plan, &derived, history))
     }
 }
 
@@ -397,10 +393,101 @@ fn audit_adds(observations: &[ObservationRecord<CounterObservation>]) -> Result<
 // ---------------------------------------------------------------------------------------------
 // rpc-overload
 
-pub struct Overload;
+/// The adapter's parameters, from `[nodes]` and `[workload]`; ranges are drawn per seed.
+struct Overload {
+    workers: u32,
+    service_min: Duration,
+    service_max: Duration,
+    queue_capacity: usize,
+    base_per_second: (u64, u64),
+    spike_percent: (u64, u64),
+    spike_start: Duration,
+    spike_length_millis: (u64, u64),
+    attempt_timeout: Duration,
+    call_deadline: Duration,
+    recovery_bound: Duration,
+    healthy_goodput_percent: u64,
+    healthy_latency_p50: Duration,
+}
 
-/// The switch is whether the clients retry naively.
-const OVERLOAD_BUGS: &[Planted<bool>] = &[Planted {
+/// Builds the adapter from a specification (`workload.kind = "overload"`).
+pub(crate) fn build_overload(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    one_server(file)?;
+    let (n, w) = (file.nodes.get_ref(), file.workload.get_ref());
+    let (nodes, workload) = (&file.nodes, &file.workload);
+    let range = |name: &str, value: &Option<toml::Spanned<spec::Between<u64>>>, max: u64| {
+        spec::count_range(
+            &format!("workload.{name}"),
+            need(workload, name, value)?,
+            1,
+            max,
+        )
+    };
+    let base_per_second = range("base_per_second", &w.base_per_second, limits::RATE_MAX)?;
+    let spike_percent = range("spike_percent", &w.spike_percent, 10_000)?;
+    // Every client gets its share of each rate, at least one call a second, on every seed.
+    let clients = *file.clients.get_ref().count.get_ref();
+    let spike_min = base_per_second.0 * spike_percent.0 / 100;
+    if base_per_second.0 < clients || spike_min < clients {
+        return Err(err(
+            need(workload, "base_per_second", &w.base_per_second)?,
+            format!(
+                "the least rates drawn (base {}, spike {spike_min} calls a second) must be at \
+                 least one a second for each of the {clients} clients",
+                base_per_second.0
+            ),
+        ));
+    }
+    if base_per_second.1 * spike_percent.1 / 100 > limits::RATE_MAX {
+        return Err(err(
+            need(workload, "spike_percent", &w.spike_percent)?,
+            format!(
+                "the spike's highest rate, {} calls a second, is above the limit of {}",
+                base_per_second.1 * spike_percent.1 / 100,
+                limits::RATE_MAX
+            ),
+        ));
+    }
+    Ok(Box::new(Overload {
+        workers: spec::count(
+            "nodes.workers",
+            need(nodes, "workers", &n.workers)?,
+            1,
+            limits::PROCESSES_MAX,
+        )? as u32,
+        service_min: *need(nodes, "service_min", &n.service_min)?.get_ref(),
+        service_max: *need(nodes, "service_max", &n.service_max)?.get_ref(),
+        queue_capacity: spec::count(
+            "nodes.queue_capacity",
+            need(nodes, "queue_capacity", &n.queue_capacity)?,
+            0,
+            limits::QUEUE_MAX,
+        )? as usize,
+        base_per_second,
+        spike_percent,
+        spike_start: *need(workload, "spike_start", &w.spike_start)?.get_ref(),
+        spike_length_millis: spec::millis_range(
+            "workload.spike_length",
+            need(workload, "spike_length", &w.spike_length)?,
+            limits::PHASE_MAX,
+        )?,
+        attempt_timeout: *need(workload, "attempt_timeout", &w.attempt_timeout)?.get_ref(),
+        call_deadline: *need(workload, "call_deadline", &w.call_deadline)?.get_ref(),
+        recovery_bound: *need(workload, "recovery_bound", &w.recovery_bound)?.get_ref(),
+        healthy_goodput_percent: *need(
+            workload,
+            "healthy_goodput_percent",
+            &w.healthy_goodput_percent,
+        )?
+        .get_ref(),
+        healthy_latency_p50: *need(workload, "healthy_latency_p50", &w.healthy_latency_p50)?
+            .get_ref(),
+    }))
+}
+
+/// The family's planted bugs for `rpc-work-server` (the registry's bug table): the switch is
+/// whether the clients retry naively.
+pub(crate) const OVERLOAD_BUGS: &[Planted<bool>] = &[Planted {
     bug: Bug {
         name: "retry-storm",
         description: "unbounded retries at once, without backoff, budget or breaker: no recovery after the spike",
@@ -503,66 +590,40 @@ impl Overload {
         (policy, Some(breaker))
     }
 }
-
-impl Scenario for Overload {
-    fn name(&self) -> &'static str {
-        "rpc-overload"
-    }
-
-    fn description(&self) -> &'static str {
-        "open-loop load with a spike of a few seconds; retry budget, breaker and shedding recover within 5s"
-    }
-
-    fn bugs(&self) -> Vec<Bug> {
-        bugs_of(OVERLOAD_BUGS)
-    }
-
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let latency = Latency::Uniform {
-            // A few milliseconds each way: a naive client's retries, one per round trip, are
-            // the bulk of the events of a retry storm.
-            min: Duration::from_millis(3),
-            max: Duration::from_millis(10),
-        };
-        let link = LinkConfig::reliable(latency);
-        // 8 workers at 10ms a call on average: 800 calls a second.
-        let base_per_second = rng.between(440, 600);
-        let spike_percent = rng.between(250, 400);
+impl Adapter for Overload {
+    fn workload(&self, spec: &Spec, rng: &mut Rng) -> serde_json::Value {
+        let base_per_second = rng.between(self.base_per_second.0, self.base_per_second.1);
+        let spike_percent = rng.between(self.spike_percent.0, self.spike_percent.1);
+        let spike_length = rng.between(self.spike_length_millis.0, self.spike_length_millis.1);
         let workload = OverloadWorkload {
-            clients: 4,
-            processes_per_client: 400,
-            workers: 8,
-            service_min: Duration::from_millis(5),
-            service_max: Duration::from_millis(15),
-            // Half a second of work: longer than a call's deadline, so once the queue is full
-            // every call it admits is answered too late to count.
-            queue_capacity: 400,
+            clients: spec.clients,
+            processes_per_client: spec.processes as usize,
+            workers: self.workers,
+            service_min: self.service_min,
+            service_max: self.service_max,
+            queue_capacity: self.queue_capacity,
             base_per_second,
             spike_per_second: base_per_second * spike_percent / 100,
-            spike_start: Duration::from_secs(4),
-            spike_length: Duration::from_millis(rng.between(2_000, 4_000)),
-            attempt_timeout: Duration::from_millis(150),
-            call_deadline: Duration::from_millis(400),
-            recovery_bound: Duration::from_secs(5),
-            healthy_goodput_percent: 90,
-            healthy_latency_p50: Duration::from_millis(100),
+            spike_start: self.spike_start,
+            spike_length: Duration::from_millis(spike_length),
+            attempt_timeout: self.attempt_timeout,
+            call_deadline: self.call_deadline,
+            recovery_bound: self.recovery_bound,
+            healthy_goodput_percent: self.healthy_goodput_percent,
+            healthy_latency_p50: self.healthy_latency_p50,
         };
-        harness::plan(
-            self.name(),
-            seed,
-            bug,
-            Swarm::quiet(link.clone(), link),
-            Vec::new(),
-            (Duration::from_secs(12), Duration::from_secs(4)),
-            &workload,
-        )
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<OverloadWorkload>(plan).map(|_| ())
+    }
+
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: OverloadWorkload = harness::workload(plan)?;
         harness::check_operations(plan, None)?;
-        let naive = switch_for(self.name(), plan.bug.as_deref(), OVERLOAD_BUGS, false)?;
+        let planted = spec.planted(OVERLOAD_BUGS);
+        let naive = switch_for(spec.name, plan.bug.as_deref(), &planted, false)?;
         let mut config = Config::new(
             plan.seed,
             plan.swarm.link.clone(),
@@ -582,7 +643,7 @@ impl Scenario for Overload {
         let server =
             sim.add_node(move |_| WorkServer::new(server_config.clone(), service_min, service_max));
         let run_length = plan.safety_duration + plan.liveness_duration;
-        let (retry, breaker) = Self::retry_policy(&workload, naive);
+        let (retry, breaker) = Overload::retry_policy(&workload, naive);
         let clients = u64::from(workload.clients);
         for client in 0..workload.clients {
             let client_config = LoadClientConfig {
@@ -613,15 +674,19 @@ impl Scenario for Overload {
         let history = harness::take_history(&mut sim);
         let seconds = per_second(&history, &BTreeMap::new());
         let spike_end = workload.spike_start + workload.spike_length;
-        let verdict = check_recovery(&seconds, &workload, spike_end);
         let mut derived = record_phases(&history, &workload, spike_end);
-        if let Some(recovery) = verdict.1 {
-            derived.count("recovery-ms", recovery.as_millis());
-        }
-        Ok(harness::finish(sim, plan, verdict.0, &derived, history))
+        let mut checks = Checks::new(&spec.checkers);
+        checks.check(RECOVERY, || {
+            let (verdict, recovery) = check_recovery(&seconds, &workload, spike_end);
+            if let Some(recovery) = recovery {
+                derived.count("recovery-ms", recovery.as_millis());
+            }
+            verdict
+        });
+        Ok(checks.finish(sim, plan, &derived, history))
     }
 
-    fn summary(&self, run: &Run) -> String {
+    fn summary(&self, _spec: &Spec, run: &Run) -> String {
         // The run's history, as the checkers hold it (a copy: `replay` prints this once).
         let history = checkers::History::from_events(run.history.clone());
         let seconds = per_second(&history, &run.series);

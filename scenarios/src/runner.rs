@@ -47,9 +47,18 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The one-line command that replays a seed.
+/// The one-line command that replays a seed of a built-in scenario.
 pub fn replay_command(scenario: &str, seed: u64, bug: Option<&str>) -> String {
-    let mut command = format!("cargo xtask replay --scenario {scenario} --seed {seed}");
+    replay_line(&format!("--scenario {scenario}"), seed, bug)
+}
+
+/// The one-line command that replays a seed of a scenario file (`--scenario-file`).
+pub fn replay_command_file(file: &str, seed: u64, bug: Option<&str>) -> String {
+    replay_line(&format!("--scenario-file {file}"), seed, bug)
+}
+
+fn replay_line(target: &str, seed: u64, bug: Option<&str>) -> String {
+    let mut command = format!("cargo xtask replay {target} --seed {seed}");
     if let Some(bug) = bug {
         command.push_str(&format!(" --bug {bug}"));
     }
@@ -60,6 +69,8 @@ pub fn replay_command(scenario: &str, seed: u64, bug: Option<&str>) -> String {
 #[derive(Clone, Debug)]
 pub struct SeedResult {
     pub scenario: &'static str,
+    /// The scenario file it came from (`Scenario::file`); `None` for a built-in scenario.
+    pub file: Option<String>,
     pub seed: u64,
     pub bug: Option<String>,
     pub verdict: Verdict,
@@ -69,7 +80,10 @@ pub struct SeedResult {
 
 impl SeedResult {
     pub fn replay_command(&self) -> String {
-        replay_command(self.scenario, self.seed, self.bug.as_deref())
+        match &self.file {
+            Some(file) => replay_command_file(file, self.seed, self.bug.as_deref()),
+            None => replay_command(self.scenario, self.seed, self.bug.as_deref()),
+        }
     }
 }
 
@@ -85,6 +99,7 @@ pub fn execute(
     IN_EXECUTE.with(|inside| inside.set(false));
     let mut result = SeedResult {
         scenario: scenario.name(),
+        file: scenario.file().map(|path| path.display().to_string()),
         seed: plan.seed,
         bug: plan.bug.clone(),
         verdict: Verdict::pass(),

@@ -2,27 +2,41 @@
 //! second for 30 virtual seconds, through partitions, crashes, pauses and clock jumps.
 //! Safety: every id is unique across the cluster. Liveness: once faults heal, every request is
 //! answered.
+//!
+//! The scenario is `scenarios/specs/unique-ids.toml`; this module is the `unique-ids` workload's
+//! adapter and the family's bug table.
 
-use crate::harness::{self, FaultMix};
-use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
+use crate::harness::{self, Checks};
+use crate::spec::{Adapter, File, Spec, SpecError, need};
+use crate::{Bug, Planted, Run, switch_for};
 use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
 use sim::limits;
-use sim::rng::stream;
-use sim::{
-    Config, Duration, FaultBudget, Latency, LinkConfig, Metrics, NodeId, Plan, Rng, Simulation,
-    TraceLevel,
-};
+use sim::{Config, Duration, Metrics, NodeId, Plan, Rng, Simulation, TraceLevel};
 
-pub struct UniqueIds;
-
-const BUGS: &[Planted<IdBug>] = &[Planted {
+/// The family's planted bugs (the registry's bug table for `unique-ids-server`).
+pub(crate) const BUGS: &[Planted<IdBug>] = &[Planted {
     bug: Bug {
         name: "counter-resets-on-restart",
         description: "ids come from a per-node counter kept in memory, so a restarted node repeats them",
     },
     switch: IdBug::CounterResetsOnRestart,
 }];
+
+/// The adapter: id servers and clients asking for ids.
+struct UniqueIds {
+    ops_per_second: u64,
+    timeout: Duration,
+}
+
+/// Builds the adapter from a specification (`workload.kind = "unique-ids"`).
+pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    let w = file.workload.get_ref();
+    Ok(Box::new(UniqueIds {
+        ops_per_second: *need(&file.workload, "ops_per_second", &w.ops_per_second)?.get_ref(),
+        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
+    }))
+}
 
 #[derive(Serialize, Deserialize)]
 struct Workload {
@@ -65,74 +79,28 @@ impl harness::Workload for Workload {
     }
 }
 
-impl Scenario for UniqueIds {
-    fn name(&self) -> &'static str {
-        "unique-ids"
-    }
-
-    fn description(&self) -> &'static str {
-        "3 nodes generate ids at 1000 requests/s for 30s through partitions and crashes; ids are unique"
-    }
-
-    fn bugs(&self) -> Vec<Bug> {
-        bugs_of(BUGS)
-    }
-
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let latency = Latency::Uniform {
-            min: Duration::from_millis(1),
-            max: Duration::from_millis(10),
-        };
-        let client_link = LinkConfig::reliable(Latency::Uniform {
-            min: Duration::from_micros(500),
-            max: Duration::from_millis(2),
-        });
-        let mix = FaultMix {
-            loss_ppm_max: 100_000,
-            duplicate_ppm_max: 50_000,
-            partitions: true,
-            crashes: true,
-            pauses: true,
-            clocks: true,
-            holds: true,
-        };
-        let mut swarm = harness::draw_swarm(&mut rng, latency, client_link, &mix);
-        // Crashes are what this scenario is about: never switch them off entirely.
-        swarm.crash_weight = swarm.crash_weight.max(1);
+impl Adapter for UniqueIds {
+    fn workload(&self, spec: &Spec, _rng: &mut Rng) -> serde_json::Value {
         let workload = Workload {
-            servers: 3,
-            clients: 3,
-            processes_per_client: 10,
-            ops_per_second: 1000,
-            timeout: Duration::from_secs(1),
+            servers: spec.servers,
+            clients: spec.clients,
+            processes_per_client: spec.processes as usize,
+            ops_per_second: self.ops_per_second,
+            timeout: self.timeout,
         };
-        let safety = Duration::from_secs(30);
-        let faults = harness::draw_faults(
-            &swarm,
-            workload.servers,
-            FaultBudget {
-                faulty_nodes_max: 2,
-            },
-            safety,
-            &mut rng,
-        );
-        harness::plan(
-            self.name(),
-            seed,
-            bug,
-            swarm,
-            faults,
-            (safety, Duration::from_secs(5)),
-            &workload,
-        )
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<Workload>(plan).map(|_| ())
+    }
+
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         harness::check_operations(plan, Some(&IdClient::check_written))?;
         let processes = u64::from(workload.clients) * workload.processes_per_client as u64;
-        let bug = switch_for(self.name(), plan.bug.as_deref(), BUGS, IdBug::None)?;
+        let planted = spec.planted(BUGS);
+        let bug = switch_for(spec.name, plan.bug.as_deref(), &planted, IdBug::None)?;
         let mut sim = Simulation::new(Config::for_plan(plan, level));
         let servers: Vec<NodeId> = (0..workload.servers)
             .map(|_| sim.add_node(move |_| IdServer::new(bug)))
@@ -154,19 +122,27 @@ impl Scenario for UniqueIds {
 
         let healed_at = harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);
-        let found = checkers::check_unique_ids(&history);
-        let ids = found.as_ref().map_or(0, |unique| unique.ok_ids);
-        let verdict = harness::verdict_of(
-            checkers::checks::unique::NAME,
-            found.map(|unique| unique.violation),
-        );
-        let verdict = if verdict.is_pass() {
-            harness::check_answered(&history, healed_at, sim.now(), workload.timeout)
-        } else {
-            verdict
-        };
+        let mut checks = Checks::new(&spec.checkers);
+        let mut ids = 0;
+        checks.check(checkers::checks::unique::NAME, || {
+            let found = checkers::check_unique_ids(&history);
+            ids = found.as_ref().map_or(0, |unique| unique.ok_ids);
+            harness::verdict_of(
+                checkers::checks::unique::NAME,
+                found.map(|unique| unique.violation),
+            )
+        });
+        checks.check(checkers::checks::answered::NAME, || {
+            harness::check_answered_with(
+                &history,
+                healed_at + spec.grace,
+                sim.now(),
+                workload.timeout,
+                &spec.accept,
+            )
+        });
         let mut derived = Metrics::default();
         derived.count("ids", ids);
-        Ok(harness::finish(sim, plan, verdict, &derived, history))
+        Ok(checks.finish(sim, plan, &derived, history))
     }
 }

@@ -10,32 +10,25 @@
 //!   (a `fail` naming the data loss) but must never serve a wrong or older value: the history
 //!   must still be linearizable, and once faults heal every operation is answered, `ok` or
 //!   `fail`.
+//!
+//! The scenarios are `scenarios/specs/wal-kv*.toml`; this module is the `kv` workload's adapter
+//! and the family's one bug table (each file offers some of its bugs).
 
-use crate::harness::{self, FaultMix};
-use crate::{Bug, Planted, Run, Scenario, bugs_of, switch_for};
+use crate::harness::{self, Checks};
+use crate::registry::LOG_INTACT;
+use crate::spec::{Adapter, File, Spec, SpecError, err, need};
+use crate::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp};
-use protocols::wal_kv::{LOG_FILE, WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
+use protocols::wal_kv::{WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
 use serde::{Deserialize, Serialize};
 use sim::api::observe::{Observed, checker};
-use sim::history::EventKind;
 use sim::limits;
-use sim::plan::draw_ppm;
-use sim::rng::stream;
 use sim::{
-    Config, DiskConfig, DiskFaults, Duration, Either, FaultBudget, Latency, LinkConfig, Metrics,
-    NoObservation, NoTimer, Plan, Rng, Simulation, TraceLevel,
+    Config, Duration, Either, Metrics, NoObservation, NoTimer, Plan, Rng, Simulation, TraceLevel,
 };
 
-pub struct WalKvScenario {
-    faulty_disk: bool,
-}
-
-pub(crate) const SCENARIOS: &[&dyn Scenario] = &[
-    &WalKvScenario { faulty_disk: false },
-    &WalKvScenario { faulty_disk: true },
-];
-
-const CLEAN_BUGS: &[Planted<WalBug>] = &[
+/// The family's planted bugs (the registry's bug table for `wal-kv`).
+pub(crate) const BUGS: &[Planted<WalBug>] = &[
     Planted {
         bug: Bug {
             name: "ack-before-sync",
@@ -50,15 +43,43 @@ const CLEAN_BUGS: &[Planted<WalBug>] = &[
         },
         switch: WalBug::TrustTornLength,
     },
+    Planted {
+        bug: Bug {
+            name: "no-checksum",
+            description: "recovery replays log records without verifying their checksums",
+        },
+        switch: WalBug::NoChecksum,
+    },
 ];
 
-const FAULTY_BUGS: &[Planted<WalBug>] = &[Planted {
-    bug: Bug {
-        name: "no-checksum",
-        description: "recovery replays log records without verifying their checksums",
-    },
-    switch: WalBug::NoChecksum,
-}];
+/// The adapter: one wal-kv node and one kv client.
+struct WalKvAdapter {
+    keys: usize,
+    think_mean: Duration,
+    timeout: Duration,
+}
+
+/// Builds the adapter from a specification (`workload.kind = "kv"`).
+pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    let count = &file.nodes.get_ref().count;
+    if *count.get_ref() != 1 {
+        return Err(err(count, "wal-kv is a single node: `nodes.count = 1`"));
+    }
+    let clients = &file.clients.get_ref().count;
+    if *clients.get_ref() != 1 {
+        return Err(err(
+            clients,
+            "the kv workload runs one client (with many processes): `clients.count = 1`",
+        ));
+    }
+    let w = file.workload.get_ref();
+    let keys = need(&file.workload, "keys", &w.keys)?;
+    Ok(Box::new(WalKvAdapter {
+        keys: crate::spec::count("workload.keys", keys, 1, limits::QUEUE_MAX)? as usize,
+        think_mean: *need(&file.workload, "think_mean", &w.think_mean)?.get_ref(),
+        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
+    }))
+}
 
 #[derive(Serialize, Deserialize)]
 struct Workload {
@@ -82,123 +103,26 @@ impl harness::Workload for Workload {
     }
 }
 
-impl WalKvScenario {
-    /// The bugs this variant plants: a checksum matters only on a disk that corrupts.
-    fn planted(&self) -> &'static [Planted<WalBug>] {
-        if self.faulty_disk {
-            FAULTY_BUGS
-        } else {
-            CLEAN_BUGS
-        }
-    }
-}
-
-impl Scenario for WalKvScenario {
-    fn name(&self) -> &'static str {
-        if self.faulty_disk {
-            "wal-kv-faulty-disk"
-        } else {
-            "wal-kv"
-        }
-    }
-
-    fn description(&self) -> &'static str {
-        if self.faulty_disk {
-            "a write-ahead-logged kv node on a disk that corrupts, misdirects and fails; never a wrong value"
-        } else {
-            "a write-ahead-logged kv node that crashes and tears writes; linearizable, no acknowledged write lost"
-        }
-    }
-
-    fn bugs(&self) -> Vec<Bug> {
-        bugs_of(self.planted())
-    }
-
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let client_link = LinkConfig::reliable(Latency::Uniform {
-            min: Duration::from_micros(100),
-            max: Duration::from_millis(1),
-        });
-        let mix = FaultMix {
-            loss_ppm_max: 0,
-            duplicate_ppm_max: 0,
-            partitions: false,
-            crashes: true,
-            pauses: true,
-            clocks: false,
-            holds: false,
-        };
-        let mut swarm = harness::draw_swarm(
-            &mut rng,
-            Latency::Constant(Duration::from_millis(1)),
-            client_link,
-            &mix,
-        );
-        swarm.crash_weight = swarm.crash_weight.max(2);
-        swarm.fault_gap_mean = Duration::from_millis(rng.between(300, 2_000));
-        let mut disk = DiskConfig {
-            // Small sectors, so a batch of records spans several and can tear between them.
-            sector_bytes: 64,
-            crash_lose_ppm: draw_ppm(&mut rng, 500_000),
-            crash_tear_ppm: draw_ppm(&mut rng, 500_000),
-            ..DiskConfig::default()
-        };
-        if self.faulty_disk {
-            disk.faults = DiskFaults {
-                read_corrupt_ppm: draw_ppm(&mut rng, 100_000),
-                latent_ppm: draw_ppm(&mut rng, 50_000),
-                read_error_ppm: draw_ppm(&mut rng, 100_000),
-                write_error_ppm: draw_ppm(&mut rng, 50_000),
-                misdirect_ppm: draw_ppm(&mut rng, 20_000),
-                // The node's metadata file is the region the protocol trusts.
-                files: vec![LOG_FILE.to_string()],
-                nodes_max: 1,
-                unlimited: false,
-            };
-            if rng.below(4) == 0 {
-                disk.capacity_bytes = rng.between(4_096, 32_768);
-            }
-        }
-        swarm.disk = disk;
+impl Adapter for WalKvAdapter {
+    fn workload(&self, spec: &Spec, _rng: &mut Rng) -> serde_json::Value {
         let workload = Workload {
-            // Enough keys that few operations on any one key are ever indeterminate at once:
-            // the linearizability search is exponential in those.
-            processes: 4,
-            keys: 24,
-            think_mean: Duration::from_millis(20),
-            timeout: Duration::from_millis(500),
+            processes: spec.processes as usize,
+            keys: self.keys,
+            think_mean: self.think_mean,
+            timeout: self.timeout,
         };
-        let safety = Duration::from_secs(20);
-        let faults = harness::draw_faults(
-            &swarm,
-            1,
-            FaultBudget {
-                faulty_nodes_max: 1,
-            },
-            safety,
-            &mut rng,
-        );
-        harness::plan(
-            self.name(),
-            seed,
-            bug,
-            swarm,
-            faults,
-            (safety, Duration::from_secs(3)),
-            &workload,
-        )
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<Workload>(plan).map(|_| ())
+    }
+
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         harness::check_operations(plan, Some(&|op| KvOp::from_written(op).map(|_| ())))?;
-        let bug = switch_for(
-            self.name(),
-            plan.bug.as_deref(),
-            self.planted(),
-            WalBug::None,
-        )?;
+        let planted = spec.planted(BUGS);
+        let bug = switch_for(spec.name, plan.bug.as_deref(), &planted, WalBug::None)?;
         // The client and the server have timer types of their own (the server's has no
         // values): `Either` composes them into the simulation's.
         type Member = Either<KvClient<WalKvProtocol>, WalKv>;
@@ -207,10 +131,11 @@ impl Scenario for WalKvScenario {
             Either<ClientTimer, NoTimer>,
             Either<NoObservation, WalObservation>,
         > = Simulation::new(Config::for_plan(plan, level));
-        if !self.faulty_disk {
-            // This disk only loses unsynced writes: recovery must find the acknowledged log
-            // whole, and the run fails at the recovery that does not.
-            sim.add_checker(checker("log-intact", |observed: Observed<'_, _>| {
+        let mut checks = Checks::new(&spec.checkers);
+        checks.check(LOG_INTACT, || {
+            // On a disk that only loses unsynced writes, recovery must find the acknowledged
+            // log whole, and the run fails at the recovery that does not.
+            sim.add_checker(checker(LOG_INTACT, |observed: Observed<'_, _>| {
                 match observed.observation {
                     Either::Right(WalObservation::Recovered { damaged: true, .. }) => Err(
                         "recovery found the acknowledged log damaged, but this disk only loses unsynced writes"
@@ -219,7 +144,9 @@ impl Scenario for WalKvScenario {
                     _ => Ok(()),
                 }
             }));
-        }
+            // Its violation, if any, stops the run and is the verdict (`harness::finish`).
+            sim::Verdict::pass()
+        });
         let server = sim.add_node(move |_| Member::Right(WalKv::new(bug)));
         let client_config = KvClientConfig {
             servers: vec![server],
@@ -236,27 +163,18 @@ impl Scenario for WalKvScenario {
 
         let healed_at = harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);
-        let mut verdict = harness::check_linearizable(&history, checkers::BuiltinModel::Kv);
-        if verdict.is_pass() {
-            let answers: &[EventKind] = if self.faulty_disk {
-                &[EventKind::Ok, EventKind::Fail]
-            } else {
-                &[EventKind::Ok]
-            };
-            verdict = harness::check_answered_with(
+        checks.check(checkers::registry::LINEARIZABLE, || {
+            harness::check_linearizable(&history, checkers::BuiltinModel::Kv)
+        });
+        checks.check(checkers::checks::answered::NAME, || {
+            harness::check_answered_with(
                 &history,
-                healed_at,
+                healed_at + spec.grace,
                 sim.now(),
                 workload.timeout,
-                answers,
-            );
-        }
-        Ok(harness::finish(
-            sim,
-            plan,
-            verdict,
-            &Metrics::default(),
-            history,
-        ))
+                &spec.accept,
+            )
+        });
+        Ok(checks.finish(sim, plan, &Metrics::default(), history))
     }
 }

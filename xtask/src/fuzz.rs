@@ -18,6 +18,10 @@ pub struct Args {
     /// every scenario that has the --bug).
     #[arg(long)]
     scenario: Option<String>,
+    /// Fuzz the scenario of this specification file (scenarios/specs/README.md) instead of a
+    /// built-in one; failing seeds print `replay --scenario-file FILE` lines.
+    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    scenario_file: Option<PathBuf>,
     /// A planted bug to switch on (see `cargo xtask list`).
     #[arg(long)]
     bug: Option<String>,
@@ -82,6 +86,11 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
             .and_then(|b| scenario.bugs().into_iter().find(|known| known.name == b))
             .map(|known| known.name),
     };
+    if let Some(path) = &args.scenario_file {
+        let scenario = scenarios::load_file(path)?;
+        scenarios::check_bug(scenario, args.bug.as_deref())?;
+        return Ok(vec![with_bug(scenario)]);
+    }
     if let Some(name) = &args.scenario {
         let scenario = find(name)?;
         scenarios::check_bug(scenario, args.bug.as_deref())?;
@@ -166,8 +175,16 @@ fn jobs(args: &Args, stream: &Stream) -> Result<usize, String> {
 }
 
 fn prepare(args: &Args) -> Result<(Campaign, Identity), String> {
+    if args.add_to_corpus && args.scenario_file.is_some() {
+        return Err(
+            "--add-to-corpus keeps plans of built-in scenarios; for a --scenario-file, keep \
+             the failing plans with `replay --scenario-file FILE --seed N --dump-plan P`"
+                .into(),
+        );
+    }
     let targets = targets(args)?;
-    let (start, seeds) = seed_range(args, args.scenario.is_some() || args.bug.is_some())?;
+    let single = args.scenario.is_some() || args.scenario_file.is_some() || args.bug.is_some();
+    let (start, seeds) = seed_range(args, single)?;
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let stream = Stream::new(targets.len(), start, seeds, shard);
     let jobs = jobs(args, &stream)?;

@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// One line per scenario and per planted bug: SCENARIO<TAB>BUG or -<TAB>description.
-    List,
+    List(ListArgs),
     /// Runs many seeds of one scenario, or a short campaign over every built-in scenario.
     Fuzz(fuzz::Args),
     /// Adds up the --json summaries of a campaign's shards into the summary of the whole.
@@ -46,6 +46,13 @@ enum Command {
     Bench(BenchArgs),
     /// Checks histories (JSON Lines, ../shared/formats/history.md) for linearizability.
     CheckHistory(check_history::Args),
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// List the scenario of this specification file instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    scenario_file: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -65,7 +72,7 @@ fn main() {
     end_quietly_when_the_output_closes();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::List => list(),
+        Command::List(args) => list(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
@@ -104,8 +111,18 @@ fn end_quietly_when_the_output_closes() {
     }));
 }
 
-fn list() -> i32 {
-    for scenario in scenarios::all() {
+fn list(args: ListArgs) -> i32 {
+    let listed: Vec<&'static dyn scenarios::Scenario> = match &args.scenario_file {
+        None => scenarios::all().to_vec(),
+        Some(path) => match scenarios::load_file(path) {
+            Ok(scenario) => vec![scenario],
+            Err(message) => {
+                eprintln!("error: {message}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+    };
+    for scenario in listed {
         println!("{}\t-\t{}", scenario.name(), scenario.description());
         for bug in scenario.bugs() {
             println!("{}\t{}\t{}", scenario.name(), bug.name, bug.description);

@@ -22,6 +22,10 @@ pub struct Args {
     /// The scenario (see `cargo xtask list`); taken from the plan with --plan.
     #[arg(long)]
     scenario: Option<String>,
+    /// The scenario of this specification file (scenarios/specs/README.md); with --plan, the
+    /// file whose scenario the plan names.
+    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    scenario_file: Option<PathBuf>,
     /// The seed; taken from the plan with --plan.
     #[arg(long)]
     seed: Option<u64>,
@@ -106,7 +110,27 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
         // A regression corpus entry runs its plan.
         let text = scenarios::corpus::entry_plan(&text).unwrap_or(text);
         let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let scenario = find(&plan.scenario).map_err(|e| format!("{}: {e}", path.display()))?;
+        let scenario = match &args.scenario_file {
+            Some(file) => {
+                let scenario = scenarios::load_file(file)?;
+                if plan.scenario != scenario.name() {
+                    return Err(format!(
+                        "{} is a plan for {}, but {} is the scenario {}",
+                        path.display(),
+                        plan.scenario,
+                        file.display(),
+                        scenario.name()
+                    ));
+                }
+                scenario
+            }
+            None => find(&plan.scenario).map_err(|e| {
+                format!(
+                    "{}: {e} (the plan of a scenario file runs with --scenario-file FILE)",
+                    path.display()
+                )
+            })?,
+        };
         if let Some(name) = &args.scenario
             && name != scenario.name()
         {
@@ -119,11 +143,11 @@ fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
         check_bug(scenario, plan.bug.as_deref()).map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok((scenario, plan));
     }
-    let name = args
-        .scenario
-        .as_deref()
-        .ok_or("--scenario is required (or --plan)")?;
-    let scenario = find(name)?;
+    let scenario = match (&args.scenario_file, args.scenario.as_deref()) {
+        (Some(file), _) => scenarios::load_file(file)?,
+        (None, Some(name)) => find(name)?,
+        (None, None) => return Err("--scenario or --scenario-file is required (or --plan)".into()),
+    };
     let seed = args.seed.ok_or("--seed is required (or --plan)")?;
     check_bug(scenario, args.bug.as_deref())?;
     Ok((scenario, scenario.plan(seed, args.bug.as_deref())))
@@ -179,7 +203,14 @@ fn replay(args: Args) -> Result<i32, String> {
         None => false,
     };
     let replay_line = match &args.plan {
-        Some(path) => format!("cargo xtask replay --plan {}", path.display()),
+        Some(path) => match &args.scenario_file {
+            Some(file) => format!(
+                "cargo xtask replay --plan {} --scenario-file {}",
+                path.display(),
+                file.display()
+            ),
+            None => format!("cargo xtask replay --plan {}", path.display()),
+        },
         None => result.replay_command(),
     };
     let code = result.verdict.outcome.exit_code();
@@ -456,11 +487,16 @@ pub fn show(args: ShowArgs) -> i32 {
             return crate::EXIT_BAD_INPUT;
         }
     };
-    let replay_line = runner::replay_command(
+    let (scenario, seed, bug) = (
         &stored.report.scenario,
         stored.report.seed,
         stored.report.bug.as_deref(),
     );
+    // A trace stores its scenario's name, not the file of a scenario that is not built in.
+    let replay_line = match scenarios::find(scenario) {
+        Ok(_) => runner::replay_command(scenario, seed, bug),
+        Err(_) => runner::replay_command_file(&format!("<the file of {scenario}>"), seed, bug),
+    };
     let written = to_stdout(|out| match args.format {
         Format::Text => {
             traces::write_trace(&stored.records, out)?;

@@ -100,7 +100,11 @@ pub fn run(campaign: Campaign) -> Finished {
     let mut summaries: Vec<TargetSummary> = campaign
         .targets
         .iter()
-        .map(|t| TargetSummary::new(t.scenario.name(), t.bug))
+        .map(|t| {
+            let mut summary = TargetSummary::new(t.scenario.name(), t.bug);
+            summary.scenario_file = t.scenario.file().map(|p| p.display().to_string());
+            summary
+        })
         .collect();
     let jobs = campaign.jobs;
     let shared = Arc::new(Shared {
@@ -208,6 +212,7 @@ fn run_one(target: Target, seed: u64, twice: bool) -> SeedResult {
     };
     result.unwrap_or_else(|bad_plan| SeedResult {
         scenario: target.scenario.name(),
+        file: target.scenario.file().map(|p| p.display().to_string()),
         seed,
         bug: target.bug.map(str::to_string),
         verdict: sim::Verdict::fail(

@@ -4,7 +4,7 @@
 //! for any split into shards, and its size does not grow with the number of seeds.
 
 use super::histogram::Histogram;
-use scenarios::runner::{SeedResult, replay_command};
+use scenarios::runner::{SeedResult, replay_command, replay_command_file};
 use serde::{Deserialize, Serialize};
 use sim::Outcome;
 use std::collections::BTreeMap;
@@ -17,6 +17,9 @@ pub const FAILURES_KEPT: usize = 10;
 #[serde(deny_unknown_fields)]
 pub struct TargetSummary {
     pub scenario: String,
+    /// The scenario file (`--scenario-file`) of a scenario that is not built in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<String>,
     pub bug: Option<String>,
     pub seeds: u64,
     pub outcomes: BTreeMap<Outcome, u64>,
@@ -79,6 +82,7 @@ impl TargetSummary {
     pub fn new(scenario: &str, bug: Option<&str>) -> TargetSummary {
         TargetSummary {
             scenario: scenario.to_string(),
+            scenario_file: None,
             bug: bug.map(str::to_string),
             seeds: 0,
             outcomes: BTreeMap::new(),
@@ -196,7 +200,11 @@ impl TargetSummary {
                     self.scenario, failure.seed
                 ));
             }
-            failure.replay = replay_command(&self.scenario, failure.seed, self.bug.as_deref());
+            let bug = self.bug.as_deref();
+            failure.replay = match &self.scenario_file {
+                Some(file) => replay_command_file(file, failure.seed, bug),
+                None => replay_command(&self.scenario, failure.seed, bug),
+            };
             self.keep_failure(failure);
         }
         for outcome in self.failures.iter().map(|f| f.outcome) {
@@ -256,6 +264,7 @@ mod tests {
         };
         SeedResult {
             scenario: "made-up",
+            file: None,
             seed,
             bug: None,
             report: (verdict.outcome != Outcome::Panic).then_some(report),
