@@ -29,7 +29,7 @@
 
 use crate::hash::StableHasher;
 use crate::net::Latency;
-use crate::rng::Rng;
+use crate::rng::KeyedRng;
 use crate::time::Duration;
 pub use faultline_api::disk::{DiskOp, IoError, IoResult};
 use serde::{Deserialize, Serialize};
@@ -290,7 +290,7 @@ impl Disk {
         op: &DiskOp,
         config: &DiskConfig,
         faulty: bool,
-        rng: &mut Rng,
+        rng: &mut KeyedRng,
     ) -> Submitted {
         let latency = if op.is_sync() {
             &config.sync_latency
@@ -402,7 +402,7 @@ impl Disk {
         len: u64,
         config: &DiskConfig,
         eligible: bool,
-        rng: &mut Rng,
+        rng: &mut KeyedRng,
         events: &mut Vec<DiskEvent>,
     ) -> IoResult {
         let Some(&inode) = self.names.get(file) else {
@@ -438,7 +438,7 @@ impl Disk {
         (offset, eligible): (u64, bool),
         data: &[u8],
         config: &DiskConfig,
-        rng: &mut Rng,
+        rng: &mut KeyedRng,
         events: &mut Vec<DiskEvent>,
     ) -> IoResult {
         let faults = &config.faults;
@@ -516,7 +516,7 @@ impl Disk {
         (offset, len): (u64, u64),
         config: &DiskConfig,
         eligible: bool,
-        rng: &mut Rng,
+        rng: &mut KeyedRng,
         events: &mut Vec<DiskEvent>,
     ) -> IoResult {
         let Some(&inode) = self.names.get(file) else {
@@ -605,7 +605,7 @@ impl Disk {
 
     /// A crash: every unsynced data operation is kept, lost or torn; an ordered prefix of the
     /// unsynced name operations survives. Afterwards the page cache equals the disk.
-    pub(crate) fn crash(&mut self, config: &DiskConfig, rng: &mut Rng) -> Vec<DiskEvent> {
+    pub(crate) fn crash(&mut self, config: &DiskConfig, rng: &mut KeyedRng) -> Vec<DiskEvent> {
         self.check_before_crash();
         let mut events = Vec::new();
         let mut by_inode: BTreeMap<usize, &str> = BTreeMap::new();
@@ -673,7 +673,7 @@ fn resolve_at_crash(
     op: DataOp,
     durable: &mut Vec<u8>,
     config: &DiskConfig,
-    rng: &mut Rng,
+    rng: &mut KeyedRng,
 ) -> Option<(&'static str, String)> {
     // Nothing is drawn when nothing can happen, as everywhere else.
     let draw = if config.crash_lose_ppm == 0 && config.crash_tear_ppm == 0 {

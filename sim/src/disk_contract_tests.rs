@@ -11,7 +11,7 @@
 //! `SyncDir`, survive; what no completed sync covers may not. Storage faults are off.
 
 use crate::disk::{Disk, DiskConfig, DiskOp, Durability, IoError, IoResult};
-use crate::rng::Rng;
+use crate::rng::{KeyedRng, Keys};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -154,7 +154,8 @@ enum Covers {
 struct Harness {
     disk: Disk,
     config: DiskConfig,
-    rng: Rng,
+    /// One keyed stream for every draw of the harness.
+    rng: KeyedRng,
     model: Model,
     /// Syncs submitted whose completion has not been delivered.
     owed: Vec<(Durability, Covers)>,
@@ -169,7 +170,7 @@ impl Harness {
         Harness {
             disk: Disk::default(),
             config,
-            rng: Rng::from_seed(seed, crate::rng::stream::DISK_BASE),
+            rng: Keys::new(seed, crate::rng::stream::DISK_BASE).rng([0, 0]),
             model: Model::new(),
             owed: Vec::new(),
             file_synced: BTreeMap::new(),
@@ -600,7 +601,7 @@ fn an_uncompleted_sync_guarantees_nothing() {
 #[test]
 fn empty_writes_change_nothing() {
     let config = config(0, 0);
-    let mut rng = Rng::from_seed(1, crate::rng::stream::DISK_BASE);
+    let mut rng = Keys::new(1, crate::rng::stream::DISK_BASE).rng([0, 0]);
     let mut disk = Disk::default();
     let write = |offset: u64, data: Vec<u8>| DiskOp::Write {
         file: "a".into(),

@@ -34,6 +34,6 @@ pub use history::{Event as HistoryEvent, EventKind};
 pub use net::{Latency, LinkConfig, Partition};
 pub use plan::{Fault, FaultBudget, Plan, ScheduledFault, Swarm};
 pub use report::{Metrics, Outcome, Quantiles, Report, Verdict};
-pub use rng::{Keys, Rng};
+pub use rng::{KeyedRng, Keys, Rng};
 pub use time::{Duration, Instant};
 pub use trace::{DropReason, Trace, TraceEvent, TraceLevel, TraceRecord, TraceSink};

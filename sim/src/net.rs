@@ -3,7 +3,7 @@
 
 use crate::api::NodeId;
 use crate::limits;
-use crate::rng::Rng;
+use crate::rng::KeyedRng;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,7 @@ pub enum Latency {
 }
 
 impl Latency {
-    pub fn sample(&self, rng: &mut Rng) -> Duration {
+    pub fn sample(&self, rng: &mut KeyedRng) -> Duration {
         match *self {
             Latency::Constant(latency) => latency,
             Latency::Uniform { min, max } => rng.duration_between(min, max),

@@ -49,7 +49,7 @@ fn the_readme_failure_fits_and_ends_at_the_violation() {
     let records = run.trace.records();
     assert!(records.len() > 200_000);
     let violation = run.report.verdict.at.expect("unique-ids knows when");
-    assert_eq!(violation.to_string(), "6.809295s");
+    assert_eq!(violation.to_string(), "6.788258s");
 
     // Everything that fits, from the start: within the limit, and the note says the rest.
     let svg = lamport_svg(records, &Window::all());
@@ -64,7 +64,7 @@ fn the_readme_failure_fits_and_ends_at_the_violation() {
     };
     let svg = lamport_svg(records, &window);
     fits(&svg);
-    assert_eq!(row_times(&svg).last().unwrap(), "6.809295s");
+    assert_eq!(row_times(&svg).last().unwrap(), "6.788258s");
     assert!(svg.contains("ok p8 generate &quot;n2-0&quot;"));
     assert!(
         note(&svg).starts_with(&format!("{EVENTS_DEFAULT} events drawn; left out: ")),

@@ -30,6 +30,6 @@ pub use node::{
 };
 pub use observe::{Observed, OnlineChecker, Violation};
 pub use ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
-pub use rng::{Keys, Rng};
+pub use rng::{KeyedRng, Keys, Rng};
 pub use time::{Duration, Instant};
 pub use wire::{Wire, WireError};

@@ -6,7 +6,7 @@
 
 use crate::disk::{DiskOp, IoId, IoResult};
 use crate::history::{Event as HistoryEvent, EventKind};
-use crate::rng::{Keys, Rng};
+use crate::rng::{KeyedRng, Keys, Rng};
 use crate::time::{Duration, Instant};
 use crate::wire::Wire;
 use serde::{Deserialize, Serialize};
@@ -253,7 +253,7 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
     /// same in every run and incarnation, whatever was drawn before. For draws that must not
     /// shift when an earlier event goes: a client's k-th operation of a process, say, keyed
     /// `[process, k]`, draws the same whether or not a fault or another operation came before.
-    pub fn keyed_rng(&self, key: [u64; 2]) -> Rng {
+    pub fn keyed_rng(&self, key: [u64; 2]) -> KeyedRng {
         self.inputs.keys.rng(key)
     }
 

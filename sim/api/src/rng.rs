@@ -10,39 +10,114 @@ use crate::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+/// The draw methods of [`Rng`] and [`KeyedRng`], on top of their `next_u64`.
+macro_rules! draws {
+    () => {
+        /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below 2^-64 * bound).
+        /// `bound` must be positive.
+        #[inline]
+        pub fn below(&mut self, bound: u64) -> u64 {
+            assert!(bound > 0, "Rng::below(0)");
+            ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+        }
+
+        /// Uniform in `min..=max`.
+        #[inline]
+        pub fn between(&mut self, min: u64, max: u64) -> u64 {
+            assert!(min <= max, "Rng::between({min}, {max})");
+            let span = max - min;
+            if span == u64::MAX {
+                return self.next_u64();
+            }
+            min + self.below(span + 1)
+        }
+
+        /// Uniform in `min..=max`.
+        #[inline]
+        pub fn duration_between(&mut self, min: Duration, max: Duration) -> Duration {
+            Duration::from_nanos(self.between(min.as_nanos(), max.as_nanos()))
+        }
+
+        /// True with probability `ppm` parts per million. Draws nothing when `ppm` is 0, so a
+        /// fault switched off costs nothing and shifts no stream.
+        #[inline]
+        pub fn chance_ppm(&mut self, ppm: u32) -> bool {
+            if ppm == 0 {
+                return false;
+            }
+            if ppm >= PPM {
+                return true;
+            }
+            self.below(u64::from(PPM)) < u64::from(ppm)
+        }
+
+        /// A uniformly chosen element, or `None` for an empty slice.
+        pub fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+            if items.is_empty() {
+                None
+            } else {
+                Some(&items[self.below(items.len() as u64) as usize])
+            }
+        }
+
+        /// Fisher-Yates.
+        pub fn shuffle<T>(&mut self, items: &mut [T]) {
+            for i in (1..items.len()).rev() {
+                let j = self.below(i as u64 + 1) as usize;
+                items.swap(i, j);
+            }
+        }
+
+        /// An exponentially distributed duration with the given mean, computed with `libm` (pure
+        /// Rust, the same bits on every platform) and capped at 20 means.
+        pub fn exponential(&mut self, mean: Duration) -> Duration {
+            // Uniform in (0, 1]: 53 random bits, never zero.
+            let unit = ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+            let factor = (-libm::log(unit)).min(20.0);
+            Duration::from_nanos((mean.as_nanos() as f64 * factor) as u64)
+        }
+    };
+}
+
 /// Stream ids of the engine and of scenarios. Node streams are `NODE_BASE + node << 32 + incarnation`.
 pub mod stream {
     pub const NETWORK: u64 = 1;
     pub const PLAN: u64 = 2;
     pub const NODE_BASE: u64 = 1 << 62;
     /// Each node's disk draws from `DISK_BASE + node`, keyed by the operation's number (or,
-    /// for a crash's outcomes, by `CRASH_KEY` and the crash's number).
+    /// for a crash's outcomes, by `CRASH_KEY | the crash's number`).
     pub const DISK_BASE: u64 = 1 << 61;
     /// Each node's keyed draws (`Context::keyed_rng`) come from `KEYED_BASE + node`.
     pub const KEYED_BASE: u64 = 1 << 60;
-    /// The key space of a disk's crash outcomes: `[CRASH_KEY, crash number]`.
-    pub const CRASH_KEY: u64 = u64::MAX;
+    /// The keys of a disk's crash outcomes: `CRASH_KEY | crash number` (an operation's key is its
+    /// number, below 2^63).
+    pub const CRASH_KEY: u64 = 1 << 63;
 }
 
 /// A probability in parts per million: `Ppm(0)` never, `Ppm(1_000_000)` always.
 pub const PPM: u32 = 1_000_000;
 
-/// A deterministic random stream.
+/// A deterministic random stream (ChaCha8): the plan's, or a node incarnation's.
 #[derive(Clone, Debug)]
 pub struct Rng {
-    inner: Inner,
+    inner: ChaCha8Rng,
 }
 
+/// The draws of one key (`Keys::rng`): SplitMix64 from the key's mix. The same methods as
+/// [`Rng`]; small (one word), so a per-event draw costs no ChaCha block and no copy.
 #[derive(Clone, Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "boxing the stream puts every node's draws behind a pointer: measured slower"
-)]
-enum Inner {
-    /// A long stream: a node's, the plan's.
-    ChaCha(ChaCha8Rng),
-    /// A few draws for one key: SplitMix64 from the key's mix (`Keys::rng`).
-    Keyed(u64),
+pub struct KeyedRng {
+    state: u64,
+}
+
+impl KeyedRng {
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        mix(self.state)
+    }
+
+    draws!();
 }
 
 /// SplitMix64's finalizer: a bijective mix of 64 bits, every input bit reaching every output
@@ -76,9 +151,19 @@ impl Keys {
 
     /// The draws of `key`.
     #[inline]
-    pub fn rng(self, key: [u64; 2]) -> Rng {
-        Rng {
-            inner: Inner::Keyed(mix(mix(self.base ^ key[0]) ^ key[1])),
+    pub fn rng(self, key: [u64; 2]) -> KeyedRng {
+        KeyedRng {
+            state: mix(mix(self.base ^ key[0]) ^ key[1]),
+        }
+    }
+
+    /// The draws of a key that fits one word: one mix fewer than [`Keys::rng`], for the
+    /// engine's per-message and per-disk-operation draws. A stream's keys are either all words
+    /// or all pairs.
+    #[inline]
+    pub fn rng_of_word(self, key: u64) -> KeyedRng {
+        KeyedRng {
+            state: mix(self.base ^ key),
         }
     }
 }
@@ -89,9 +174,7 @@ impl Rng {
     pub fn from_seed(seed: u64, stream: u64) -> Rng {
         let mut inner = ChaCha8Rng::seed_from_u64(seed);
         inner.set_stream(stream);
-        Rng {
-            inner: Inner::ChaCha(inner),
-        }
+        Rng { inner }
     }
 
     /// The stream of one incarnation of one node.
@@ -104,78 +187,10 @@ impl Rng {
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        match &mut self.inner {
-            Inner::ChaCha(chacha) => chacha.next_u64(),
-            Inner::Keyed(state) => {
-                *state = state.wrapping_add(GOLDEN_GAMMA);
-                mix(*state)
-            }
-        }
+        self.inner.next_u64()
     }
 
-    /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below 2^-64 * bound).
-    /// `bound` must be positive.
-    #[inline]
-    pub fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0, "Rng::below(0)");
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
-    }
-
-    /// Uniform in `min..=max`.
-    #[inline]
-    pub fn between(&mut self, min: u64, max: u64) -> u64 {
-        assert!(min <= max, "Rng::between({min}, {max})");
-        let span = max - min;
-        if span == u64::MAX {
-            return self.next_u64();
-        }
-        min + self.below(span + 1)
-    }
-
-    /// Uniform in `min..=max`.
-    #[inline]
-    pub fn duration_between(&mut self, min: Duration, max: Duration) -> Duration {
-        Duration::from_nanos(self.between(min.as_nanos(), max.as_nanos()))
-    }
-
-    /// True with probability `ppm` parts per million. Draws nothing when `ppm` is 0, so a
-    /// fault switched off costs nothing and shifts no stream.
-    #[inline]
-    pub fn chance_ppm(&mut self, ppm: u32) -> bool {
-        if ppm == 0 {
-            return false;
-        }
-        if ppm >= PPM {
-            return true;
-        }
-        self.below(u64::from(PPM)) < u64::from(ppm)
-    }
-
-    /// A uniformly chosen element, or `None` for an empty slice.
-    pub fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(&items[self.below(items.len() as u64) as usize])
-        }
-    }
-
-    /// Fisher-Yates.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-
-    /// An exponentially distributed duration with the given mean, computed with `libm` (pure
-    /// Rust, the same bits on every platform) and capped at 20 means.
-    pub fn exponential(&mut self, mean: Duration) -> Duration {
-        // Uniform in (0, 1]: 53 random bits, never zero.
-        let unit = ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
-        let factor = (-libm::log(unit)).min(20.0);
-        Duration::from_nanos((mean.as_nanos() as f64 * factor) as u64)
-    }
+    draws!();
 }
 
 #[cfg(test)]
@@ -185,26 +200,27 @@ mod tests {
     /// The first draws of every kind of stream for seed 7, and of the derived draws.
     fn first_draws() -> Vec<(&'static str, [u64; 3])> {
         let raw = |mut rng: Rng| [rng.next_u64(), rng.next_u64(), rng.next_u64()];
+        let keyed = |mut rng: KeyedRng| [rng.next_u64(), rng.next_u64(), rng.next_u64()];
         let mut derived = Rng::from_seed(7, stream::PLAN);
         vec![
             (
                 "network, link n1 -> n2, message 5",
-                raw(Keys::new(7, stream::NETWORK).rng([1 << 32 | 2, 5])),
+                keyed(Keys::new(7, stream::NETWORK).rng_of_word(1 << 47 | 2 << 32 | 5)),
             ),
             ("plan", raw(Rng::from_seed(7, stream::PLAN))),
             ("node 3, incarnation 0", raw(Rng::for_node(7, 3, 0))),
             ("node 3, incarnation 1", raw(Rng::for_node(7, 3, 1))),
             (
                 "disk of node 2, operation 0",
-                raw(Keys::new(7, stream::DISK_BASE + 2).rng([0, 0])),
+                keyed(Keys::new(7, stream::DISK_BASE + 2).rng_of_word(0)),
             ),
             (
                 "disk of node 2, crash 1",
-                raw(Keys::new(7, stream::DISK_BASE + 2).rng([stream::CRASH_KEY, 1])),
+                keyed(Keys::new(7, stream::DISK_BASE + 2).rng_of_word(stream::CRASH_KEY | 1)),
             ),
             (
                 "keyed draws of node 3, key [4, 5]",
-                raw(Keys::new(7, stream::KEYED_BASE + 3).rng([4, 5])),
+                keyed(Keys::new(7, stream::KEYED_BASE + 3).rng([4, 5])),
             ),
             ("seed u64::MAX", raw(Rng::from_seed(u64::MAX, stream::PLAN))),
             (
@@ -227,9 +243,9 @@ mod tests {
             (
                 "network, link n1 -> n2, message 5",
                 [
-                    6343086855475805567,
-                    6279648759069784437,
-                    10862094571890332845,
+                    2508400531741087646,
+                    2726084898610657143,
+                    11907853048252859815,
                 ],
             ),
             (
@@ -255,17 +271,17 @@ mod tests {
             (
                 "disk of node 2, operation 0",
                 [
-                    5351903979558759559,
-                    16122033522668813639,
-                    10368839255744473844,
+                    15542384721998596757,
+                    3124514135941440518,
+                    10559280022902578864,
                 ],
             ),
             (
                 "disk of node 2, crash 1",
                 [
-                    10552949001563599682,
-                    10890751800957115553,
-                    17346882259582076997,
+                    7977763101614989197,
+                    7885076826319146511,
+                    14937443551414828695,
                 ],
             ),
             (

@@ -9,7 +9,7 @@ use super::queue::Event;
 use super::{Core, Simulation};
 use crate::api::{Message, NodeId, Observation, Timer};
 use crate::net::{LinkConfig, Partition};
-use crate::rng::Rng;
+use crate::rng::KeyedRng;
 use crate::trace::{DropReason, NO_NODE};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -147,20 +147,18 @@ impl LinkCounts {
     }
 
     /// The number of the next message on `from -> to`, counting it.
-    #[inline]
+    #[inline(always)]
     fn next(&mut self, from: u32, to: u32) -> u32 {
-        let count = if (to as usize) < LinkCounts::DENSE_MAX {
-            let (from, to) = (from as usize, to as usize);
-            if self.rows.len() <= from {
-                self.rows.resize_with(from + 1, Vec::new);
-            }
+        let (from, to) = (from as usize, to as usize);
+        let count = if to < LinkCounts::DENSE_MAX {
+            // A row per node, made when it joins (`Network::add_node`).
             let row = &mut self.rows[from];
             if row.len() <= to {
                 row.resize(to + 1, 0);
             }
             &mut row[to]
         } else {
-            self.far.entry(link(from, to)).or_insert(0)
+            self.far.entry(link(from as u32, to as u32)).or_insert(0)
         };
         let number = *count;
         *count += 1;
@@ -168,8 +166,16 @@ impl LinkCounts {
     }
 }
 
-/// The key of a released message's fresh latency: `[link, RELEASED | k]` for the k-th message
-/// released on the link (a sent message's key is `[link, n]`, n its number on the link).
+/// The key of the draws of message `number` on `from -> to` (its loss, duplication, latency):
+/// the link in 30 bits (node ids are below 2^15, `limits::NODES_MAX`) above the number's 32.
+#[inline]
+fn message_key(from: u32, to: u32, number: u32) -> u64 {
+    const _: () = assert!(crate::limits::NODES_MAX <= 1 << 15);
+    (u64::from(from) << 47) | (u64::from(to) << 32) | u64::from(number)
+}
+
+/// A released message's fresh latency is keyed `RELEASED | message_key(from, to, k)` for the
+/// k-th message released on the link.
 const RELEASED: u64 = 1 << 63;
 
 impl Network {
@@ -190,6 +196,7 @@ impl Network {
 
     pub(super) fn add_node(&mut self, is_client: bool) {
         self.is_client.push(is_client);
+        self.sent.rows.push(Vec::new());
     }
 
     pub(super) fn stats(&self) -> NetworkStats {
@@ -360,8 +367,7 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
         };
         // The message's draws: keyed by its link and its number there.
         let number = self.network.sent.next(from, to);
-        let key = [link(from, to), u64::from(number)];
-        let mut rng = self.network_keys.rng(key);
+        let mut rng = self.network_keys.rng_of_word(message_key(from, to, number));
         let dropped = if self.network.is_cut(from, to) {
             Some(DropReason::Partition)
         } else if rng.chance_ppm(loss_ppm) {
@@ -394,7 +400,7 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
         id: u64,
         message: M,
         queued: bool,
-        rng: &mut Rng,
+        rng: &mut KeyedRng,
     ) {
         let latency = self.network.config(from, to).latency.sample(rng);
         self.network.stats.in_flight += 1;
@@ -415,9 +421,9 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     pub(super) fn release(&mut self, from: NodeId, to: NodeId) {
         for slot in self.network.set_held(from, to, false) {
             let released = self.network.released.entry(link(from.0, to.0)).or_insert(0);
-            let key = [link(from.0, to.0), RELEASED | u64::from(*released)];
+            let key = RELEASED | message_key(from.0, to.0, *released);
             *released += 1;
-            let mut rng = self.network_keys.rng(key);
+            let mut rng = self.network_keys.rng_of_word(key);
             let latency = self.network.config(from.0, to.0).latency.sample(&mut rng);
             self.queue.requeue(self.now + latency.as_nanos(), slot);
         }

@@ -20,7 +20,7 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
                 || self.disk_faulty.len() < faults.nodes_max as usize);
         // The operation's draws (latency, faults): keyed by its node and its number, which
         // counts the node's operations across restarts.
-        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng([id, 0]);
+        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng_of_word(id);
         let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut rng);
         for event in &submitted.events {
             self.count_fault(event.kind);
@@ -47,8 +47,8 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
         // The crash's outcomes: keyed by the node's crash number.
         let crash = self.disk_crashes[index];
         self.disk_crashes[index] += 1;
-        let key = [stream::CRASH_KEY, crash];
-        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng(key);
+        let key = stream::CRASH_KEY | crash;
+        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng_of_word(key);
         let events = self.disks[index].crash(&self.disk_config, &mut rng);
         for event in events {
             self.count_fault(event.kind);
