@@ -100,15 +100,7 @@ impl Adapter for Echo {
             )
             .by(REPLIES_ECHO_REQUESTS),
         });
-        checks.check(checkers::checks::answered::NAME, || {
-            harness::check_answered_with(
-                &history,
-                healed_at + spec.grace,
-                sim.now(),
-                workload.timeout,
-                &spec.accept,
-            )
-        });
+        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
         let mut derived = Metrics::default();
         derived.count("round-trips", echoes.round_trips);
         derived.count("timeouts", echoes.timeouts);

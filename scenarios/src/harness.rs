@@ -217,6 +217,22 @@ impl<'a> Checks<'a> {
         }
     }
 
+    /// `answered-after-heal`, if the file names it: every operation invoked after the heal and
+    /// the file's grace is answered within `timeout` by the end, with a completion the file
+    /// accepts.
+    pub fn answered(
+        &mut self,
+        spec: &crate::spec::Spec,
+        history: &checkers::History,
+        healed_at: Instant,
+        end: Instant,
+        timeout: Duration,
+    ) {
+        self.check(checkers::checks::answered::NAME, || {
+            check_answered_with(history, healed_at + spec.grace, end, timeout, &spec.accept)
+        });
+    }
+
     /// The run, finished, with the checks it performed.
     pub fn finish<M: Message, T: Timer, O: Observation>(
         self,
@@ -279,20 +295,11 @@ pub fn run_phases<M: Message, T: Timer, O: Observation>(
     healed_at
 }
 
-/// Liveness of a request/response workload: every operation invoked in the liveness phase, early
-/// enough to have been answered within `timeout` before the run ended, completed `ok`.
-pub fn check_answered(
-    history: &checkers::History,
-    healed_at: Instant,
-    end: Instant,
-    timeout: Duration,
-) -> Verdict {
-    check_answered_with(history, healed_at, end, timeout, &[EventKind::Ok])
-}
-
-/// As `check_answered`, accepting the given completions as answers (a definite `fail` is an
-/// answer where a scenario lets the protocol refuse): the `answered-after-heal` checker.
-pub fn check_answered_with(
+/// Liveness of a request/response workload, the `answered-after-heal` checker: every operation
+/// invoked after `healed_at`, early enough to have been answered within `timeout` before the run
+/// ended, completed with one of `answers` (a definite `fail` is an answer where a scenario lets
+/// the protocol refuse).
+fn check_answered_with(
     history: &checkers::History,
     healed_at: Instant,
     end: Instant,

@@ -299,17 +299,9 @@ impl Adapter for Unreliable {
                     .by(COUNTER_AUDIT)
             }
         });
-        checks.check(checkers::checks::answered::NAME, || {
-            // A breaker opened just before the heal refuses calls for its cooldown: the
-            // specification's grace.
-            harness::check_answered_with(
-                &history,
-                healed_at + spec.grace,
-                sim.now(),
-                workload.call_deadline,
-                &spec.accept,
-            )
-        });
+        // A breaker opened just before the heal refuses calls for its cooldown: the
+        // specification's grace.
+        checks.answered(spec, &history, healed_at, sim.now(), workload.call_deadline);
         let mut derived = Metrics::default();
         derived.count("adds-indefinite", indefinite);
         Ok(checks.finish(sim, plan, &derived, history))

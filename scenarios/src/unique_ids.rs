@@ -132,15 +132,7 @@ impl Adapter for UniqueIds {
                 found.map(|unique| unique.violation),
             )
         });
-        checks.check(checkers::checks::answered::NAME, || {
-            harness::check_answered_with(
-                &history,
-                healed_at + spec.grace,
-                sim.now(),
-                workload.timeout,
-                &spec.accept,
-            )
-        });
+        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
         let mut derived = Metrics::default();
         derived.count("ids", ids);
         Ok(checks.finish(sim, plan, &derived, history))

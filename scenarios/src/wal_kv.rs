@@ -166,15 +166,7 @@ impl Adapter for WalKvAdapter {
         checks.check(checkers::registry::LINEARIZABLE, || {
             harness::check_linearizable(&history, checkers::BuiltinModel::Kv)
         });
-        checks.check(checkers::checks::answered::NAME, || {
-            harness::check_answered_with(
-                &history,
-                healed_at + spec.grace,
-                sim.now(),
-                workload.timeout,
-                &spec.accept,
-            )
-        });
+        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
         Ok(checks.finish(sim, plan, &Metrics::default(), history))
     }
 }
