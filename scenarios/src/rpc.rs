@@ -613,7 +613,10 @@ impl Adapter for Overload {
 
     fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: OverloadWorkload = harness::workload(plan)?;
-        harness::check_operations(plan, None)?;
+        harness::check_operations(
+            plan,
+            Some(&|_| Err("rpc-overload's arrivals run or not; none is written out".to_string())),
+        )?;
         let planted = spec.planted(OVERLOAD_BUGS);
         let naive = switch_for(spec.name, plan.bug.as_deref(), &planted, false)?;
         let mut config = Config::new(
@@ -657,6 +660,7 @@ impl Adapter for Overload {
                     retry: retry.clone(),
                     breaker,
                 },
+                script: plan.operations.clone(),
             };
             sim.add_client(move |_| LoadClient::new(client_config.clone()));
         }

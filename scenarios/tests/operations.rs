@@ -123,3 +123,45 @@ fn malformed_scripts_are_refused_by_field() {
     let error = Plan::from_json(&json.to_string()).unwrap_err();
     assert!(error.starts_with("operations.only.2[0]: [4, 2)"), "{error}");
 }
+
+// rpc-overload's open-loop load: an arrival left out still takes its time, so every other
+// arrival keeps its absolute time.
+#[test]
+fn an_arrival_left_out_keeps_the_others_times() {
+    let arrivals = |plan: &Plan| -> Vec<i64> {
+        let scenario = scenarios::find(&plan.scenario).unwrap();
+        let run = scenario.run(plan, TraceLevel::Hash).unwrap();
+        let first_client = plan.workload["processes_per_client"].as_u64().unwrap();
+        let mut times: Vec<i64> = run
+            .history
+            .iter()
+            .filter(|e| e.kind == EventKind::Invoke && e.process < first_client)
+            .map(|e| e.time.unwrap())
+            .collect();
+        times.sort_unstable();
+        times.truncate(50);
+        times
+    };
+    let mut plan = scenarios::find("rpc-overload").unwrap().plan(1, None);
+    let plain = arrivals(&plan);
+    plan.operations.only = BTreeMap::from([(0, vec![[0, 10], [11, u64::MAX]])]);
+    let scripted = arrivals(&plan);
+    let mut expected = plain.clone();
+    expected.remove(10);
+    assert_eq!(scripted[..49], expected[..49]);
+
+    plan.operations.only.clear();
+    plan.operations.written.push(WrittenOp {
+        process: 0,
+        index: 0,
+        f: "work".to_string(),
+        key: None,
+        value: serde_json::Value::Null,
+    });
+    let scenario = scenarios::find("rpc-overload").unwrap();
+    let error = scenario.run(&plan, TraceLevel::Hash).err().unwrap();
+    assert_eq!(
+        error,
+        "operations.written[0]: rpc-overload's arrivals run or not; none is written out"
+    );
+}

@@ -8,6 +8,7 @@ use super::{
     ServerConfig, ServerTimer,
 };
 use faultline_api::history::EventKind;
+use faultline_api::ops::Script;
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 use std::fmt;
@@ -136,6 +137,10 @@ pub struct LoadClientConfig {
     pub arrivals_end: Duration,
     pub call_deadline: Duration,
     pub rpc: ClientConfig,
+    /// Which arrivals run: the arrivals are the operations of history process
+    /// `first_process`, numbered in arrival order (`Script::only`); one left out still takes its
+    /// time, so every other arrival keeps its absolute time. None is written out.
+    pub script: Script,
 }
 
 pub struct LoadClient {
@@ -146,6 +151,8 @@ pub struct LoadClient {
     started_at: Instant,
     /// Arrivals scheduled so far: the n-th gap's draws are keyed `[ARRIVALS, n]`.
     arrivals: u64,
+    /// Arrivals that have come so far, for the script.
+    arrived: u64,
 }
 
 /// The key space of the arrival gaps (`Context::keyed_rng`).
@@ -161,6 +168,7 @@ impl LoadClient {
             config,
             started_at: Instant::ZERO,
             arrivals: 0,
+            arrived: 0,
         }
     }
 
@@ -264,7 +272,11 @@ impl Node for LoadClient {
                 }
             }
             LoadTimer::Arrival => {
-                self.arrive(ctx);
+                let n = self.arrived;
+                self.arrived += 1;
+                if self.config.script.runs(self.config.first_process, n) {
+                    self.arrive(ctx);
+                }
                 self.schedule_arrival(ctx);
             }
             LoadTimer::Server(_) => unreachable!("clients run no server"),
