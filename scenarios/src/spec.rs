@@ -602,10 +602,17 @@ pub fn read_file(path: &Path) -> Result<SpecScenario, String> {
             metadata.len()
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("{origin}: {e}"))?;
+    // Read at most one byte past the cap: a device or a pipe reports no size and may never end.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            use std::io::Read;
+            file.take(SPEC_BYTES_MAX + 1).read_to_end(&mut bytes)
+        })
+        .map_err(|e| format!("{origin}: {e}"))?;
     if bytes.len() as u64 > SPEC_BYTES_MAX {
         return Err(format!(
-            "{origin}: the file grew past {SPEC_BYTES_MAX} bytes while it was read"
+            "{origin}: a scenario file holds at most {SPEC_BYTES_MAX} bytes; this one has more"
         ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {

@@ -436,3 +436,17 @@ fn the_documentation_names_every_registered_name() {
         );
     }
 }
+
+// A file that never ends (a device, a pipe) reports no size; reading stops past the cap.
+#[test]
+fn an_endless_file_is_refused_at_the_cap() {
+    let endless = std::path::Path::new("/dev/zero");
+    if !endless.exists() {
+        return;
+    }
+    let error = scenarios::load_file(endless).err().unwrap();
+    assert_eq!(
+        error,
+        "/dev/zero: a scenario file holds at most 1048576 bytes; this one has more"
+    );
+}
