@@ -14,6 +14,7 @@ pub mod harness;
 pub mod registry;
 pub mod rpc;
 pub mod runner;
+pub mod shrink;
 pub mod spec;
 mod unique_ids;
 mod wal_kv;

@@ -1,0 +1,453 @@
+//! Shrinking a failing plan (issue 15): fewer faults, fewer client operations, a shorter
+//! safety phase and a quieter network, for as long as the plan still fails the same way.
+//!
+//! "The same way" is strict: the same outcome, the same checker and, for a panic, the same
+//! location (`file:line`) as the original; a candidate that fails differently is not kept.
+//! Every candidate run counts against [`Options::runs_max`]; a candidate already tried (the
+//! runs are deterministic) is not run again. No wall clock, no threads: shrinking the same
+//! plan twice gives the same plan.
+//!
+//! A panic is caught through [`crate::runner::execute`], so its location is known only when
+//! the caller installed [`crate::runner::install_quiet_panic_hook`]; without it the whole
+//! panic message must match.
+
+use crate::Scenario;
+use crate::runner::execute;
+use sim::{Duration, EventKind, Outcome, Plan, TraceLevel, Verdict};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How much shrinking may cost.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Candidate runs at most (the run of the original plan is not a candidate).
+    pub runs_max: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { runs_max: 500 }
+    }
+}
+
+/// How big a failing plan is, as its run shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    /// The run's events (`Report::event_count`); 0 when the run panicked (no report).
+    pub events: u64,
+    /// The plan's scheduled faults.
+    pub faults: usize,
+    /// Client invocations in the run's history; 0 when the run panicked (no history).
+    pub operations: u64,
+}
+
+/// A shrunk plan and what it took.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    pub plan: Plan,
+    /// The shrunk plan's verdict: same outcome and checker as the original's.
+    pub verdict: Verdict,
+    /// Candidate runs spent (at most `Options::runs_max`).
+    pub runs: u64,
+    pub before: Size,
+    pub after: Size,
+    /// Whether removing any single remaining fault or operation was checked to make the
+    /// failure go away.
+    pub one_minimal: bool,
+}
+
+/// What a candidate must reproduce.
+struct Target {
+    outcome: Outcome,
+    checker: Option<String>,
+    /// For a panic: its `file:line` if the message names one, else the whole message.
+    panic_at: Option<String>,
+}
+
+impl Target {
+    fn of(verdict: &Verdict) -> Target {
+        Target {
+            outcome: verdict.outcome,
+            checker: verdict.checker.clone(),
+            panic_at: (verdict.outcome == Outcome::Panic).then(|| panic_location(verdict)),
+        }
+    }
+
+    fn matches(&self, verdict: &Verdict) -> bool {
+        verdict.outcome == self.outcome
+            && verdict.checker == self.checker
+            && (self.panic_at.is_none() || self.panic_at == Some(panic_location(verdict)))
+    }
+}
+
+/// The `file:line` of a panic verdict's message (`... (at FILE:LINE)...`, as the quiet panic
+/// hook writes it), or the whole message when it names none.
+fn panic_location(verdict: &Verdict) -> String {
+    let message = &verdict.message;
+    if let Some(start) = message.rfind(" (at ") {
+        let rest = &message[start + " (at ".len()..];
+        if let Some(end) = rest.find(')') {
+            return rest[..end].to_string();
+        }
+    }
+    message.clone()
+}
+
+/// Shrinks a failing plan. Errors when the plan is malformed or does not fail.
+/// `progress` is called after every candidate run with the runs so far and the current size.
+pub fn shrink(
+    scenario: &'static dyn Scenario,
+    plan: &Plan,
+    options: &Options,
+    progress: &mut dyn FnMut(u64, &Size),
+) -> Result<Shrunk, String> {
+    if plan.scenario != scenario.name() {
+        return Err(format!(
+            "the plan is for scenario `{}`, not `{}`",
+            plan.scenario,
+            scenario.name()
+        ));
+    }
+    plan.validate()
+        .map_err(|e| format!("the plan is malformed: {e}"))?;
+    let (result, run) = execute(scenario, plan, TraceLevel::Hash)
+        .map_err(|e| format!("the plan is malformed: {e}"))?;
+    if result.verdict.is_pass() {
+        return Err(format!(
+            "the plan does not fail (scenario `{}`, seed {}): there is nothing to shrink",
+            plan.scenario, plan.seed
+        ));
+    }
+    let invoked = run.as_ref().map(invocations);
+    let before = size_of(plan, run.as_ref());
+    let mut shrinker = Shrinker {
+        scenario,
+        target: Target::of(&result.verdict),
+        runs: 0,
+        runs_max: options.runs_max,
+        tried: BTreeSet::new(),
+        best: plan.clone(),
+        verdict: result.verdict,
+        size: before,
+        progress,
+    };
+    let one_minimal = shrinker.shrink(invoked);
+    Ok(Shrunk {
+        plan: shrinker.best,
+        verdict: shrinker.verdict,
+        runs: shrinker.runs,
+        before,
+        after: shrinker.size,
+        one_minimal,
+    })
+}
+
+/// Invocations per history process.
+fn invocations(run: &crate::Run) -> BTreeMap<u64, u64> {
+    let mut count = BTreeMap::new();
+    for event in &run.history {
+        if event.kind == EventKind::Invoke {
+            *count.entry(event.process).or_insert(0) += 1;
+        }
+    }
+    count
+}
+
+fn size_of(plan: &Plan, run: Option<&crate::Run>) -> Size {
+    Size {
+        events: run.map_or(0, |r| r.report.event_count),
+        faults: plan.faults.len(),
+        operations: run.map_or(0, |r| invocations(r).values().sum()),
+    }
+}
+
+/// The indices of the operations of `process` that run, the first `limit` of them.
+fn running(plan: &Plan, process: u64, limit: u64) -> Vec<u64> {
+    match plan.operations.only.get(&process) {
+        None => (0..limit).collect(),
+        Some(ranges) => ranges
+            .iter()
+            .flat_map(|&[from, to]| from..to)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect(),
+    }
+}
+
+/// Increasing, non-touching half-open ranges covering exactly `indices` (increasing).
+fn ranges_of(indices: &[u64]) -> Vec<[u64; 2]> {
+    let mut ranges: Vec<[u64; 2]> = Vec::new();
+    for &index in indices {
+        match ranges.last_mut() {
+            Some(last) if last[1] == index => last[1] = index + 1,
+            _ => ranges.push([index, index + 1]),
+        }
+    }
+    ranges
+}
+
+/// `plan` running exactly `indices` of `process`; written operations that no longer run are
+/// dropped.
+fn with_operations(plan: &Plan, process: u64, indices: &[u64]) -> Plan {
+    let mut candidate = plan.clone();
+    candidate
+        .operations
+        .only
+        .insert(process, ranges_of(indices));
+    let script = &candidate.operations;
+    let written = script
+        .written
+        .iter()
+        .filter(|op| script.runs(op.process, op.index))
+        .cloned()
+        .collect();
+    candidate.operations.written = written;
+    candidate
+}
+
+/// The processes the plan restricts, with the indices each runs (finite: `only` lists them).
+fn restricted(plan: &Plan) -> Vec<(u64, Vec<u64>)> {
+    plan.operations
+        .only
+        .iter()
+        .map(|(&process, ranges)| {
+            let indices = ranges.iter().flat_map(|&[from, to]| from..to).collect();
+            (process, indices)
+        })
+        .collect()
+}
+
+struct Shrinker<'a> {
+    scenario: &'static dyn Scenario,
+    target: Target,
+    runs: u64,
+    runs_max: u64,
+    /// Candidates already run that did not fail the same way, as plan JSON.
+    tried: BTreeSet<String>,
+    best: Plan,
+    verdict: Verdict,
+    size: Size,
+    progress: &'a mut dyn FnMut(u64, &Size),
+}
+
+impl Shrinker<'_> {
+    fn exhausted(&self) -> bool {
+        self.runs >= self.runs_max
+    }
+
+    /// Runs a candidate; keeps it (and returns true) if it still fails the same way.
+    fn try_plan(&mut self, candidate: Plan) -> bool {
+        self.attempt(candidate) == Some(true)
+    }
+
+    /// As [`Shrinker::try_plan`], but `None` when the candidate would need a run and the
+    /// budget is spent.
+    fn attempt(&mut self, candidate: Plan) -> Option<bool> {
+        if candidate == self.best || candidate.validate().is_err() {
+            return Some(false);
+        }
+        let key = candidate.to_json();
+        if self.tried.contains(&key) {
+            return Some(false);
+        }
+        if self.exhausted() {
+            return None;
+        }
+        self.runs += 1;
+        let kept = match execute(self.scenario, &candidate, TraceLevel::Hash) {
+            Ok((result, run)) if self.target.matches(&result.verdict) => {
+                self.size = size_of(&candidate, run.as_ref());
+                self.verdict = result.verdict;
+                self.best = candidate;
+                true
+            }
+            _ => {
+                self.tried.insert(key);
+                false
+            }
+        };
+        (self.progress)(self.runs, &self.size);
+        Some(kept)
+    }
+
+    /// The passes, repeated until a round changes nothing, then the 1-minimality check;
+    /// returns whether the check passed.
+    fn shrink(&mut self, invoked: Option<BTreeMap<u64, u64>>) -> bool {
+        if let Some(invoked) = invoked {
+            self.restrict_operations(&invoked);
+        }
+        loop {
+            loop {
+                let mut changed = false;
+                changed |= self.drop_faults();
+                changed |= self.drop_operations();
+                changed |= self.cut_safety();
+                changed |= self.quiet_network();
+                if !changed || self.exhausted() {
+                    break;
+                }
+            }
+            match self.check_one_minimal() {
+                Some(true) => return true,
+                // A single removal still failed (and was kept): shrink on.
+                Some(false) if !self.exhausted() => continue,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Removes chunks of `len` items (halves, quarters, ... single ones) with `remove`
+    /// building the candidate without items `[from, to)`; `len` is re-read after each kept
+    /// candidate. Returns whether anything was removed.
+    fn delta(
+        &mut self,
+        len: &dyn Fn(&Plan) -> usize,
+        remove: &dyn Fn(&Plan, usize, usize) -> Plan,
+    ) -> bool {
+        let mut changed = false;
+        let mut parts = 2;
+        loop {
+            let n = len(&self.best);
+            if n == 0 || self.exhausted() {
+                return changed;
+            }
+            let parts_now = parts.min(n);
+            let chunk = n.div_ceil(parts_now);
+            let mut kept = false;
+            let mut from = 0;
+            while from < n {
+                let to = (from + chunk).min(n);
+                if self.try_plan(remove(&self.best, from, to)) {
+                    kept = true;
+                    changed = true;
+                    break;
+                }
+                from = to;
+            }
+            if kept {
+                parts = parts_now.saturating_sub(1).max(2);
+            } else if parts_now >= n {
+                return changed;
+            } else {
+                parts = (parts_now * 2).min(n);
+            }
+        }
+    }
+
+    fn drop_faults(&mut self) -> bool {
+        self.delta(&|plan| plan.faults.len(), &|plan, from, to| {
+            let mut candidate = plan.clone();
+            candidate.faults.drain(from..to);
+            candidate
+        })
+    }
+
+    /// Restricts each process that invoked operations to those it invoked, and each process
+    /// the script lists that invoked none to none.
+    fn restrict_operations(&mut self, invoked: &BTreeMap<u64, u64>) {
+        let mut candidate = self.best.clone();
+        for (&process, &count) in invoked {
+            let indices = running(&candidate, process, count);
+            candidate = with_operations(&candidate, process, &indices);
+        }
+        let listed: Vec<u64> = candidate.operations.only.keys().copied().collect();
+        for process in listed {
+            if !invoked.contains_key(&process) {
+                candidate = with_operations(&candidate, process, &[]);
+            }
+        }
+        self.try_plan(candidate);
+    }
+
+    fn drop_operations(&mut self) -> bool {
+        let mut changed = false;
+        // Whole processes first.
+        for (process, indices) in restricted(&self.best) {
+            if !indices.is_empty() {
+                changed |= self.try_plan(with_operations(&self.best, process, &[]));
+            }
+        }
+        // Then chunks and single operations of each process.
+        let processes: Vec<u64> = self.best.operations.only.keys().copied().collect();
+        for process in processes {
+            let indices_of = move |plan: &Plan| -> Vec<u64> {
+                plan.operations
+                    .only
+                    .get(&process)
+                    .map(|ranges| ranges.iter().flat_map(|&[from, to]| from..to).collect())
+                    .unwrap_or_default()
+            };
+            changed |= self.delta(&|plan| indices_of(plan).len(), &|plan, from, to| {
+                let mut indices = indices_of(plan);
+                indices.drain(from..to);
+                with_operations(plan, process, &indices)
+            });
+        }
+        changed
+    }
+
+    fn cut_safety(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(at) = self.verdict.at {
+            let just_after = Duration::from_nanos(
+                at.as_nanos()
+                    .saturating_add(Duration::from_millis(1).as_nanos()),
+            );
+            if just_after < self.best.safety_duration {
+                let mut candidate = self.best.clone();
+                candidate.safety_duration = just_after;
+                changed |= self.try_plan(candidate);
+            }
+        }
+        loop {
+            let half = Duration::from_nanos(self.best.safety_duration.as_nanos() / 2);
+            if half < Duration::from_millis(1) {
+                return changed;
+            }
+            let mut candidate = self.best.clone();
+            candidate.safety_duration = half;
+            if !self.try_plan(candidate) {
+                return changed;
+            }
+            changed = true;
+        }
+    }
+
+    fn quiet_network(&mut self) -> bool {
+        let mut changed = false;
+        let setters: [fn(&mut Plan) -> &mut u32; 4] = [
+            |p| &mut p.swarm.link.loss_ppm,
+            |p| &mut p.swarm.link.duplicate_ppm,
+            |p| &mut p.swarm.client_link.loss_ppm,
+            |p| &mut p.swarm.client_link.duplicate_ppm,
+        ];
+        for field in setters {
+            let mut candidate = self.best.clone();
+            if *field(&mut candidate) != 0 {
+                *field(&mut candidate) = 0;
+                changed |= self.try_plan(candidate);
+            }
+        }
+        changed
+    }
+
+    /// Tries removing each single fault and each single operation. `Some(true)`: none of
+    /// them still fails; `Some(false)`: one did (and was kept); `None`: the budget ran out.
+    fn check_one_minimal(&mut self) -> Option<bool> {
+        for index in 0..self.best.faults.len() {
+            let mut candidate = self.best.clone();
+            candidate.faults.remove(index);
+            if self.attempt(candidate)? {
+                return Some(false);
+            }
+        }
+        for (process, indices) in restricted(&self.best) {
+            for at in 0..indices.len() {
+                let mut rest = indices.clone();
+                rest.remove(at);
+                if self.attempt(with_operations(&self.best, process, &rest))? {
+                    return Some(false);
+                }
+            }
+        }
+        Some(true)
+    }
+}

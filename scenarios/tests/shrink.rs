@@ -1,0 +1,111 @@
+//! The shrinker (issue 15): a failing plan shrinks to a smaller one that fails the same way,
+//! deterministically; a passing plan is refused.
+
+use scenarios::shrink::{Options, Shrunk, Size, shrink};
+
+fn shrink_seed(scenario: &str, seed: u64, bug: Option<&str>, runs_max: u64) -> Shrunk {
+    let scenario = scenarios::find(scenario).expect("a built-in scenario");
+    let plan = scenario.plan(seed, bug);
+    let mut calls = 0u64;
+    let mut last_runs = 0u64;
+    let shrunk = shrink(
+        scenario,
+        &plan,
+        &Options { runs_max },
+        &mut |runs, _: &Size| {
+            calls += 1;
+            assert!(runs > last_runs, "runs only grow");
+            last_runs = runs;
+        },
+    )
+    .expect("the plan fails and shrinks");
+    assert_eq!(
+        calls, shrunk.runs,
+        "progress is called after every candidate run"
+    );
+    assert!(shrunk.runs <= runs_max, "the budget holds");
+    // The shrunk plan replays to the same failure.
+    let run = scenario
+        .run(&shrunk.plan, sim::TraceLevel::Hash)
+        .expect("it runs");
+    assert_eq!(run.report.verdict, shrunk.verdict);
+    assert_eq!(run.report.event_count, shrunk.after.events);
+    shrunk.plan.validate().expect("a valid plan");
+    println!(
+        "{scenario} {bug:?}: before {:?}, after {:?}, {} runs, one-minimal {}",
+        shrunk.before,
+        shrunk.after,
+        shrunk.runs,
+        shrunk.one_minimal,
+        scenario = scenario.name(),
+    );
+    shrunk
+}
+
+#[test]
+fn unique_ids_duplicate_shrinks_deterministically() {
+    let bug = Some("counter-resets-on-restart");
+    let original = scenarios::find("unique-ids")
+        .expect("built in")
+        .plan(0, bug);
+    let original_verdict = scenarios::find("unique-ids")
+        .expect("built in")
+        .run(&original, sim::TraceLevel::Hash)
+        .expect("it runs")
+        .report
+        .verdict;
+    assert!(!original_verdict.is_pass(), "seed 0 fails");
+    assert_eq!(original_verdict.checker.as_deref(), Some("unique-ids"));
+
+    let shrunk = shrink_seed("unique-ids", 0, bug, 300);
+    assert_eq!(shrunk.verdict.outcome, original_verdict.outcome);
+    assert_eq!(shrunk.verdict.checker, original_verdict.checker);
+    assert!(
+        shrunk.after.faults < shrunk.before.faults,
+        "fewer faults: {:?} -> {:?}",
+        shrunk.before,
+        shrunk.after
+    );
+    assert!(
+        shrunk.after.events * 5 <= shrunk.before.events,
+        "at least 5x fewer events: {:?} -> {:?}",
+        shrunk.before,
+        shrunk.after
+    );
+
+    let again = shrink_seed("unique-ids", 0, bug, 300);
+    assert_eq!(shrunk.plan.to_json(), again.plan.to_json(), "deterministic");
+    assert_eq!(shrunk.runs, again.runs);
+}
+
+#[test]
+fn wal_kv_ack_before_sync_shrinks() {
+    let shrunk = shrink_seed("wal-kv", 0, Some("ack-before-sync"), 150);
+    assert_eq!(shrunk.verdict.checker.as_deref(), Some("linearizable"));
+    assert!(
+        shrunk.after.events < shrunk.before.events,
+        "fewer events: {:?} -> {:?}",
+        shrunk.before,
+        shrunk.after
+    );
+}
+
+#[test]
+fn a_passing_plan_is_refused() {
+    let scenario = scenarios::find("echo").expect("built in");
+    let plan = scenario.plan(0, None);
+    let error = shrink(scenario, &plan, &Options::default(), &mut |_, _| {})
+        .expect_err("nothing to shrink");
+    assert!(error.contains("does not fail"), "{error}");
+}
+
+#[test]
+fn a_plan_for_another_scenario_is_refused() {
+    let scenario = scenarios::find("echo").expect("built in");
+    let plan = scenarios::find("unique-ids")
+        .expect("built in")
+        .plan(0, Some("counter-resets-on-restart"));
+    let error =
+        shrink(scenario, &plan, &Options::default(), &mut |_, _| {}).expect_err("wrong scenario");
+    assert!(error.contains("not `echo`"), "{error}");
+}
