@@ -13,8 +13,13 @@
 
 use crate::Scenario;
 use crate::runner::execute;
-use sim::{Duration, EventKind, Outcome, Plan, TraceLevel, Verdict};
+use sim::{Duration, EventKind, Instant, Outcome, Plan, TraceLevel, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Candidate runs a round spends at most bisecting the safety phase's length.
+const SAFETY_BISECTIONS: u32 = 12;
+/// The bisection stops when the failing and passing lengths are this close.
+const SAFETY_RESOLUTION: Duration = Duration::from_millis(10);
 
 /// How much shrinking may cost.
 #[derive(Clone, Debug)]
@@ -117,7 +122,6 @@ pub fn shrink(
             plan.scenario, plan.seed
         ));
     }
-    let invoked = run.as_ref().map(invocations);
     let before = size_of(plan, run.as_ref());
     let mut shrinker = Shrinker {
         scenario,
@@ -128,9 +132,10 @@ pub fn shrink(
         best: plan.clone(),
         verdict: result.verdict,
         size: before,
+        invoked: run.as_ref().map(invocations),
         progress,
     };
-    let one_minimal = shrinker.shrink(invoked);
+    let one_minimal = shrinker.shrink();
     Ok(Shrunk {
         plan: shrinker.best,
         verdict: shrinker.verdict,
@@ -225,6 +230,8 @@ struct Shrinker<'a> {
     best: Plan,
     verdict: Verdict,
     size: Size,
+    /// Invocations per process in the best plan's run; `None` after a panic (no history).
+    invoked: Option<BTreeMap<u64, u64>>,
     progress: &'a mut dyn FnMut(u64, &Size),
 }
 
@@ -255,6 +262,7 @@ impl Shrinker<'_> {
         let kept = match execute(self.scenario, &candidate, TraceLevel::Hash) {
             Ok((result, run)) if self.target.matches(&result.verdict) => {
                 self.size = size_of(&candidate, run.as_ref());
+                self.invoked = run.as_ref().map(invocations);
                 self.verdict = result.verdict;
                 self.best = candidate;
                 true
@@ -270,17 +278,18 @@ impl Shrinker<'_> {
 
     /// The passes, repeated until a round changes nothing, then the 1-minimality check;
     /// returns whether the check passed.
-    fn shrink(&mut self, invoked: Option<BTreeMap<u64, u64>>) -> bool {
-        if let Some(invoked) = invoked {
-            self.restrict_operations(&invoked);
-        }
+    /// The passes run cheapest-first: faults, the safety phase and the network before the
+    /// operations, so that the operations pass works on the fewest operations.
+    fn shrink(&mut self) -> bool {
         loop {
             loop {
                 let mut changed = false;
                 changed |= self.drop_faults();
-                changed |= self.drop_operations();
                 changed |= self.cut_safety();
+                changed |= self.advance_faults();
                 changed |= self.quiet_network();
+                changed |= self.restrict_operations();
+                changed |= self.drop_operations();
                 if !changed || self.exhausted() {
                     break;
                 }
@@ -341,10 +350,13 @@ impl Shrinker<'_> {
     }
 
     /// Restricts each process that invoked operations to those it invoked, and each process
-    /// the script lists that invoked none to none.
-    fn restrict_operations(&mut self, invoked: &BTreeMap<u64, u64>) {
+    /// the script lists that invoked none to none (skipped after a panic: no history).
+    fn restrict_operations(&mut self) -> bool {
+        let Some(invoked) = self.invoked.clone() else {
+            return false;
+        };
         let mut candidate = self.best.clone();
-        for (&process, &count) in invoked {
+        for (&process, &count) in &invoked {
             let indices = running(&candidate, process, count);
             candidate = with_operations(&candidate, process, &indices);
         }
@@ -354,7 +366,7 @@ impl Shrinker<'_> {
                 candidate = with_operations(&candidate, process, &[]);
             }
         }
-        self.try_plan(candidate);
+        self.try_plan(candidate)
     }
 
     fn drop_operations(&mut self) -> bool {
@@ -397,18 +409,67 @@ impl Shrinker<'_> {
                 changed |= self.try_plan(candidate);
             }
         }
-        loop {
-            let half = Duration::from_nanos(self.best.safety_duration.as_nanos() / 2);
-            if half < Duration::from_millis(1) {
-                return changed;
+        // Then a bisection between nothing and the shortest failing length so far: the failure
+        // need not be monotone in the length, so this finds a short failing length, not
+        // necessarily the shortest.
+        let mut low = 0u64;
+        for _ in 0..SAFETY_BISECTIONS {
+            let high = self.best.safety_duration.as_nanos();
+            let middle = low + (high - low) / 2;
+            if high - low <= SAFETY_RESOLUTION.as_nanos() || self.exhausted() {
+                break;
             }
             let mut candidate = self.best.clone();
-            candidate.safety_duration = half;
-            if !self.try_plan(candidate) {
-                return changed;
+            candidate.safety_duration = Duration::from_nanos(middle);
+            if self.try_plan(candidate) {
+                changed = true;
+            } else {
+                low = middle;
             }
-            changed = true;
         }
+        changed
+    }
+
+    /// Moves the whole fault schedule and the end of the safety phase earlier by the same
+    /// amount (at most the first fault's time), bisecting the amount: fewer operations run
+    /// before the faults, which removing operations cannot achieve (an operation removed
+    /// moves its process's later ones earlier, not the faults).
+    fn advance_faults(&mut self) -> bool {
+        let Some(first) = self.best.faults.first() else {
+            return false;
+        };
+        let base = self.best.clone();
+        let shifted = |amount: u64| {
+            let mut candidate = base.clone();
+            for scheduled in &mut candidate.faults {
+                scheduled.at = Instant::from_nanos(scheduled.at.as_nanos() - amount);
+            }
+            candidate.safety_duration =
+                Duration::from_nanos(candidate.safety_duration.as_nanos().saturating_sub(amount));
+            candidate
+        };
+        // The largest amount first; then bisect between an amount that fails (`low`) and
+        // one that does not (`high`).
+        let mut high = first.at.as_nanos();
+        if high == 0 {
+            return false;
+        }
+        if self.try_plan(shifted(high)) {
+            return true;
+        }
+        let mut low = 0u64;
+        for _ in 0..SAFETY_BISECTIONS {
+            if high - low <= SAFETY_RESOLUTION.as_nanos() || self.exhausted() {
+                break;
+            }
+            let middle = low + (high - low) / 2;
+            if self.try_plan(shifted(middle)) {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        low > 0
     }
 
     fn quiet_network(&mut self) -> bool {
