@@ -321,15 +321,17 @@ impl Shrinker<'_> {
             let parts_now = parts.min(n);
             let chunk = n.div_ceil(parts_now);
             let mut kept = false;
-            let mut from = 0;
-            while from < n {
-                let to = (from + chunk).min(n);
+            // Last chunk first: removing later faults or operations leaves the earlier ones
+            // at their times, and what is left fails sooner.
+            let mut to = n;
+            while to > 0 {
+                let from = to.saturating_sub(chunk);
                 if self.try_plan(remove(&self.best, from, to)) {
                     kept = true;
                     changed = true;
                     break;
                 }
-                from = to;
+                to = from;
             }
             if kept {
                 parts = parts_now.saturating_sub(1).max(2);
@@ -510,5 +512,48 @@ impl Shrinker<'_> {
             }
         }
         Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(outcome: Outcome, checker: Option<&str>, message: &str) -> Verdict {
+        let mut verdict = Verdict::fail(outcome, message);
+        verdict.checker = checker.map(str::to_string);
+        verdict
+    }
+
+    #[test]
+    fn only_the_same_failure_counts() {
+        let original = failing(Outcome::Safety, Some("unique-ids"), "id 7 twice");
+        let target = Target::of(&original);
+        assert!(target.matches(&failing(Outcome::Safety, Some("unique-ids"), "id 9 twice")));
+        assert!(!target.matches(&failing(Outcome::Safety, Some("set-full"), "id 7 twice")));
+        assert!(!target.matches(&failing(Outcome::Safety, None, "id 7 twice")));
+        assert!(!target.matches(&failing(Outcome::Liveness, Some("unique-ids"), "stuck")));
+        assert!(!target.matches(&Verdict::pass()));
+    }
+
+    #[test]
+    fn a_panic_must_panic_at_the_same_place() {
+        let at = |message: &str| failing(Outcome::Panic, None, message);
+        let original = at("panicked: boom 3 (at protocols/src/a.rs:10), in a handler of n1 at 2s");
+        let target = Target::of(&original);
+        assert_eq!(target.panic_at.as_deref(), Some("protocols/src/a.rs:10"));
+        assert!(target.matches(&at("panicked: boom 4 (at protocols/src/a.rs:10)")));
+        assert!(!target.matches(&at("panicked: boom 3 (at protocols/src/a.rs:11)")));
+        assert!(!target.matches(&at("panicked: boom 3")));
+        // Without a location the whole message must match.
+        let bare = Target::of(&at("panicked: boom"));
+        assert!(bare.matches(&at("panicked: boom")));
+        assert!(!bare.matches(&at("panicked: bang")));
+    }
+
+    #[test]
+    fn ranges_merge_adjacent_operations() {
+        assert_eq!(ranges_of(&[]), Vec::<[u64; 2]>::new());
+        assert_eq!(ranges_of(&[0, 1, 2, 5, 7, 8]), vec![[0, 3], [5, 6], [7, 9]]);
     }
 }
