@@ -16,9 +16,10 @@ use crate::runner::execute;
 use sim::{Duration, EventKind, Instant, Outcome, Plan, TraceLevel, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Candidate runs a round spends at most bisecting the safety phase's length.
+/// Candidate runs a round spends at most on each bisection: of the safety phase's length,
+/// and of how much earlier the fault schedule moves.
 const SAFETY_BISECTIONS: u32 = 12;
-/// The bisection stops when the failing and passing lengths are this close.
+/// A bisection stops when the failing and passing values are this close.
 const SAFETY_RESOLUTION: Duration = Duration::from_millis(10);
 
 /// How much shrinking may cost.
@@ -97,7 +98,9 @@ fn panic_location(verdict: &Verdict) -> String {
     message.clone()
 }
 
-/// Shrinks a failing plan. Errors when the plan is malformed or does not fail.
+/// Shrinks a failing plan. Errors when the plan is malformed, is another scenario's, or does
+/// not fail. The scenario is `'static` (as [`crate::find`] gives it) because runs go through
+/// [`crate::runner::execute`], which catches panics.
 /// `progress` is called after every candidate run with the runs so far and the current size.
 pub fn shrink(
     scenario: &'static dyn Scenario,
