@@ -18,7 +18,7 @@
 
 use crate::processes::Processes;
 use faultline_api::history::EventKind;
-use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
+use faultline_api::ops::{OpCursor, Script, WrittenOp};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -518,7 +518,7 @@ impl BroadcastClient {
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+        let Some(key) = self.ops.think_key(process) else {
             return;
         };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
@@ -526,19 +526,18 @@ impl BroadcastClient {
     }
 
     fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let Some((index, written)) = self.ops.take(process) else {
+        let Some(taken) = self.ops.take(process) else {
             return;
         };
-        let mut rng = ctx.keyed_rng(op_key(process as u64, index, OpDraw::Op));
+        let mut rng = ctx.keyed_rng(taken.key);
         let request = self.processes.next_request(process);
         let server = *rng
             .choose(&self.config.servers)
             .expect("servers is not empty");
-        let broadcast = match written {
+        let drawn_value = taken.index * self.config.processes as u64 + process as u64;
+        let broadcast = match taken.written {
             Some(op) => BroadcastClient::op_of(op).expect("checked with the plan"),
-            None => {
-                (rng.below(2) == 0).then_some(index * self.config.processes as u64 + process as u64)
-            }
+            None => (rng.below(2) == 0).then_some(drawn_value),
         };
         let (value, message) = if let Some(value) = broadcast {
             ctx.invoke(process as u64, "broadcast", None, value.into());

@@ -3,7 +3,7 @@
 
 use crate::processes::Processes;
 use faultline_api::history::EventKind;
-use faultline_api::ops::{OpCursor, OpDraw, Script};
+use faultline_api::ops::{OpCursor, Script};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 
@@ -104,12 +104,11 @@ impl EchoClient {
         if self.round_trips + self.outstanding as u64 >= self.config.round_trips_max {
             return;
         }
-        let Some(key) = self.ops.key(slot, OpDraw::Op) else {
+        let Some(op) = self.ops.take(slot) else {
             return;
         };
-        self.ops.take(slot);
         let id = self.slots.next_request(slot);
-        let payload = ctx.keyed_rng(key).next_u64() >> 1;
+        let payload = ctx.keyed_rng(op.key).next_u64() >> 1;
         let server = self.config.servers[self.next_server];
         self.next_server = (self.next_server + 1) % self.config.servers.len();
         self.outstanding += 1;

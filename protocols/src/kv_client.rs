@@ -6,7 +6,7 @@
 
 use crate::processes::Processes;
 use faultline_api::history::EventKind;
-use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
+use faultline_api::ops::{OpCursor, Script, WrittenOp};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Message, Node, NodeId};
 use std::marker::PhantomData;
@@ -143,7 +143,7 @@ impl<P: KvProtocol> KvClient<P> {
     }
 
     fn think(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, process: usize) {
-        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+        let Some(key) = self.ops.think_key(process) else {
             return;
         };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
@@ -155,16 +155,16 @@ impl<P: KvProtocol> KvClient<P> {
             return;
         }
         let id = self.process_id(process);
-        let Some((index, written)) = self.ops.take(process) else {
+        let Some(taken) = self.ops.take(process) else {
             return;
         };
-        let mut rng = ctx.keyed_rng(op_key(id, index, OpDraw::Op));
-        let op = match written {
+        let mut rng = ctx.keyed_rng(taken.key);
+        let op = match taken.written {
             Some(written) => KvOp::from_written(written).expect("checked with the plan"),
             None => {
                 let key = format!("k{}", rng.below(self.config.key_count as u64));
                 // Values are unique, so the checker can tell every write apart.
-                let value = format!("{id}.{}", index + 1);
+                let value = format!("{id}.{}", taken.index + 1);
                 // Mostly gets and puts: an indeterminate append can land anywhere, and each
                 // one multiplies the orders the checker must consider.
                 match rng.below(10) {

@@ -7,7 +7,7 @@
 
 use crate::processes::Processes;
 use faultline_api::history::EventKind;
-use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp};
+use faultline_api::ops::{OpCursor, Script, WrittenOp};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, Node, NodeId};
 
@@ -131,7 +131,7 @@ impl IdClient {
     }
 
     fn think(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, process: usize) {
-        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+        let Some(key) = self.ops.think_key(process) else {
             return;
         };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
@@ -192,13 +192,12 @@ impl Node for IdClient {
     fn on_timer(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, timer: IdTimer) {
         match timer {
             IdTimer::Think { process } => {
-                let Some(key) = self.ops.key(process, OpDraw::Op) else {
+                let Some(op) = self.ops.take(process) else {
                     return;
                 };
-                self.ops.take(process);
                 let request = self.processes.next_request(process);
                 let server = *ctx
-                    .keyed_rng(key)
+                    .keyed_rng(op.key)
                     .choose(&self.config.servers)
                     .expect("servers is not empty");
                 self.processes.wait(process, request, ctx.now());

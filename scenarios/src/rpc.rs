@@ -255,7 +255,12 @@ impl Adapter for Unreliable {
         };
         let service_time = workload.service_time;
         let server = sim.add_node(move |_| CounterServer::new(server_config.clone(), service_time));
-        for client in 0..workload.clients {
+        // Each client gets only its own processes' part of the plan's operations.
+        let scripts = plan.operations.split(
+            workload.processes_per_client as u64,
+            workload.clients as usize,
+        );
+        for (client, script) in (0..workload.clients).zip(scripts) {
             let client_config = CounterClientConfig {
                 server,
                 processes: workload.processes_per_client,
@@ -266,7 +271,7 @@ impl Adapter for Unreliable {
                 call_deadline: workload.call_deadline,
                 rpc: Unreliable::client_config(&workload, 0),
                 bug,
-                script: plan.operations.clone(),
+                script,
             };
             sim.add_client(move |_| CounterClient::new(client_config.clone()));
         }
@@ -640,7 +645,12 @@ impl Adapter for Overload {
         let run_length = plan.safety_duration + plan.liveness_duration;
         let (retry, breaker) = Overload::retry_policy(&workload, naive);
         let clients = u64::from(workload.clients);
-        for client in 0..workload.clients {
+        // Each client gets only its own processes' part of the plan's operations.
+        let scripts = plan.operations.split(
+            workload.processes_per_client as u64,
+            workload.clients as usize,
+        );
+        for (client, script) in (0..workload.clients).zip(scripts) {
             let client_config = LoadClientConfig {
                 server,
                 first_process: u64::from(client) * workload.processes_per_client as u64,
@@ -660,7 +670,7 @@ impl Adapter for Overload {
                     retry: retry.clone(),
                     breaker,
                 },
-                script: plan.operations.clone(),
+                script,
             };
             sim.add_client(move |_| LoadClient::new(client_config.clone()));
         }

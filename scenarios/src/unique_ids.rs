@@ -107,14 +107,19 @@ impl Adapter for UniqueIds {
             .collect();
         // Each process issues about ops_per_second / processes requests a second.
         let think_mean = Duration::from_nanos(1_000_000_000 * processes / workload.ops_per_second);
-        for client in 0..workload.clients {
+        // Each client gets only its own processes' part of the plan's operations.
+        let scripts = plan.operations.split(
+            workload.processes_per_client as u64,
+            workload.clients as usize,
+        );
+        for (client, script) in (0..workload.clients).zip(scripts) {
             let client_config = IdClientConfig {
                 servers: servers.clone(),
                 processes: workload.processes_per_client,
                 first_process: u64::from(client) * workload.processes_per_client as u64,
                 think_mean,
                 timeout: workload.timeout,
-                script: plan.operations.clone(),
+                script,
             };
             sim.add_client(move |_| IdClient::new(client_config.clone()));
         }

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::rpc::{CallOptions, ClientId};
 use faultline_api::history::EventKind;
-use faultline_api::ops::{OpCursor, OpDraw, Script, WrittenOp};
+use faultline_api::ops::{OpCursor, Script, WrittenOp};
 use faultline_api::time::Duration;
 use faultline_api::{Context, Node, NodeId};
 use std::fmt;
@@ -241,7 +241,7 @@ impl CounterClient {
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let Some(key) = self.ops.key(process, OpDraw::Think) else {
+        let Some(key) = self.ops.think_key(process) else {
             return;
         };
         let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
@@ -250,15 +250,14 @@ impl CounterClient {
 
     fn issue(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let history_process = self.config.first_process + process as u64;
-        let Some(key) = self.ops.key(process, OpDraw::Op) else {
+        let Some(op) = self.ops.take(process) else {
             return;
         };
-        let mut rng = ctx.keyed_rng(key);
-        let add = match self.ops.take(process) {
-            Some((_, Some(op))) => {
-                CounterClient::add_of(op, self.config.amount_max).expect("checked with the plan")
-            }
-            _ => (rng.below(100) < self.config.add_percent)
+        let mut rng = ctx.keyed_rng(op.key);
+        let add = match op.written {
+            Some(written) => CounterClient::add_of(written, self.config.amount_max)
+                .expect("checked with the plan"),
+            None => (rng.below(100) < self.config.add_percent)
                 .then(|| rng.between(1, self.config.amount_max)),
         };
         let (body, amount, options) = if let Some(amount) = add {

@@ -29,7 +29,7 @@ pub use node::{
     Timer,
 };
 pub use observe::{Observed, OnlineChecker, Violation};
-pub use ops::{OpCursor, OpDraw, Script, WrittenOp, op_key};
+pub use ops::{OpCursor, OpDraw, Script, Taken, WrittenOp, op_key};
 pub use rng::{KeyedRng, Keys, Rng};
 pub use time::{Duration, Instant};
 pub use wire::{Wire, WireError};

@@ -101,6 +101,29 @@ impl Script {
         Ok(())
     }
 
+    /// The script cut into `parts` consecutive blocks of `per_part` processes each (block `i`
+    /// holds processes `i * per_part..(i + 1) * per_part`), in one pass: one block a client,
+    /// so that each client keeps only its own entries. Entries of processes past the blocks
+    /// belong to no client and are left out.
+    pub fn split(&self, per_part: u64, parts: usize) -> Vec<Script> {
+        let mut blocks = vec![Script::default(); parts];
+        let block = |process: u64| {
+            let at = process.checked_div(per_part)?;
+            usize::try_from(at).ok().filter(|&at| at < parts)
+        };
+        for (&process, ranges) in &self.only {
+            if let Some(at) = block(process) {
+                blocks[at].only.insert(process, ranges.clone());
+            }
+        }
+        for op in &self.written {
+            if let Some(at) = block(op.process) {
+                blocks[at].written.push(op.clone());
+            }
+        }
+        blocks
+    }
+
     /// Whether operation `index` of `process` runs.
     /// Ranges must be increasing (`validate`).
     pub fn runs(&self, process: u64, index: u64) -> bool {
@@ -171,20 +194,36 @@ impl OpCursor {
             .next_run(self.process_id(process), self.next[process])
     }
 
-    /// The key of the draws of `process`'s next operation.
-    pub fn key(&self, process: usize, draw: OpDraw) -> Option<[u64; 2]> {
+    /// The key of the think time before `process`'s next operation, or `None` when it has
+    /// run its last.
+    pub fn think_key(&self, process: usize) -> Option<[u64; 2]> {
         let index = self.peek(process)?;
-        Some(op_key(self.process_id(process), index, draw))
+        Some(op_key(self.process_id(process), index, OpDraw::Think))
     }
 
-    /// Takes `process`'s next operation: its index and, if the script spells it out, its
-    /// content.
-    pub fn take(&mut self, process: usize) -> Option<(u64, Option<&WrittenOp>)> {
+    /// Takes `process`'s next operation: its index, the key of its content's draws, and its
+    /// content if the script spells it out.
+    pub fn take(&mut self, process: usize) -> Option<Taken<'_>> {
         let index = self.peek(process)?;
         self.next[process] = index + 1;
         let process = self.process_id(process);
-        Some((index, self.written.get(&(process, index))))
+        Some(Taken {
+            index,
+            key: op_key(process, index, OpDraw::Op),
+            written: self.written.get(&(process, index)),
+        })
     }
+}
+
+/// An operation a client takes from its [`OpCursor`].
+#[derive(Debug, PartialEq)]
+pub struct Taken<'a> {
+    /// Its index among its process's operations.
+    pub index: u64,
+    /// The key of its content's draws (`Context::keyed_rng`).
+    pub key: [u64; 2],
+    /// Its content, if the plan spells it out.
+    pub written: Option<&'a WrittenOp>,
 }
 
 #[cfg(test)]
@@ -203,8 +242,8 @@ mod tests {
         let mut cursor = OpCursor::new(10, 3, &s);
         let mut walked = |process| {
             let mut indices = Vec::new();
-            while let Some((index, _)) = cursor.take(process) {
-                indices.push(index);
+            while let Some(taken) = cursor.take(process) {
+                indices.push(taken.index);
                 if indices.len() == 8 {
                     break;
                 }
@@ -219,10 +258,7 @@ mod tests {
         assert_eq!(walked(1), [1, 2, 5]);
         assert_eq!(walked(2), [] as [u64; 0]);
         let cursor = OpCursor::new(10, 3, &s);
-        assert_eq!(
-            cursor.key(1, OpDraw::Think),
-            Some(op_key(11, 1, OpDraw::Think))
-        );
+        assert_eq!(cursor.think_key(1), Some(op_key(11, 1, OpDraw::Think)));
     }
 
     #[test]
@@ -233,9 +269,16 @@ mod tests {
         );
         s.validate().unwrap();
         let mut cursor = OpCursor::new(0, 1, &s);
-        assert_eq!(cursor.take(0).unwrap(), (0, None));
-        let (index, written) = cursor.take(0).unwrap();
-        assert_eq!((index, written.unwrap().f.as_str()), (1, "put"));
+        let first = cursor.take(0).unwrap();
+        assert_eq!(
+            (first.index, first.key, first.written),
+            (0, op_key(0, 0, OpDraw::Op), None)
+        );
+        let second = cursor.take(0).unwrap();
+        assert_eq!(
+            (second.index, second.written.unwrap().f.as_str()),
+            (1, "put")
+        );
         assert_eq!(cursor.take(0), None);
     }
 
@@ -290,13 +333,26 @@ mod tests {
         assert_eq!(script.entries(), 2 * n);
         let mut cursor = OpCursor::new(7, 1, &script);
         let mut walked = 0;
-        while let Some((index, written)) = cursor.take(0) {
-            assert_eq!(
-                (index, written.map(|op| op.index)),
-                (2 * walked, Some(2 * walked))
-            );
+        while let Some(taken) = cursor.take(0) {
+            let written = taken.written.map(|op| op.index);
+            assert_eq!((taken.index, written), (2 * walked, Some(2 * walked)));
             walked += 1;
         }
         assert_eq!(walked, n);
+    }
+
+    #[test]
+    fn a_split_gives_each_client_its_own_entries() {
+        let s = script(
+            r#"{"only": {"0": [[0, 1]], "3": [], "5": [[2, 4]], "9": []},
+                "written": [{"process": 4, "index": 0, "f": "get"}]}"#,
+        );
+        let blocks = s.split(3, 3);
+        let only = |b: &Script| b.only.keys().copied().collect::<Vec<_>>();
+        assert_eq!(only(&blocks[0]), [0]);
+        assert_eq!(only(&blocks[1]), [3, 5]);
+        assert_eq!(blocks[1].written.len(), 1);
+        assert!(blocks[2].is_empty(), "process 9 is past the three blocks");
+        assert_eq!(s.split(0, 2), [Script::default(), Script::default()]);
     }
 }
