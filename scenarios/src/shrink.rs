@@ -15,6 +15,7 @@ use crate::Scenario;
 use crate::runner::execute;
 use sim::{Duration, EventKind, Instant, Outcome, Plan, TraceLevel, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher;
 
 /// Candidate runs a round spends at most on each bisection: of the safety phase's length,
 /// and of how much earlier the fault schedule moves.
@@ -228,8 +229,9 @@ struct Shrinker<'a> {
     target: Target,
     runs: u64,
     runs_max: u64,
-    /// Candidates already run that did not fail the same way, as plan JSON.
-    tried: BTreeSet<String>,
+    /// Candidates already run that did not fail the same way, as the stable hash of their
+    /// JSON: 8 bytes each, whatever the plan's size, so the memory is bounded by the runs.
+    tried: BTreeSet<u64>,
     best: Plan,
     verdict: Verdict,
     size: Size,
@@ -254,7 +256,11 @@ impl Shrinker<'_> {
         if candidate == self.best || candidate.validate().is_err() {
             return Some(false);
         }
-        let key = candidate.to_json();
+        let key = {
+            let mut hasher = sim::StableHasher::new();
+            hasher.write(candidate.to_json().as_bytes());
+            hasher.finish()
+        };
         if self.tried.contains(&key) {
             return Some(false);
         }

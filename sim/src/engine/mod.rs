@@ -149,8 +149,9 @@ pub(crate) struct Core<M, T, O> {
     halted: Option<Halt>,
     /// One disk per node; disks outlive crashes.
     pub(crate) disks: Vec<Disk>,
-    /// Crashes so far of each node's disk, for keying their outcomes.
-    disk_crashes: Vec<u64>,
+    /// The keys of each node's disk draws (its operations', its crashes'), and its crashes so
+    /// far, for keying their outcomes.
+    disk_keys: Vec<(Keys, u64)>,
     disk_config: DiskConfig,
     /// Nodes whose disks have suffered a storage fault (the disk fault budget).
     disk_faulty: Vec<u32>,
@@ -210,7 +211,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
                 instant_events: 0,
                 halted: None,
                 disks: Vec::new(),
-                disk_crashes: Vec::new(),
+                disk_keys: Vec::new(),
                 disk_config: config.disk,
                 disk_faulty: Vec::new(),
             },
@@ -277,7 +278,8 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         ));
         core.network.add_node(is_client);
         core.disks.push(Disk::default());
-        core.disk_crashes.push(0);
+        let disk_stream = stream::DISK_BASE + u64::from(id.0);
+        core.disk_keys.push((Keys::new(core.seed, disk_stream), 0));
         core.timers.push(BTreeMap::new());
         self.instances.push(None);
         self.factories

@@ -7,7 +7,7 @@ use super::queue::Event;
 use super::{Core, Simulation};
 use crate::api::{IoId, Message, NodeId, Observation, Timer};
 use crate::disk::{DiskOp, Durability, IoResult};
-use crate::rng::{Keys, stream};
+use crate::rng::stream;
 
 impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     pub(crate) fn disk_submit(&mut self, node: NodeId, IoId(id): IoId, op: DiskOp) {
@@ -20,7 +20,7 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
                 || self.disk_faulty.len() < faults.nodes_max as usize);
         // The operation's draws (latency, faults): keyed by its node and its number, which
         // counts the node's operations across restarts.
-        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng_of_word(id);
+        let mut rng = self.disk_keys[index].0.rng_of_word(id);
         let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut rng);
         for event in &submitted.events {
             self.count_fault(event.kind);
@@ -45,10 +45,9 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     pub(super) fn crash_disk(&mut self, node: NodeId) {
         let index = node.index();
         // The crash's outcomes: keyed by the node's crash number.
-        let crash = self.disk_crashes[index];
-        self.disk_crashes[index] += 1;
-        let key = stream::CRASH_KEY | crash;
-        let mut rng = Keys::new(self.seed, stream::DISK_BASE + u64::from(node.0)).rng_of_word(key);
+        let (keys, crashes) = &mut self.disk_keys[index];
+        let mut rng = keys.rng_of_word(stream::CRASH_KEY | *crashes);
+        *crashes += 1;
         let events = self.disks[index].crash(&self.disk_config, &mut rng);
         for event in events {
             self.count_fault(event.kind);
