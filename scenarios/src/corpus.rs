@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// Where a shrunk plan came from (`cargo xtask shrink`); first, so that it reads as the
+    /// file's header. Absent in entries that `fuzz --add-to-corpus` added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<crate::shrink::Origin>,
     /// What the plan caught when it was added: its verdict line (outcome, checker and place,
     /// the message's first line).
     pub caught: String,
@@ -51,13 +55,15 @@ pub fn read(path: &Path) -> Result<Entry, String> {
     })
 }
 
-/// The plan inside a corpus entry's text (an object with `caught`, `outcome` and `plan`), so
-/// that `replay --plan` runs an entry as it stands; `None` for any other text.
+/// The plan inside a corpus entry's text (an object with `caught`, `outcome` and `plan`, and
+/// `shrunk` in a shrunk plan's file), so that `replay --plan` runs an entry or a shrunk plan as
+/// it stands; `None` for any other text.
 pub fn entry_plan(text: &str) -> Option<String> {
     let serde_json::Value::Object(object) = serde_json::from_str(text).ok()? else {
         return None;
     };
-    let is_entry = object.len() == 3
+    let keys = 3 + usize::from(object.contains_key("shrunk"));
+    let is_entry = object.len() == keys
         && ["caught", "outcome"]
             .iter()
             .all(|k| object.contains_key(*k));
@@ -79,6 +85,7 @@ pub fn add(
         return Ok(false);
     }
     let entry = Entry {
+        shrunk: None,
         caught: caught.to_string(),
         outcome,
         plan,

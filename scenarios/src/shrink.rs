@@ -13,6 +13,7 @@
 
 use crate::Scenario;
 use crate::runner::execute;
+use serde::{Deserialize, Serialize};
 use sim::{Duration, EventKind, Instant, Outcome, Plan, TraceLevel, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
@@ -37,7 +38,8 @@ impl Default for Options {
 }
 
 /// How big a failing plan is, as its run shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Size {
     /// The run's events (`Report::event_count`); 0 when the run panicked (no report).
     pub events: u64,
@@ -57,6 +59,48 @@ pub struct Shrunk {
     pub runs: u64,
     pub before: Size,
     pub after: Size,
+    /// Whether removing any single remaining fault or operation was checked to make the
+    /// failure go away.
+    pub one_minimal: bool,
+}
+
+impl Shrunk {
+    /// The shrunk plan as a regression corpus entry whose header says where it came from
+    /// (`from`: the replay line of the original run) and how much smaller it is. No wall time:
+    /// the same input gives the same entry.
+    pub fn entry(&self, from: &str) -> crate::corpus::Entry {
+        crate::corpus::Entry {
+            shrunk: Some(Origin {
+                from: from.to_string(),
+                before: self.before,
+                after: self.after,
+                runs: self.runs,
+                one_minimal: self.one_minimal,
+            }),
+            // The first line, as `fuzz --add-to-corpus` keeps it.
+            caught: self
+                .verdict
+                .headline()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            outcome: self.verdict.outcome,
+            plan: self.plan.clone(),
+        }
+    }
+}
+
+/// The header of a shrunk plan's file (`cargo xtask shrink`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The command that replays the run the plan was shrunk from.
+    pub from: String,
+    pub before: Size,
+    pub after: Size,
+    /// Candidate runs the search spent.
+    pub runs: u64,
     /// Whether removing any single remaining fault or operation was checked to make the
     /// failure go away.
     pub one_minimal: bool,

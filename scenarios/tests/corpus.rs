@@ -72,6 +72,7 @@ fn a_malformed_entry_names_file_line_and_field() {
 fn an_entry_holds_a_plan_replay_can_run() {
     let plan = scenarios::find("echo").unwrap().plan(3, None);
     let entry = corpus::Entry {
+        shrunk: None,
         caught: "liveness: something".to_string(),
         outcome: sim::Outcome::Liveness,
         plan: plan.clone(),

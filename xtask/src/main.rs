@@ -13,6 +13,7 @@ mod files;
 mod fuzz;
 mod merge;
 mod replay;
+mod shrink;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,9 @@ enum Command {
     Merge(merge::Args),
     /// Runs one seed (or an edited plan) and prints its trace, report and verdict.
     Replay(replay::Args),
+    /// Shrinks a failing run (a seed or a plan) to a small plan that fails the same way, and
+    /// writes it as a file that `replay --plan` runs.
+    Shrink(shrink::Args),
     /// Renders a trace stored by `replay --save`.
     Show(replay::ShowArgs),
     /// Benchmarks: `engine` (default) or `checker`.
@@ -76,6 +80,7 @@ fn main() {
         Command::Fuzz(args) => fuzz::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Shrink(args) => shrink::run(args),
         Command::Show(args) => replay::show(args),
         Command::Bench(args) => match args.subject.as_str() {
             "engine" => bench_engine::run(args.engine),

@@ -6,7 +6,7 @@ use sim::{Plan, Report, TraceLevel};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use traces::diagram::Window;
 use traces::store::{self, StoredTrace};
@@ -19,19 +19,8 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The scenario (see `cargo xtask list`); taken from the plan with --plan.
-    #[arg(long)]
-    scenario: Option<String>,
-    /// The scenario of this specification file (scenarios/specs/README.md); with --plan, the
-    /// file whose scenario the plan names.
-    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
-    scenario_file: Option<PathBuf>,
-    /// The seed; taken from the plan with --plan.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// A planted bug to switch on.
-    #[arg(long)]
-    bug: Option<String>,
+    #[command(flatten)]
+    source: Source,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Print only the report, not the trace.
@@ -59,15 +48,74 @@ pub struct Args {
     /// Write the run's plan as JSON, to edit and run with --plan.
     #[arg(long, conflicts_with = "plan")]
     dump_plan: Option<PathBuf>,
-    /// Run this plan (as written by --dump-plan, possibly edited) instead of expanding a seed.
-    #[arg(long)]
-    plan: Option<PathBuf>,
     /// Protocol log level on stderr: off, error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log: String,
     /// Replace existing output files.
     #[arg(long)]
     force: bool,
+}
+
+/// The run a command works on: a seed of a scenario (built in or from a file), or a plan.
+#[derive(clap::Args)]
+pub struct Source {
+    /// The scenario (see `cargo xtask list`); taken from the plan with --plan.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// The scenario of this specification file (scenarios/specs/README.md); with --plan, the
+    /// file whose scenario the plan names.
+    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    scenario_file: Option<PathBuf>,
+    /// The seed; taken from the plan with --plan.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A planted bug to switch on.
+    #[arg(long)]
+    bug: Option<String>,
+    /// Run this plan (as written by --dump-plan or `shrink`, possibly edited) instead of
+    /// expanding a seed.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+}
+
+impl Source {
+    /// The scenario and the plan to run.
+    pub fn load(&self) -> Result<(&'static dyn Scenario, Plan), String> {
+        load_plan(self)
+    }
+
+    /// The scenario file, if the scenario comes from one.
+    pub fn scenario_file(&self) -> Option<&Path> {
+        self.scenario_file.as_deref()
+    }
+
+    /// The line that runs this source again: `cargo xtask replay --plan FILE` for a plan, the
+    /// seed's replay line otherwise.
+    pub fn replay_line(&self, plan: &Plan) -> String {
+        match &self.plan {
+            Some(path) => plan_replay_line(path, self.scenario_file.as_deref()),
+            None => match &self.scenario_file {
+                Some(file) => runner::replay_command_file(
+                    &file.display().to_string(),
+                    plan.seed,
+                    plan.bug.as_deref(),
+                ),
+                None => runner::replay_command(&plan.scenario, plan.seed, plan.bug.as_deref()),
+            },
+        }
+    }
+}
+
+/// `cargo xtask replay --plan FILE`, with the scenario file that the plan's scenario needs.
+pub fn plan_replay_line(path: &Path, scenario_file: Option<&Path>) -> String {
+    match scenario_file {
+        Some(file) => format!(
+            "cargo xtask replay --plan {} --scenario-file {}",
+            path.display(),
+            file.display()
+        ),
+        None => format!("cargo xtask replay --plan {}", path.display()),
+    }
 }
 
 #[derive(clap::Args)]
@@ -101,7 +149,7 @@ pub fn run(args: Args) -> i32 {
     }
 }
 
-fn load_plan(args: &Args) -> Result<(&'static dyn Scenario, Plan), String> {
+fn load_plan(args: &Source) -> Result<(&'static dyn Scenario, Plan), String> {
     if let Some(path) = &args.plan {
         if args.seed.is_some() || args.bug.is_some() {
             return Err("--plan holds the seed and bug; drop --seed and --bug".into());
@@ -182,7 +230,7 @@ fn check_args(args: &Args) -> Result<Option<tracing::Level>, String> {
 }
 
 fn replay(args: Args) -> Result<i32, String> {
-    let (scenario, plan) = load_plan(&args)?;
+    let (scenario, plan) = args.source.load()?;
     let log_level = check_args(&args)?;
     if let Some(path) = &args.dump_plan {
         crate::files::write_new(path, (plan.to_json() + "\n").as_bytes(), args.force)?;
@@ -193,26 +241,17 @@ fn replay(args: Args) -> Result<i32, String> {
     }
     runner::install_quiet_panic_hook();
     let (level, streamed) = trace_level(&args);
-    let (result, run) = runner::execute(scenario, &plan, level).map_err(|e| match &args.plan {
-        Some(path) => format!("{}: {e}", path.display()),
-        None => e,
-    })?;
+    let (result, run) =
+        runner::execute(scenario, &plan, level).map_err(|e| match &args.source.plan {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e,
+        })?;
     // A streamed JSON trace is an open array: the rest of the document closes it.
     let json_opened = match streamed {
         Some(streamed) => streamed.finish()?,
         None => false,
     };
-    let replay_line = match &args.plan {
-        Some(path) => match &args.scenario_file {
-            Some(file) => format!(
-                "cargo xtask replay --plan {} --scenario-file {}",
-                path.display(),
-                file.display()
-            ),
-            None => format!("cargo xtask replay --plan {}", path.display()),
-        },
-        None => result.replay_command(),
-    };
+    let replay_line = args.source.replay_line(&plan);
     let code = result.verdict.outcome.exit_code();
     match run {
         Some(run) => {
