@@ -56,7 +56,11 @@ pub struct Args {
     /// plans (scenarios/corpus/SCENARIO/); existing entries are kept as they are.
     #[arg(long)]
     add_to_corpus: bool,
-    /// Replace an existing --json file.
+    /// Shrink the lowest failing seed of each failing scenario (`cargo xtask shrink`) and write
+    /// its plan as SCENARIO[-BUG]-seed-N.shrunk.json in the current folder.
+    #[arg(long)]
+    shrink: bool,
+    /// Replace an existing --json file or shrunk plan.
     #[arg(long)]
     force: bool,
 }
@@ -273,6 +277,13 @@ fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i
     }
     println!("{}", last_line(&file, args, shard));
     let _ = std::io::stdout().flush();
+    let shrunk = if args.shrink {
+        file.scenarios
+            .iter()
+            .try_for_each(|summary| shrink_lowest(args, summary))
+    } else {
+        Ok(())
+    };
     let written = args.json.as_ref().map_or(Ok(()), |path| {
         crate::files::write_new(path, file.to_json().as_bytes(), args.force)
     });
@@ -281,7 +292,7 @@ fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i
     } else {
         Ok(())
     };
-    if let Err(message) = written.and(corpus) {
+    if let Err(message) = written.and(corpus).and(shrunk) {
         eprintln!("error: {message}");
         return crate::EXIT_BAD_INPUT;
     }
@@ -335,6 +346,45 @@ fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
             .join(&summary.scenario)
             .display()
     );
+    Ok(())
+}
+
+/// Shrinks the lowest failing seed of `summary`, if any, and prints the shrunk plan's replay
+/// line under the seed's. A shrunk plan already on file with the same contents (the search is
+/// deterministic) is kept; another file of that name is replaced only with `--force`.
+fn shrink_lowest(args: &Args, summary: &TargetSummary) -> Result<(), String> {
+    let Some(failure) = summary.failures.iter().min_by_key(|f| f.seed) else {
+        return Ok(());
+    };
+    let scenario = match &args.scenario_file {
+        Some(path) => scenarios::load_file(path)?,
+        None => find(&summary.scenario)?,
+    };
+    let plan = scenario.plan(failure.seed, summary.bug.as_deref());
+    let path = crate::shrink::default_path(&plan);
+    let options = scenarios::shrink::Options::default();
+    scenarios::runner::install_quiet_panic_hook();
+    let started = std::time::Instant::now();
+    let shrunk = crate::shrink::search(scenario, &plan, &options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let text = crate::shrink::plan_text(&shrunk, &failure.replay);
+    let same = std::fs::read(&path).is_ok_and(|old| old == text.as_bytes());
+    if !same {
+        crate::files::write_new(&path, text.as_bytes(), args.force)?;
+    }
+    println!(
+        "SHRUNK {} seed {}: {} ({} candidate runs, {seconds:.1}s)",
+        summary.scenario,
+        failure.seed,
+        crate::shrink::sizes_line(&shrunk),
+        shrunk.runs
+    );
+    println!("     replay: {}", failure.replay);
+    println!(
+        "     shrunk: {}",
+        crate::replay::plan_replay_line(&path, args.scenario_file.as_deref())
+    );
+    let _ = std::io::stdout().flush();
     Ok(())
 }
 

@@ -103,10 +103,14 @@ pub fn search(
     shrunk
 }
 
-/// The shrunk plan's file: a corpus entry with its header (`scenarios::corpus::Entry`).
-pub fn write_plan(path: &Path, shrunk: &Shrunk, from: &str, force: bool) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(&shrunk.entry(from)).expect("an entry serializes");
-    crate::files::write_new(path, (text + "\n").as_bytes(), force)?;
+/// The text of a shrunk plan's file: a corpus entry with its header
+/// (`scenarios::corpus::Entry`); `from` is the replay line of the run it was shrunk from.
+pub fn plan_text(shrunk: &Shrunk, from: &str) -> String {
+    serde_json::to_string_pretty(&shrunk.entry(from)).expect("an entry serializes") + "\n"
+}
+
+fn write_plan(path: &Path, shrunk: &Shrunk, from: &str, force: bool) -> Result<(), String> {
+    crate::files::write_new(path, plan_text(shrunk, from).as_bytes(), force)?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
