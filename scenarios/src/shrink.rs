@@ -14,7 +14,10 @@
 use crate::Scenario;
 use crate::runner::execute;
 use serde::{Deserialize, Serialize};
-use sim::{Duration, EventKind, Instant, Outcome, Plan, TraceLevel, Verdict};
+use sim::{
+    Duration, EventKind, Fault, Instant, Latency, Outcome, Partition, Plan, ScheduledFault,
+    TraceLevel, Verdict,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 
@@ -194,22 +197,64 @@ pub fn shrink(
     })
 }
 
-/// Invocations per history process.
-fn invocations(run: &crate::Run) -> BTreeMap<u64, u64> {
-    let mut count = BTreeMap::new();
-    for event in &run.history {
-        if event.kind == EventKind::Invoke {
-            *count.entry(event.process).or_insert(0) += 1;
+/// Each invocation's process and key, in the history's order.
+fn invocations(run: &crate::Run) -> Vec<(u64, Option<String>)> {
+    run.history
+        .iter()
+        .filter(|event| event.kind == EventKind::Invoke)
+        .map(|event| (event.process, event.key.clone()))
+        .collect()
+}
+
+/// The operations a run of `plan` invoked, as (process, index, key) in the order of
+/// `invoked` (its history's): a process invokes its running operations in index order.
+fn invoked_operations(
+    plan: &Plan,
+    invoked: &[(u64, Option<String>)],
+) -> Vec<(u64, u64, Option<String>)> {
+    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+    for (process, _) in invoked {
+        *counts.entry(*process).or_insert(0) += 1;
+    }
+    let mut indices: BTreeMap<u64, std::vec::IntoIter<u64>> = counts
+        .into_iter()
+        .map(|(process, count)| (process, running(plan, process, count).into_iter()))
+        .collect();
+    invoked
+        .iter()
+        .filter_map(|(process, key)| {
+            let index = indices.get_mut(process)?.next()?;
+            Some((*process, index, key.clone()))
+        })
+        .collect()
+}
+
+/// `plan` without the operations `gone` (process, index) of the processes its script
+/// restricts; the others run every operation they draw.
+fn without_operations(plan: &Plan, gone: &BTreeSet<(u64, u64)>) -> Plan {
+    let mut candidate = plan.clone();
+    for (process, indices) in restricted(plan) {
+        if indices.iter().any(|&i| gone.contains(&(process, i))) {
+            let left: Vec<u64> = indices
+                .into_iter()
+                .filter(|&i| !gone.contains(&(process, i)))
+                .collect();
+            candidate = with_operations(&candidate, process, &left);
         }
     }
-    count
+    candidate
 }
 
 fn size_of(plan: &Plan, run: Option<&crate::Run>) -> Size {
     Size {
         events: run.map_or(0, |r| r.report.event_count),
         faults: plan.faults.len(),
-        operations: run.map_or(0, |r| invocations(r).values().sum()),
+        operations: run.map_or(0, |r| {
+            r.history
+                .iter()
+                .filter(|e| e.kind == EventKind::Invoke)
+                .count() as u64
+        }),
     }
 }
 
@@ -268,6 +313,79 @@ fn restricted(plan: &Plan) -> Vec<(u64, Vec<u64>)> {
         .collect()
 }
 
+/// Workload fields that count something (nodes, clients, processes, keys, the range of
+/// values), so that a smaller value is a simpler run. A scenario file's workload shrinks
+/// through the same names.
+const COUNT_FIELDS: [&str; 7] = [
+    "servers",
+    "clients",
+    "processes",
+    "processes_per_client",
+    "workers",
+    "keys",
+    "amount_max",
+];
+
+/// The least delay a latency draws.
+fn least_latency(latency: &Latency) -> Duration {
+    match *latency {
+        Latency::Constant(d) => d,
+        Latency::Uniform { min, .. } => min,
+        Latency::Exponential { floor, .. } => floor,
+        Latency::Tail { fast_min, .. } => fast_min,
+    }
+}
+
+/// For a repair (heal, restart, resume, release) at `index`: the index of the fault it ends,
+/// the latest one before it.
+fn episode_start(faults: &[ScheduledFault], index: usize) -> Option<usize> {
+    let repair = &faults[index].fault;
+    faults[..index]
+        .iter()
+        .rposition(|earlier| match (&earlier.fault, repair) {
+            (Fault::Partition(_), Fault::Heal) => true,
+            (Fault::Crash(a), Fault::Restart(b)) | (Fault::Pause(a), Fault::Resume(b)) => a == b,
+            (Fault::Hold { from, to }, Fault::Release { from: f, to: t }) => from == f && to == t,
+            _ => false,
+        })
+}
+
+/// The partition with its `at`-th movable node moved to the largest group (for groups) or
+/// dropped from its side (for a one-way cut); `None` when there is no such node, or when
+/// moving it would leave a side empty.
+fn without_node(partition: &Partition, at: usize) -> Option<Partition> {
+    match partition {
+        Partition::Groups(groups) => {
+            let largest = (0..groups.len()).max_by_key(|&g| (groups[g].len(), usize::MAX - g))?;
+            let (group, slot) = groups
+                .iter()
+                .enumerate()
+                .filter(|&(g, nodes)| g != largest && nodes.len() > 1)
+                .flat_map(|(g, nodes)| (0..nodes.len()).map(move |slot| (g, slot)))
+                .nth(at)?;
+            let mut groups = groups.clone();
+            let node = groups[group].remove(slot);
+            groups[largest].push(node);
+            groups[largest].sort_unstable();
+            Some(Partition::Groups(groups))
+        }
+        Partition::OneWay { from, to } => {
+            let movable_from = if from.len() > 1 { from.len() } else { 0 };
+            let movable_to = if to.len() > 1 { to.len() } else { 0 };
+            let (mut from, mut to) = (from.clone(), to.clone());
+            if at < movable_from {
+                from.remove(at);
+            } else if at < movable_from + movable_to {
+                to.remove(at - movable_from);
+            } else {
+                return None;
+            }
+            Some(Partition::OneWay { from, to })
+        }
+        Partition::Bridge { .. } => None,
+    }
+}
+
 struct Shrinker<'a> {
     scenario: &'static dyn Scenario,
     target: Target,
@@ -279,8 +397,9 @@ struct Shrinker<'a> {
     best: Plan,
     verdict: Verdict,
     size: Size,
-    /// Invocations per process in the best plan's run; `None` after a panic (no history).
-    invoked: Option<BTreeMap<u64, u64>>,
+    /// The process and key of each invocation in the best plan's run, in order; `None` after
+    /// a panic (no history).
+    invoked: Option<Vec<(u64, Option<String>)>>,
     progress: &'a mut dyn FnMut(u64, &Size),
 }
 
@@ -329,10 +448,12 @@ impl Shrinker<'_> {
         Some(kept)
     }
 
-    /// The passes, repeated until a round changes nothing, then the 1-minimality check;
-    /// returns whether the check passed.
-    /// The passes run cheapest-first: faults, the safety phase and the network before the
-    /// operations, so that the operations pass works on the fewest operations.
+    /// The coarse passes, repeated until a round changes nothing; then the finer ones (and the
+    /// coarse again if they changed something); then the 1-minimality check. Returns whether
+    /// the check passed.
+    /// The coarse passes run cheapest-first: faults, the phases and the network's random
+    /// faults before the operations, so that the operations passes work on the fewest
+    /// operations; whole keys before single operations.
     fn shrink(&mut self) -> bool {
         loop {
             loop {
@@ -340,11 +461,23 @@ impl Shrinker<'_> {
                 changed |= self.drop_faults();
                 changed |= self.cut_safety();
                 changed |= self.advance_faults();
-                changed |= self.quiet_network();
+                changed |= self.quiet_rates();
                 changed |= self.restrict_operations();
+                changed |= self.drop_keys();
                 changed |= self.drop_operations();
                 if !changed || self.exhausted() {
                     break;
+                }
+            }
+            // The finer passes, once the coarse ones stopped removing anything.
+            if !self.exhausted() {
+                let mut changed = false;
+                changed |= self.cut_liveness();
+                changed |= self.narrow_faults();
+                changed |= self.simplest_latencies();
+                changed |= self.shrink_workload();
+                if changed {
+                    continue;
                 }
             }
             match self.check_one_minimal() {
@@ -407,48 +540,75 @@ impl Shrinker<'_> {
     /// Restricts each process that invoked operations to those it invoked, and each process
     /// the script lists that invoked none to none (skipped after a panic: no history).
     fn restrict_operations(&mut self) -> bool {
-        let Some(invoked) = self.invoked.clone() else {
+        let Some(invoked) = &self.invoked else {
             return false;
         };
+        let mut ran: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for (process, index, _) in invoked_operations(&self.best, invoked) {
+            ran.entry(process).or_default().push(index);
+        }
         let mut candidate = self.best.clone();
-        for (&process, &count) in &invoked {
-            let indices = running(&candidate, process, count);
-            candidate = with_operations(&candidate, process, &indices);
+        for (process, indices) in &ran {
+            candidate = with_operations(&candidate, *process, indices);
         }
         let listed: Vec<u64> = candidate.operations.only.keys().copied().collect();
         for process in listed {
-            if !invoked.contains_key(&process) {
+            if !ran.contains_key(&process) {
                 candidate = with_operations(&candidate, process, &[]);
             }
         }
         self.try_plan(candidate)
     }
 
+    /// Drops the operations on whole keys, as delta debugging over the keys the run's history
+    /// names: the history model takes operations on different keys to be independent, so a
+    /// failure usually needs the operations on one key. Works on the operations the run
+    /// invoked (after [`Shrinker::restrict_operations`]); skipped after a panic.
+    fn drop_keys(&mut self) -> bool {
+        let Some(invoked) = &self.invoked else {
+            return false;
+        };
+        let mut of_key: BTreeMap<Option<String>, BTreeSet<(u64, u64)>> = BTreeMap::new();
+        for (process, index, key) in invoked_operations(&self.best, invoked) {
+            of_key.entry(key).or_default().insert((process, index));
+        }
+        if of_key.len() < 2 {
+            return false;
+        }
+        // The keys that some operation of a plan still runs on.
+        let present = |plan: &Plan| -> Vec<&BTreeSet<(u64, u64)>> {
+            of_key
+                .values()
+                .filter(|ops| ops.iter().any(|&(p, i)| plan.operations.runs(p, i)))
+                .collect()
+        };
+        self.delta(&|plan| present(plan).len(), &|plan, from, to| {
+            let keys = present(plan);
+            let gone = keys[from..to].iter().copied().flatten().copied().collect();
+            without_operations(plan, &gone)
+        })
+    }
+
+    /// Drops operations, as delta debugging over the operations the run invoked in the order
+    /// it invoked them (so a chunk is a stretch of the run, across processes); skipped after a
+    /// panic.
     fn drop_operations(&mut self) -> bool {
-        let mut changed = false;
-        // Whole processes first.
-        for (process, indices) in restricted(&self.best) {
-            if !indices.is_empty() {
-                changed |= self.try_plan(with_operations(&self.best, process, &[]));
-            }
-        }
-        // Then chunks and single operations of each process.
-        let processes: Vec<u64> = self.best.operations.only.keys().copied().collect();
-        for process in processes {
-            let indices_of = move |plan: &Plan| -> Vec<u64> {
-                plan.operations
-                    .only
-                    .get(&process)
-                    .map(|ranges| ranges.iter().flat_map(|&[from, to]| from..to).collect())
-                    .unwrap_or_default()
-            };
-            changed |= self.delta(&|plan| indices_of(plan).len(), &|plan, from, to| {
-                let mut indices = indices_of(plan);
-                indices.drain(from..to);
-                with_operations(plan, process, &indices)
-            });
-        }
-        changed
+        let Some(invoked) = &self.invoked else {
+            return false;
+        };
+        let ops: Vec<(u64, u64)> = invoked_operations(&self.best, invoked)
+            .into_iter()
+            .map(|(process, index, _)| (process, index))
+            .collect();
+        let present = |plan: &Plan| -> Vec<(u64, u64)> {
+            ops.iter()
+                .copied()
+                .filter(|&(p, i)| plan.operations.runs(p, i))
+                .collect()
+        };
+        self.delta(&|plan| present(plan).len(), &|plan, from, to| {
+            without_operations(plan, &present(plan)[from..to].iter().copied().collect())
+        })
     }
 
     fn cut_safety(&mut self) -> bool {
@@ -467,20 +627,176 @@ impl Shrinker<'_> {
         // Then a bisection between nothing and the shortest failing length so far: the failure
         // need not be monotone in the length, so this finds a short failing length, not
         // necessarily the shortest.
-        let mut low = 0u64;
+        changed |= self.lower(
+            0,
+            SAFETY_RESOLUTION.as_nanos(),
+            &|plan| plan.safety_duration.as_nanos(),
+            &|plan, nanos| plan.safety_duration = Duration::from_nanos(nanos),
+        );
+        changed
+    }
+
+    /// Shortens the liveness phase, down to nothing, unless the failure is a liveness one:
+    /// there a shorter phase would fail for want of time, not for the bug.
+    fn cut_liveness(&mut self) -> bool {
+        if self.target.outcome == Outcome::Liveness {
+            return false;
+        }
+        self.lower(
+            0,
+            SAFETY_RESOLUTION.as_nanos(),
+            &|plan| plan.liveness_duration.as_nanos(),
+            &|plan, nanos| plan.liveness_duration = Duration::from_nanos(nanos),
+        )
+    }
+
+    /// Lowers a value of the plan that fails now: tries `floor` first, then bisects between
+    /// the highest value seen not to fail and the lowest failing one, until they are within
+    /// `resolution` or [`SAFETY_BISECTIONS`] runs were spent. Returns whether it lowered it.
+    fn lower(
+        &mut self,
+        floor: u64,
+        resolution: u64,
+        get: &dyn Fn(&Plan) -> u64,
+        set: &dyn Fn(&mut Plan, u64),
+    ) -> bool {
+        let with = |plan: &Plan, value: u64| {
+            let mut candidate = plan.clone();
+            set(&mut candidate, value);
+            candidate
+        };
+        if get(&self.best) <= floor {
+            return false;
+        }
+        if self.try_plan(with(&self.best, floor)) {
+            return true;
+        }
+        let mut changed = false;
+        let mut low = floor;
         for _ in 0..SAFETY_BISECTIONS {
-            let high = self.best.safety_duration.as_nanos();
-            let middle = low + (high - low) / 2;
-            if high - low <= SAFETY_RESOLUTION.as_nanos() || self.exhausted() {
+            let high = get(&self.best);
+            if high.saturating_sub(low) <= resolution.max(1) || self.exhausted() {
                 break;
             }
-            let mut candidate = self.best.clone();
-            candidate.safety_duration = Duration::from_nanos(middle);
-            if self.try_plan(candidate) {
+            let middle = low + (high - low) / 2;
+            if self.try_plan(with(&self.best, middle)) {
                 changed = true;
             } else {
                 low = middle;
             }
+        }
+        changed
+    }
+
+    /// Narrows the faults that remain: each episode shorter (its repair earlier, down to its
+    /// fault or the fault before it, so the schedule stays in order), each clock jump and drift
+    /// smaller, each partition around fewer nodes.
+    fn narrow_faults(&mut self) -> bool {
+        let mut changed = false;
+        for index in 0..self.best.faults.len() {
+            if self.exhausted() {
+                break;
+            }
+            let Some(fault) = self.best.faults.get(index).map(|f| f.fault.clone()) else {
+                break;
+            };
+            if episode_start(&self.best.faults, index).is_some() {
+                // The fault before the repair: its episode's start, or later.
+                let floor = self.best.faults[index - 1].at.as_nanos();
+                changed |= self.lower(
+                    floor,
+                    SAFETY_RESOLUTION.as_nanos(),
+                    &|plan| plan.faults[index].at.as_nanos(),
+                    &|plan, nanos| plan.faults[index].at = Instant::from_nanos(nanos),
+                );
+            }
+            match fault {
+                Fault::ClockJump { offset_nanos, .. } => {
+                    let sign = offset_nanos.signum();
+                    changed |= self.lower(
+                        0,
+                        Duration::from_millis(1).as_nanos(),
+                        &|plan| match plan.faults[index].fault {
+                            Fault::ClockJump { offset_nanos, .. } => offset_nanos.unsigned_abs(),
+                            _ => 0,
+                        },
+                        &|plan, magnitude| {
+                            if let Fault::ClockJump { offset_nanos, .. } =
+                                &mut plan.faults[index].fault
+                            {
+                                *offset_nanos = sign * i64::try_from(magnitude).unwrap_or(0);
+                            }
+                        },
+                    );
+                }
+                Fault::ClockDrift { drift_ppm, .. } => {
+                    let sign = drift_ppm.signum();
+                    changed |= self.lower(
+                        0,
+                        1,
+                        &|plan| match plan.faults[index].fault {
+                            Fault::ClockDrift { drift_ppm, .. } => {
+                                u64::from(drift_ppm.unsigned_abs())
+                            }
+                            _ => 0,
+                        },
+                        &|plan, magnitude| {
+                            if let Fault::ClockDrift { drift_ppm, .. } =
+                                &mut plan.faults[index].fault
+                            {
+                                *drift_ppm = sign * i32::try_from(magnitude).unwrap_or(0);
+                            }
+                        },
+                    );
+                }
+                Fault::Partition(_) => changed |= self.narrow_partition(index),
+                _ => {}
+            }
+        }
+        changed
+    }
+
+    /// Moves the nodes of a partition's smaller sides, one at a time, to its largest group (a
+    /// one-way cut loses them from its lists), as long as the plan still fails.
+    fn narrow_partition(&mut self, index: usize) -> bool {
+        let mut changed = false;
+        let mut at = 0;
+        loop {
+            if self.exhausted() {
+                return changed;
+            }
+            let Fault::Partition(partition) = &self.best.faults[index].fault else {
+                return changed;
+            };
+            let Some(narrower) = without_node(partition, at) else {
+                return changed;
+            };
+            let mut candidate = self.best.clone();
+            candidate.faults[index].fault = Fault::Partition(narrower);
+            if self.try_plan(candidate) {
+                changed = true;
+            } else {
+                at += 1;
+            }
+        }
+    }
+
+    /// Makes the workload smaller: each of its counts ([`COUNT_FIELDS`]: servers, clients,
+    /// processes, keys, the range of values) as low as it goes while the plan still fails. Fewer servers
+    /// is fewer nodes: a candidate whose faults name a node that is gone is malformed, and not
+    /// kept.
+    fn shrink_workload(&mut self) -> bool {
+        let mut changed = false;
+        for field in COUNT_FIELDS {
+            let count = |plan: &Plan| plan.workload.get(field).and_then(serde_json::Value::as_u64);
+            if count(&self.best).is_none() {
+                continue;
+            }
+            changed |= self.lower(1, 1, &|plan| count(plan).unwrap_or(0), &|plan, value| {
+                if let Some(object) = plan.workload.as_object_mut() {
+                    object.insert(field.to_string(), value.into());
+                }
+            });
         }
         changed
     }
@@ -527,18 +843,47 @@ impl Shrinker<'_> {
         low > 0
     }
 
-    fn quiet_network(&mut self) -> bool {
+    /// Switches off each kind of random message and disk fault the swarm drew.
+    fn quiet_rates(&mut self) -> bool {
         let mut changed = false;
-        let setters: [fn(&mut Plan) -> &mut u32; 4] = [
+        let rates: [fn(&mut Plan) -> &mut u32; 11] = [
             |p| &mut p.swarm.link.loss_ppm,
             |p| &mut p.swarm.link.duplicate_ppm,
             |p| &mut p.swarm.client_link.loss_ppm,
             |p| &mut p.swarm.client_link.duplicate_ppm,
+            |p| &mut p.swarm.disk.crash_lose_ppm,
+            |p| &mut p.swarm.disk.crash_tear_ppm,
+            |p| &mut p.swarm.disk.faults.read_corrupt_ppm,
+            |p| &mut p.swarm.disk.faults.latent_ppm,
+            |p| &mut p.swarm.disk.faults.read_error_ppm,
+            |p| &mut p.swarm.disk.faults.write_error_ppm,
+            |p| &mut p.swarm.disk.faults.misdirect_ppm,
         ];
-        for field in setters {
+        for field in rates {
             let mut candidate = self.best.clone();
             if *field(&mut candidate) != 0 {
                 *field(&mut candidate) = 0;
+                changed |= self.try_plan(candidate);
+            }
+        }
+        changed
+    }
+
+    /// Makes each latency constant at its least value.
+    fn simplest_latencies(&mut self) -> bool {
+        let mut changed = false;
+        let latencies: [fn(&mut Plan) -> &mut Latency; 4] = [
+            |p| &mut p.swarm.link.latency,
+            |p| &mut p.swarm.client_link.latency,
+            |p| &mut p.swarm.disk.latency,
+            |p| &mut p.swarm.disk.sync_latency,
+        ];
+        for field in latencies {
+            let mut candidate = self.best.clone();
+            let latency = field(&mut candidate);
+            let least = Latency::Constant(least_latency(latency));
+            if *latency != least {
+                *latency = least;
                 changed |= self.try_plan(candidate);
             }
         }

@@ -364,9 +364,7 @@ fn shrink_lowest(args: &Args, summary: &TargetSummary) -> Result<(), String> {
     let path = crate::shrink::default_path(&plan);
     let options = scenarios::shrink::Options::default();
     scenarios::runner::install_quiet_panic_hook();
-    let started = std::time::Instant::now();
-    let shrunk = crate::shrink::search(scenario, &plan, &options)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (shrunk, seconds) = crate::shrink::search(scenario, &plan, &options)?;
     let text = crate::shrink::plan_text(&shrunk, &failure.replay);
     let same = std::fs::read(&path).is_ok_and(|old| old == text.as_bytes());
     if !same {

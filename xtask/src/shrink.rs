@@ -46,9 +46,7 @@ fn shrink(args: &Args) -> Result<i32, String> {
     runner::install_quiet_panic_hook();
     let from = args.source.replay_line(&plan);
     eprintln!("shrinking {from}");
-    let started = std::time::Instant::now();
-    let shrunk = search(scenario, &plan, &options)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (shrunk, seconds) = search(scenario, &plan, &options)?;
     let replay_line = plan_replay_line(&out, args.source.scenario_file());
     write_plan(&out, &shrunk, &from, args.force)?;
     report(scenario, &shrunk, &options, seconds, &replay_line)
@@ -81,12 +79,15 @@ pub fn default_path(plan: &Plan) -> PathBuf {
 }
 
 /// Shrinks with a progress bar of candidate runs and the current size on stderr (drawn only
-/// when stderr is a terminal).
+/// when stderr is a terminal); also returns the wall time it took, in seconds, to report (the
+/// search itself is bounded by runs, never by time).
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub fn search(
     scenario: &'static dyn Scenario,
     plan: &Plan,
     options: &Options,
-) -> Result<Shrunk, String> {
+) -> Result<(Shrunk, f64), String> {
+    let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(options.runs_max);
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
@@ -100,7 +101,7 @@ pub fn search(
         bar.set_message(size_line(size));
     });
     bar.finish_and_clear();
-    shrunk
+    Ok((shrunk?, started.elapsed().as_secs_f64()))
 }
 
 /// The text of a shrunk plan's file: a corpus entry with its header
