@@ -518,10 +518,14 @@ impl BroadcastClient {
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
-        let Some(key) = self.ops.think_key(process) else {
+        let mean = self.config.think_mean;
+        let now = ctx.now();
+        let Some(pause) = self
+            .ops
+            .think(process, now, |key| ctx.keyed_rng(key).exponential(mean))
+        else {
             return;
         };
-        let pause = ctx.keyed_rng(key).exponential(self.config.think_mean);
         ctx.set_timer(pause, BroadcastTimer::Think { process });
     }
 

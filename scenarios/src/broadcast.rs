@@ -208,7 +208,7 @@ impl Adapter for Broadcast {
             script: plan.operations.clone(),
         };
         sim.add_client(move |_| BroadcastClient::new(client_config.clone()));
-        harness::validate_faults(plan, sim.node_count())?;
+        harness::validate_faults(plan, &sim)?;
 
         harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);

@@ -86,7 +86,7 @@ impl Adapter for Echo {
             record_history: true,
         };
         sim.add_client(move |_| EchoClient::new(client_config.clone()));
-        harness::validate_faults(plan, sim.node_count())?;
+        harness::validate_faults(plan, &sim)?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);

@@ -66,20 +66,33 @@ pub fn draw_faults(
     sim::plan::generate_schedule(swarm, &servers, budget, safety, rng)
 }
 
-/// Rejects a plan whose faults name nodes the simulation does not have: edited plans are user
-/// input, and deserve an error rather than a panic.
-pub fn validate_faults(plan: &Plan, node_count: usize) -> Result<(), String> {
+/// Rejects a plan whose faults name nodes the simulation does not have, or crash, restart or
+/// start a client (a crashed client would leave its operations without completions, and the
+/// history checkers would blame the protocol for it): edited and shrunk plans are user input,
+/// and deserve an error rather than a panic or a false verdict.
+pub fn validate_faults<M: Message, T: Timer, O: Observation>(
+    plan: &Plan,
+    sim: &Simulation<M, T, O>,
+) -> Result<(), String> {
+    let node_count = sim.node_count();
+    let servers = sim.servers();
     for scheduled in &plan.faults {
-        if let Some(bad) = scheduled
-            .fault
-            .nodes()
-            .into_iter()
-            .find(|n| n.index() >= node_count)
-        {
+        let fault = &scheduled.fault;
+        if let Some(bad) = fault.nodes().into_iter().find(|n| n.index() >= node_count) {
             return Err(format!(
                 "fault at {} names node {bad}, but the run has nodes n0 to n{}",
                 scheduled.at,
                 node_count - 1
+            ));
+        }
+        if let sim::Fault::Crash(node) | sim::Fault::Restart(node) | sim::Fault::Start(node) = fault
+            && !servers.contains(node)
+        {
+            return Err(format!(
+                "fault at {} is a {} of {node}, a client: clients are not crashed, restarted or \
+                 started by a plan (their operations would be left without completions)",
+                scheduled.at,
+                fault.kind()
             ));
         }
     }

@@ -96,6 +96,12 @@ pub trait Scenario: Sync {
     fn checkers(&self) -> Vec<&'static str> {
         Vec::new()
     }
+    /// Whether the k-th invocation of history process p is operation k of p in the plan's
+    /// `operations` script, as for the closed-loop clients of most workloads: the shrinker
+    /// removes operations only then. Open-loop arrivals (rpc-overload's load) are not.
+    fn operations_follow_history(&self) -> bool {
+        true
+    }
     /// How the command line names the scenario: `--scenario NAME`, or `--scenario-file FILE`.
     fn command_line(&self) -> String {
         match self.file() {

@@ -1,8 +1,9 @@
 //! Shrinking a failing plan (issue 15): fewer faults, fewer client operations, a shorter
 //! safety phase and a quieter network, for as long as the plan still fails the same way.
 //!
-//! "The same way" is strict: the same outcome, the same checker and, for a panic, the same
-//! location (`file:line`) as the original; a candidate that fails differently is not kept.
+//! "The same way" is strict: the same outcome, the same checker, the same kind of message (its
+//! first line with the numbers masked) and, for a panic, the same location (`file:line`) as the
+//! original; a candidate that fails differently is not kept.
 //! Every candidate run counts against [`Options::runs_max`]; a candidate already tried (the
 //! runs are deterministic) is not run again. No wall clock, no threads: shrinking the same
 //! plan twice gives the same plan.
@@ -14,6 +15,7 @@
 use crate::Scenario;
 use crate::runner::execute;
 use serde::{Deserialize, Serialize};
+use sim::api::ops::TimedOp;
 use sim::{
     Duration, EventKind, Fault, Instant, Latency, Outcome, Partition, Plan, ScheduledFault,
     TraceLevel, Verdict,
@@ -36,7 +38,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { runs_max: 500 }
+        Options { runs_max: 2000 }
     }
 }
 
@@ -113,24 +115,59 @@ pub struct Origin {
 struct Target {
     outcome: Outcome,
     checker: Option<String>,
+    /// The message's first line with its numbers masked ([`shape`]): one checker can fail in
+    /// more than one way (rpc-overload's `recovery` fails before the spike or after it), and
+    /// a shrink must not slide from one to the other.
+    shape: String,
     /// For a panic: its `file:line` if the message names one, else the whole message.
     panic_at: Option<String>,
 }
 
 impl Target {
     fn of(verdict: &Verdict) -> Target {
+        let panic_at = (verdict.outcome == Outcome::Panic).then(|| panic_location(verdict));
         Target {
             outcome: verdict.outcome,
             checker: verdict.checker.clone(),
-            panic_at: (verdict.outcome == Outcome::Panic).then(|| panic_location(verdict)),
+            // A panic's message is matched by its location (or whole, without one).
+            shape: if panic_at.is_some() {
+                String::new()
+            } else {
+                shape(&verdict.message)
+            },
+            panic_at,
         }
     }
 
     fn matches(&self, verdict: &Verdict) -> bool {
         verdict.outcome == self.outcome
             && verdict.checker == self.checker
-            && (self.panic_at.is_none() || self.panic_at == Some(panic_location(verdict)))
+            && match &self.panic_at {
+                Some(at) => *at == panic_location(verdict),
+                None => self.shape == shape(&verdict.message),
+            }
     }
+}
+
+/// A message's first line with each run of digits replaced by `#`: what kind of failure it
+/// tells, not its particulars (`id n2-0 was handed out twice: to process 14 at 0.005965s...`
+/// and the same with other ids, processes and times are one shape).
+fn shape(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    let mut shape = String::with_capacity(line.len());
+    let mut in_number = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                shape.push('#');
+            }
+            in_number = true;
+        } else {
+            shape.push(c);
+            in_number = false;
+        }
+    }
+    shape
 }
 
 /// The `file:line` of a panic verdict's message (`... (at FILE:LINE)...`, as the quiet panic
@@ -183,7 +220,11 @@ pub fn shrink(
         best: plan.clone(),
         verdict: result.verdict,
         size: before,
-        invoked: run.as_ref().map(invocations),
+        // Operations are removed only where the history tells which ones ran.
+        invoked: run
+            .as_ref()
+            .filter(|_| scenario.operations_follow_history())
+            .map(invocations),
         progress,
     };
     let one_minimal = shrinker.shrink();
@@ -197,24 +238,36 @@ pub fn shrink(
     })
 }
 
-/// Each invocation's process and key, in the history's order.
-fn invocations(run: &crate::Run) -> Vec<(u64, Option<String>)> {
+/// A client invocation in a run's history.
+#[derive(Clone, Debug)]
+struct Invocation {
+    process: u64,
+    key: Option<String>,
+    at: Instant,
+}
+
+/// The run's invocations, in the history's order.
+fn invocations(run: &crate::Run) -> Vec<Invocation> {
     run.history
         .iter()
         .filter(|event| event.kind == EventKind::Invoke)
-        .map(|event| (event.process, event.key.clone()))
+        .map(|event| Invocation {
+            process: event.process,
+            key: event.key.clone(),
+            at: Instant::from_nanos(event.time.and_then(|t| u64::try_from(t).ok()).unwrap_or(0)),
+        })
         .collect()
 }
 
-/// The operations a run of `plan` invoked, as (process, index, key) in the order of
+/// The operations a run of `plan` invoked, as (process, index, invocation) in the order of
 /// `invoked` (its history's): a process invokes its running operations in index order.
-fn invoked_operations(
+fn invoked_operations<'a>(
     plan: &Plan,
-    invoked: &[(u64, Option<String>)],
-) -> Vec<(u64, u64, Option<String>)> {
+    invoked: &'a [Invocation],
+) -> Vec<(u64, u64, &'a Invocation)> {
     let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-    for (process, _) in invoked {
-        *counts.entry(*process).or_insert(0) += 1;
+    for invocation in invoked {
+        *counts.entry(invocation.process).or_insert(0) += 1;
     }
     let mut indices: BTreeMap<u64, std::vec::IntoIter<u64>> = counts
         .into_iter()
@@ -222,16 +275,31 @@ fn invoked_operations(
         .collect();
     invoked
         .iter()
-        .filter_map(|(process, key)| {
-            let index = indices.get_mut(process)?.next()?;
-            Some((*process, index, key.clone()))
+        .filter_map(|invocation| {
+            let index = indices.get_mut(&invocation.process)?.next()?;
+            Some((invocation.process, index, invocation))
         })
         .collect()
 }
 
+/// The time each operation the run of `plan` invoked was invoked at.
+fn invocation_times(plan: &Plan, invoked: &[Invocation]) -> BTreeMap<(u64, u64), Instant> {
+    invoked_operations(plan, invoked)
+        .into_iter()
+        .map(|(process, index, invocation)| ((process, index), invocation.at))
+        .collect()
+}
+
 /// `plan` without the operations `gone` (process, index) of the processes its script
-/// restricts; the others run every operation they draw.
-fn without_operations(plan: &Plan, gone: &BTreeSet<(u64, u64)>) -> Plan {
+/// restricts (the others run every operation they draw), and every operation left that has a
+/// time in `times` pinned to it: removing an operation would otherwise move its process's
+/// later ones earlier, and a failure that needs an operation just before a crash would be
+/// lost to the shift.
+fn without_operations(
+    plan: &Plan,
+    gone: &BTreeSet<(u64, u64)>,
+    times: &BTreeMap<(u64, u64), Instant>,
+) -> Plan {
     let mut candidate = plan.clone();
     for (process, indices) in restricted(plan) {
         if indices.iter().any(|&i| gone.contains(&(process, i))) {
@@ -242,6 +310,13 @@ fn without_operations(plan: &Plan, gone: &BTreeSet<(u64, u64)>) -> Plan {
             candidate = with_operations(&candidate, process, &left);
         }
     }
+    let script = &candidate.operations;
+    let pinned = times
+        .iter()
+        .filter(|((process, index), _)| script.runs(*process, *index))
+        .map(|(&(process, index), &at)| TimedOp { process, index, at })
+        .collect();
+    candidate.operations.at = pinned;
     candidate
 }
 
@@ -282,8 +357,8 @@ fn ranges_of(indices: &[u64]) -> Vec<[u64; 2]> {
     ranges
 }
 
-/// `plan` running exactly `indices` of `process`; written operations that no longer run are
-/// dropped.
+/// `plan` running exactly `indices` of `process`; written and pinned operations that no
+/// longer run are dropped.
 fn with_operations(plan: &Plan, process: u64, indices: &[u64]) -> Plan {
     let mut candidate = plan.clone();
     candidate
@@ -298,6 +373,14 @@ fn with_operations(plan: &Plan, process: u64, indices: &[u64]) -> Plan {
         .cloned()
         .collect();
     candidate.operations.written = written;
+    let script = &candidate.operations;
+    let at = script
+        .at
+        .iter()
+        .filter(|op| script.runs(op.process, op.index))
+        .cloned()
+        .collect();
+    candidate.operations.at = at;
     candidate
 }
 
@@ -397,9 +480,8 @@ struct Shrinker<'a> {
     best: Plan,
     verdict: Verdict,
     size: Size,
-    /// The process and key of each invocation in the best plan's run, in order; `None` after
-    /// a panic (no history).
-    invoked: Option<Vec<(u64, Option<String>)>>,
+    /// The invocations of the best plan's run, in order; `None` after a panic (no history).
+    invoked: Option<Vec<Invocation>>,
     progress: &'a mut dyn FnMut(u64, &Size),
 }
 
@@ -434,7 +516,10 @@ impl Shrinker<'_> {
         let kept = match execute(self.scenario, &candidate, TraceLevel::Hash) {
             Ok((result, run)) if self.target.matches(&result.verdict) => {
                 self.size = size_of(&candidate, run.as_ref());
-                self.invoked = run.as_ref().map(invocations);
+                self.invoked = run
+                    .as_ref()
+                    .filter(|_| self.scenario.operations_follow_history())
+                    .map(invocations);
                 self.verdict = result.verdict;
                 self.best = candidate;
                 true
@@ -476,6 +561,7 @@ impl Shrinker<'_> {
                 changed |= self.narrow_faults();
                 changed |= self.simplest_latencies();
                 changed |= self.shrink_workload();
+                changed |= self.unpin();
                 if changed {
                     continue;
                 }
@@ -569,9 +655,11 @@ impl Shrinker<'_> {
             return false;
         };
         let mut of_key: BTreeMap<Option<String>, BTreeSet<(u64, u64)>> = BTreeMap::new();
-        for (process, index, key) in invoked_operations(&self.best, invoked) {
+        for (process, index, invocation) in invoked_operations(&self.best, invoked) {
+            let key = invocation.key.clone();
             of_key.entry(key).or_default().insert((process, index));
         }
+        let times = invocation_times(&self.best, invoked);
         if of_key.len() < 2 {
             return false;
         }
@@ -585,7 +673,7 @@ impl Shrinker<'_> {
         self.delta(&|plan| present(plan).len(), &|plan, from, to| {
             let keys = present(plan);
             let gone = keys[from..to].iter().copied().flatten().copied().collect();
-            without_operations(plan, &gone)
+            without_operations(plan, &gone, &times)
         })
     }
 
@@ -600,6 +688,7 @@ impl Shrinker<'_> {
             .into_iter()
             .map(|(process, index, _)| (process, index))
             .collect();
+        let times = invocation_times(&self.best, invoked);
         let present = |plan: &Plan| -> Vec<(u64, u64)> {
             ops.iter()
                 .copied()
@@ -607,7 +696,8 @@ impl Shrinker<'_> {
                 .collect()
         };
         self.delta(&|plan| present(plan).len(), &|plan, from, to| {
-            without_operations(plan, &present(plan)[from..to].iter().copied().collect())
+            let gone = present(plan)[from..to].iter().copied().collect();
+            without_operations(plan, &gone, &times)
         })
     }
 
@@ -869,6 +959,17 @@ impl Shrinker<'_> {
         changed
     }
 
+    /// Drops the operations' pinned times, all at once, if the plan fails without them: a
+    /// plan is simpler when its operations go at their drawn times.
+    fn unpin(&mut self) -> bool {
+        if self.best.operations.at.is_empty() {
+            return false;
+        }
+        let mut candidate = self.best.clone();
+        candidate.operations.at.clear();
+        self.try_plan(candidate)
+    }
+
     /// Makes each latency constant at its least value.
     fn simplest_latencies(&mut self) -> bool {
         let mut changed = false;
@@ -900,11 +1001,16 @@ impl Shrinker<'_> {
                 return Some(false);
             }
         }
+        // Each operation removed as the operations passes remove them: the others pinned to
+        // their times.
+        let times = match &self.invoked {
+            Some(invoked) => invocation_times(&self.best, invoked),
+            None => BTreeMap::new(),
+        };
         for (process, indices) in restricted(&self.best) {
-            for at in 0..indices.len() {
-                let mut rest = indices.clone();
-                rest.remove(at);
-                if self.attempt(with_operations(&self.best, process, &rest))? {
+            for index in indices {
+                let gone = BTreeSet::from([(process, index)]);
+                if self.attempt(without_operations(&self.best, &gone, &times))? {
                     return Some(false);
                 }
             }
@@ -928,6 +1034,16 @@ mod tests {
         let original = failing(Outcome::Safety, Some("unique-ids"), "id 7 twice");
         let target = Target::of(&original);
         assert!(target.matches(&failing(Outcome::Safety, Some("unique-ids"), "id 9 twice")));
+        assert!(target.matches(&failing(
+            Outcome::Safety,
+            Some("unique-ids"),
+            "id 12 twice\nmore"
+        )));
+        assert!(!target.matches(&failing(
+            Outcome::Safety,
+            Some("unique-ids"),
+            "history malformed"
+        )));
         assert!(!target.matches(&failing(Outcome::Safety, Some("set-full"), "id 7 twice")));
         assert!(!target.matches(&failing(Outcome::Safety, None, "id 7 twice")));
         assert!(!target.matches(&failing(Outcome::Liveness, Some("unique-ids"), "stuck")));
@@ -947,6 +1063,18 @@ mod tests {
         let bare = Target::of(&at("panicked: boom"));
         assert!(bare.matches(&at("panicked: boom")));
         assert!(!bare.matches(&at("panicked: bang")));
+    }
+
+    #[test]
+    fn a_shape_masks_the_numbers_of_the_first_line() {
+        assert_eq!(
+            shape("no recovery within 5s of the spike's end at 7.269000s: 0 of 0 calls\nmore"),
+            "no recovery within #s of the spike's end at #.#s: # of # calls"
+        );
+        assert_ne!(
+            shape("second 0 before the spike was unhealthy (96 of 106 calls ok)"),
+            shape("no recovery within 5s of the spike's end at 7.269000s")
+        );
     }
 
     #[test]

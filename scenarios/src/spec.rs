@@ -546,6 +546,10 @@ pub(crate) trait Adapter: Sync + Send {
     fn summary(&self, _spec: &Spec, _run: &Run) -> String {
         String::new()
     }
+    /// See [`Scenario::operations_follow_history`].
+    fn operations_follow_history(&self) -> bool {
+        true
+    }
 }
 
 /// A scenario made from a specification.
@@ -585,6 +589,10 @@ impl Scenario for SpecScenario {
 
     fn checkers(&self) -> Vec<&'static str> {
         self.spec.checkers.clone()
+    }
+
+    fn operations_follow_history(&self) -> bool {
+        self.adapter.operations_follow_history()
     }
 }
 

@@ -123,7 +123,7 @@ impl Adapter for UniqueIds {
             };
             sim.add_client(move |_| IdClient::new(client_config.clone()));
         }
-        harness::validate_faults(plan, sim.node_count())?;
+        harness::validate_faults(plan, &sim)?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);

@@ -159,7 +159,7 @@ impl Adapter for WalKvAdapter {
             script: plan.operations.clone(),
         };
         sim.add_client(move |_| Member::Left(KvClient::new(client_config.clone())));
-        harness::validate_faults(plan, sim.node_count())?;
+        harness::validate_faults(plan, &sim)?;
 
         let healed_at = harness::run_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);

@@ -41,6 +41,7 @@ fn a_script_runs_what_it_lists_and_writes_what_it_spells_out() {
             key: Some("k1".to_string()),
             value: "x".into(),
         }],
+        ..Script::default()
     };
     let scripted = invocations(&plan);
     assert_eq!(

@@ -5,10 +5,12 @@
 //! what the draws give: a [`Script`] says which operations run (ranges of indices per process)
 //! and spells out only those it changes (a [`WrittenOp`]: the history's `f`, key and value).
 //! A plan of unique-ids' 30,000 operations is empty until something is removed or changed;
-//! removing one operation adds a range.
+//! removing one operation adds a range. A script can also pin an operation to a time
+//! ([`TimedOp`]), so that removing the operations before it leaves it where it was.
 //!
 //! A client walks its processes' operations with an [`OpCursor`].
 
+use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,7 +44,18 @@ pub struct WrittenOp {
     pub value: Value,
 }
 
-/// Which operations of a workload's processes run, and which are spelled out.
+/// An operation pinned to a time: its process invokes it at `at` (by the client's clock) instead
+/// of after a drawn think time, or as soon as it is free if it is still busy then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedOp {
+    pub process: u64,
+    pub index: u64,
+    pub at: Instant,
+}
+
+/// Which operations of a workload's processes run, which are spelled out, and which are pinned
+/// to a time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
@@ -55,17 +68,24 @@ pub struct Script {
     /// still drawn). Each must be one that runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub written: Vec<WrittenOp>,
+    /// Operations invoked at a given time instead of after a drawn think time (the shrinker
+    /// pins the operations it keeps, so that removing others does not move them). Each must
+    /// be one that runs. Closed-loop clients honour them; open-loop arrivals have times of
+    /// their own, and their scenarios refuse `at`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<TimedOp>,
 }
 
 impl Script {
     pub fn is_empty(&self) -> bool {
-        self.only.is_empty() && self.written.is_empty()
+        self.only.is_empty() && self.written.is_empty() && self.at.is_empty()
     }
 
-    /// How many entries (ranges and written operations) the script holds, for the plan limit.
+    /// How many entries (ranges, written and pinned operations) the script holds, for the plan
+    /// limit.
     pub fn entries(&self) -> u64 {
         let ranges: usize = self.only.values().map(Vec::len).sum();
-        (ranges + self.written.len()) as u64
+        (ranges + self.written.len() + self.at.len()) as u64
     }
 
     /// Checks the ranges (nonempty, increasing, apart) and that each written operation is one
@@ -81,6 +101,21 @@ impl Script {
                     ));
                 }
                 end = to;
+            }
+        }
+        let mut pinned = std::collections::BTreeSet::new();
+        for (i, op) in self.at.iter().enumerate() {
+            if !self.runs(op.process, op.index) {
+                return Err(format!(
+                    "operations.at[{i}]: operation {} of process {} does not run",
+                    op.index, op.process
+                ));
+            }
+            if !pinned.insert((op.process, op.index)) {
+                return Err(format!(
+                    "operations.at[{i}]: operation {} of process {} is pinned twice",
+                    op.index, op.process
+                ));
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -121,6 +156,11 @@ impl Script {
                 blocks[at].written.push(op.clone());
             }
         }
+        for op in &self.at {
+            if let Some(at) = block(op.process) {
+                blocks[at].at.push(op.clone());
+            }
+        }
         blocks
     }
 
@@ -150,9 +190,10 @@ pub struct OpCursor {
     first_process: u64,
     /// The first index each process has not yet issued or passed over.
     next: Vec<u64>,
-    /// The script's ranges of these processes (its `written` are in `written`).
+    /// The script's ranges of these processes (its `written` and `at` are below).
     script: Script,
     written: BTreeMap<(u64, u64), WrittenOp>,
+    at: BTreeMap<(u64, u64), Instant>,
 }
 
 impl OpCursor {
@@ -168,6 +209,7 @@ impl OpCursor {
                 .map(|(p, r)| (*p, r.clone()))
                 .collect(),
             written: Vec::new(),
+            at: Vec::new(),
         };
         let written = script
             .written
@@ -175,11 +217,18 @@ impl OpCursor {
             .filter(|op| mine.contains(&op.process))
             .map(|op| ((op.process, op.index), op.clone()))
             .collect();
+        let at = script
+            .at
+            .iter()
+            .filter(|op| mine.contains(&op.process))
+            .map(|op| ((op.process, op.index), op.at))
+            .collect();
         OpCursor {
             first_process,
             next: vec![0; processes],
             script: mine_only,
             written,
+            at,
         }
     }
 
@@ -194,11 +243,21 @@ impl OpCursor {
             .next_run(self.process_id(process), self.next[process])
     }
 
-    /// The key of the think time before `process`'s next operation, or `None` when it has
-    /// run its last.
-    pub fn think_key(&self, process: usize) -> Option<[u64; 2]> {
+    /// How long `process` thinks, at `now`, before its next operation: until the time the
+    /// script pins it to (nothing if that is past), or what `draw` makes of the key of its
+    /// think time (`Context::keyed_rng`); `None` when it has run its last.
+    pub fn think(
+        &self,
+        process: usize,
+        now: Instant,
+        draw: impl FnOnce([u64; 2]) -> Duration,
+    ) -> Option<Duration> {
         let index = self.peek(process)?;
-        Some(op_key(self.process_id(process), index, OpDraw::Think))
+        let id = self.process_id(process);
+        Some(match self.at.get(&(id, index)) {
+            Some(at) => at.saturating_since(now),
+            None => draw(op_key(id, index, OpDraw::Think)),
+        })
     }
 
     /// Takes `process`'s next operation: its index, the key of its content's draws, and its
@@ -258,7 +317,34 @@ mod tests {
         assert_eq!(walked(1), [1, 2, 5]);
         assert_eq!(walked(2), [] as [u64; 0]);
         let cursor = OpCursor::new(10, 3, &s);
-        assert_eq!(cursor.think_key(1), Some(op_key(11, 1, OpDraw::Think)));
+        let think = cursor.think(1, Instant::ZERO, |key| {
+            assert_eq!(key, op_key(11, 1, OpDraw::Think));
+            Duration::from_millis(3)
+        });
+        assert_eq!(think, Some(Duration::from_millis(3)));
+        assert_eq!(cursor.think(2, Instant::ZERO, |_| Duration::ZERO), None);
+    }
+
+    // Goal: a pinned operation waits for its time, whatever the draw; one whose time is past
+    // goes at once.
+    #[test]
+    fn pinned_operations_go_at_their_time() {
+        let s =
+            script(r#"{"only": {"0": [[2, 4]]}, "at": [{"process": 0, "index": 3, "at": "5ms"}]}"#);
+        s.validate().unwrap();
+        let mut cursor = OpCursor::new(0, 1, &s);
+        let drawn = |_| Duration::from_millis(1);
+        let at = |ms| Instant::ZERO + Duration::from_millis(ms);
+        assert_eq!(
+            cursor.think(0, at(1), drawn),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(cursor.take(0).map(|t| t.index), Some(2));
+        assert_eq!(
+            cursor.think(0, at(2), drawn),
+            Some(Duration::from_millis(3))
+        );
+        assert_eq!(cursor.think(0, at(9), drawn), Some(Duration::ZERO));
     }
 
     #[test]
@@ -302,6 +388,14 @@ mod tests {
                 r#"{"written": [{"process": 0, "index": 1, "f": "get"}, {"process": 0, "index": 1, "f": "get"}]}"#,
                 "operations.written[1]",
             ),
+            (
+                r#"{"only": {"0": []}, "at": [{"process": 0, "index": 0, "at": "1s"}]}"#,
+                "operations.at[0]: operation 0 of process 0 does not run",
+            ),
+            (
+                r#"{"at": [{"process": 0, "index": 0, "at": "1s"}, {"process": 0, "index": 0, "at": "2s"}]}"#,
+                "operations.at[1]",
+            ),
         ];
         for (json, expected) in cases {
             let error = script(json).validate().unwrap_err();
@@ -328,6 +422,7 @@ mod tests {
                     value: Value::Null,
                 })
                 .collect(),
+            at: Vec::new(),
         };
         script.validate().unwrap();
         assert_eq!(script.entries(), 2 * n);

@@ -85,11 +85,11 @@ pub mod stream {
     pub const PLAN: u64 = 2;
     pub const NODE_BASE: u64 = 1 << 62;
     /// Each node's disk draws from `DISK_BASE + node`, keyed by the operation's number (or,
-    /// for a crash's outcomes, by `CRASH_KEY | the crash's number`).
+    /// for a crash's outcomes, by `CRASH_KEY | the crash's time in nanoseconds`).
     pub const DISK_BASE: u64 = 1 << 61;
     /// Each node's keyed draws (`Context::keyed_rng`) come from `KEYED_BASE + node`.
     pub const KEYED_BASE: u64 = 1 << 60;
-    /// The keys of a disk's crash outcomes: `CRASH_KEY | crash number` (an operation's key is its
+    /// The keys of a disk's crash outcomes: `CRASH_KEY | the crash's time in nanoseconds` (an operation's key is its
     /// number, below 2^63).
     pub const CRASH_KEY: u64 = 1 << 63;
 }

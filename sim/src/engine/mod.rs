@@ -149,9 +149,8 @@ pub(crate) struct Core<M, T, O> {
     halted: Option<Halt>,
     /// One disk per node; disks outlive crashes.
     pub(crate) disks: Vec<Disk>,
-    /// The keys of each node's disk draws (its operations', its crashes'), and its crashes so
-    /// far, for keying their outcomes.
-    disk_keys: Vec<(Keys, u64)>,
+    /// The keys of each node's disk draws (its operations', its crashes').
+    disk_keys: Vec<Keys>,
     disk_config: DiskConfig,
     /// Nodes whose disks have suffered a storage fault (the disk fault budget).
     disk_faulty: Vec<u32>,
@@ -279,7 +278,7 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         core.network.add_node(is_client);
         core.disks.push(Disk::default());
         let disk_stream = stream::DISK_BASE + u64::from(id.0);
-        core.disk_keys.push((Keys::new(core.seed, disk_stream), 0));
+        core.disk_keys.push(Keys::new(core.seed, disk_stream));
         core.timers.push(BTreeMap::new());
         self.instances.push(None);
         self.factories

@@ -20,7 +20,7 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
                 || self.disk_faulty.len() < faults.nodes_max as usize);
         // The operation's draws (latency, faults): keyed by its node and its number, which
         // counts the node's operations across restarts.
-        let mut rng = self.disk_keys[index].0.rng_of_word(id);
+        let mut rng = self.disk_keys[index].rng_of_word(id);
         let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut rng);
         for event in &submitted.events {
             self.count_fault(event.kind);
@@ -44,10 +44,9 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
     /// The node crashed: its disk keeps, loses or tears each unsynced operation.
     pub(super) fn crash_disk(&mut self, node: NodeId) {
         let index = node.index();
-        // The crash's outcomes: keyed by the node's crash number.
-        let (keys, crashes) = &mut self.disk_keys[index];
-        let mut rng = keys.rng_of_word(stream::CRASH_KEY | *crashes);
-        *crashes += 1;
+        // The crash's outcomes: keyed by the node and the crash's time (below 2^63 ns, 292
+        // years), so that removing another crash from a plan leaves this one's as they were.
+        let mut rng = self.disk_keys[index].rng_of_word(stream::CRASH_KEY | self.now);
         let events = self.disks[index].crash(&self.disk_config, &mut rng);
         for event in events {
             self.count_fault(event.kind);
