@@ -1,5 +1,17 @@
-//! Shrinking a failing plan (issue 15): fewer faults, fewer client operations, a shorter
-//! safety phase and a quieter network, for as long as the plan still fails the same way.
+//! Shrinking a failing plan (issue 15): fewer faults, fewer client operations, shorter phases,
+//! a quieter network and a smaller workload, for as long as the plan still fails the same way.
+//!
+//! The passes work on the plan as data. Coarse ones first, until none removes anything: drop
+//! faults (delta debugging), cut the safety phase, move the fault schedule earlier, zero the
+//! random message and disk faults, keep only the operations the run invoked, drop the
+//! operations of whole keys, drop operations (delta debugging over the run's invocations in
+//! order). Then finer ones: cut the liveness phase (unless the failure is a liveness one),
+//! shorten fault episodes, shrink clock jumps and drifts, narrow partitions, make latencies
+//! constant at their least, lower the workload's counts (servers, clients, processes, keys),
+//! and unpin the operations. Operations that stay are pinned to the times they ran at
+//! (`Script::at`), so removing others does not move them; a disk crash's outcomes are keyed by
+//! its time, so removing another crash leaves them as they were. Last, a 1-minimality check
+//! removes each remaining fault and operation alone.
 //!
 //! "The same way" is strict: the same outcome, the same checker, the same kind of message (its
 //! first line with the numbers masked) and, for a panic, the same location (`file:line`) as the
@@ -409,6 +421,9 @@ const COUNT_FIELDS: [&str; 7] = [
     "amount_max",
 ];
 
+/// Counts up to this are tried one by one after their bisection.
+const SMALL_COUNT_MAX: u64 = 32;
+
 /// The least delay a latency draws.
 fn least_latency(latency: &Latency) -> Duration {
     match *latency {
@@ -480,7 +495,8 @@ struct Shrinker<'a> {
     best: Plan,
     verdict: Verdict,
     size: Size,
-    /// The invocations of the best plan's run, in order; `None` after a panic (no history).
+    /// The invocations of the best plan's run, in order; `None` after a panic (no history)
+    /// or when the scenario's operations do not follow its history: then operations stay.
     invoked: Option<Vec<Invocation>>,
     progress: &'a mut dyn FnMut(u64, &Size),
 }
@@ -882,11 +898,25 @@ impl Shrinker<'_> {
             if count(&self.best).is_none() {
                 continue;
             }
-            changed |= self.lower(1, 1, &|plan| count(plan).unwrap_or(0), &|plan, value| {
+            let set = |plan: &mut Plan, value: u64| {
                 if let Some(object) = plan.workload.as_object_mut() {
                     object.insert(field.to_string(), value.into());
                 }
-            });
+            };
+            changed |= self.lower(1, 1, &|plan| count(plan).unwrap_or(0), &set);
+            // A failure need not be monotone in a count (a 25-node broadcast may fail with 2
+            // nodes and not with 13): small counts are also tried one by one, smallest first.
+            let now = count(&self.best).unwrap_or(0);
+            if now <= SMALL_COUNT_MAX {
+                for value in 2..now {
+                    let mut candidate = self.best.clone();
+                    set(&mut candidate, value);
+                    if self.try_plan(candidate) {
+                        changed = true;
+                        break;
+                    }
+                }
+            }
         }
         changed
     }

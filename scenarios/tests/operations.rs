@@ -4,7 +4,7 @@
 //! Method: wal-kv plans with a script, their histories read per process, compared with the
 //! unscripted run of the same seed; malformed scripts refused with the field named.
 
-use sim::api::ops::{Script, WrittenOp};
+use sim::api::ops::{Script, TimedOp, WrittenOp};
 use sim::history::EventKind;
 use sim::{Plan, TraceLevel};
 use std::collections::BTreeMap;
@@ -165,4 +165,58 @@ fn an_arrival_left_out_keeps_the_others_times() {
         error,
         "operations.written[0]: rpc-overload's arrivals run or not; none is written out"
     );
+}
+
+// Goal: an operation pinned to a time (`operations.at`) is invoked then, even when the
+// operations before it in its process are removed; rpc-overload's arrivals refuse pins.
+#[test]
+fn a_pinned_operation_keeps_its_time() {
+    let times = |plan: &Plan| -> Vec<(u64, i64)> {
+        let scenario = scenarios::find(&plan.scenario).unwrap();
+        let run = scenario.run(plan, TraceLevel::Hash).unwrap();
+        run.history
+            .iter()
+            .filter(|e| e.kind == EventKind::Invoke && e.process == 1)
+            .map(|e| (e.process, e.time.unwrap()))
+            .collect()
+    };
+    let mut plan = wal_kv(4);
+    plan.operations.only = BTreeMap::from([(1, vec![[0, 6]])]);
+    let plain = times(&plan);
+    assert_eq!(plain.len(), 6);
+    // Without operations 1 to 4, operation 5 comes earlier, unless it is pinned.
+    plan.operations.only = BTreeMap::from([(1, vec![[0, 1], [5, 6]])]);
+    let unpinned = times(&plan);
+    assert!(unpinned[1].1 < plain[5].1, "{unpinned:?} {plain:?}");
+    let at = sim::Instant::from_nanos(u64::try_from(plain[5].1).unwrap());
+    plan.operations.at = vec![TimedOp {
+        process: 1,
+        index: 5,
+        at,
+    }];
+    assert_eq!(times(&plan), vec![plain[0], plain[5]]);
+
+    let mut overload = scenarios::find("rpc-overload").unwrap().plan(1, None);
+    overload.operations.at = vec![TimedOp {
+        process: 0,
+        index: 0,
+        at,
+    }];
+    let scenario = scenarios::find("rpc-overload").unwrap();
+    let error = scenario.run(&overload, TraceLevel::Hash).err().unwrap();
+    assert!(error.starts_with("operations.at: "), "{error}");
+}
+
+// Goal: a plan cannot crash a client (its operations would be left without completions, and
+// the history checker would blame the protocol); the error says so.
+#[test]
+fn a_plan_cannot_crash_a_client() {
+    let mut plan = wal_kv(4);
+    plan.faults = vec![sim::ScheduledFault {
+        at: sim::Instant::from_nanos(1_000_000),
+        fault: sim::Fault::Crash(sim::api::NodeId(1)),
+    }];
+    let scenario = scenarios::find("wal-kv").unwrap();
+    let error = scenario.run(&plan, TraceLevel::Hash).err().unwrap();
+    assert!(error.contains("is a crash of n1, a client"), "{error}");
 }

@@ -90,7 +90,11 @@ fn wal_kv_ack_before_sync_shrinks_to_its_story() {
     let shrunk = shrink_seed("wal-kv", 0, Some("ack-before-sync"), 1000);
     assert_eq!(shrunk.verdict.checker.as_deref(), Some("linearizable"));
     assert!(shrunk.one_minimal, "checked 1-minimal");
-    assert_eq!(shrunk.after.faults, 1, "one crash: {:?}", shrunk.plan.faults);
+    assert_eq!(
+        shrunk.after.faults, 1,
+        "one crash: {:?}",
+        shrunk.plan.faults
+    );
     assert_eq!(shrunk.after.operations, 2, "a put and a get");
     assert!(
         shrunk.after.events < 100,
