@@ -519,11 +519,7 @@ impl BroadcastClient {
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let mean = self.config.think_mean;
-        let now = ctx.now();
-        let Some(pause) = self
-            .ops
-            .think(process, now, |key| ctx.keyed_rng(key).exponential(mean))
-        else {
+        let Some(pause) = self.ops.think_exponential(ctx, process, mean) else {
             return;
         };
         ctx.set_timer(pause, BroadcastTimer::Think { process });

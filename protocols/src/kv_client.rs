@@ -144,11 +144,7 @@ impl<P: KvProtocol> KvClient<P> {
 
     fn think(&mut self, ctx: &mut Context<'_, P::Message, ClientTimer>, process: usize) {
         let mean = self.config.think_mean;
-        let now = ctx.now();
-        let Some(pause) = self
-            .ops
-            .think(process, now, |key| ctx.keyed_rng(key).exponential(mean))
-        else {
+        let Some(pause) = self.ops.think_exponential(ctx, process, mean) else {
             return;
         };
         ctx.set_timer(pause, ClientTimer::Think { process });

@@ -132,11 +132,7 @@ impl IdClient {
 
     fn think(&mut self, ctx: &mut Context<'_, IdMessage, IdTimer>, process: usize) {
         let mean = self.config.think_mean;
-        let now = ctx.now();
-        let Some(pause) = self
-            .ops
-            .think(process, now, |key| ctx.keyed_rng(key).exponential(mean))
-        else {
+        let Some(pause) = self.ops.think_exponential(ctx, process, mean) else {
             return;
         };
         ctx.set_timer(pause, IdTimer::Think { process });

@@ -14,7 +14,7 @@
 //! removes each remaining fault and operation alone.
 //!
 //! "The same way" is strict: the same outcome, the same checker, the same kind of message (its
-//! first line with the numbers masked) and, for a panic, the same location (`file:line`) as the
+//! headline up to the first `:` or `;`, numbers masked) and, for a panic, the same location (`file:line`) as the
 //! original; a candidate that fails differently is not kept.
 //! Every candidate run counts against [`Options::runs_max`]; a candidate already tried (the
 //! runs are deterministic) is not run again. No wall clock, no threads: shrinking the same
@@ -127,7 +127,7 @@ pub struct Origin {
 struct Target {
     outcome: Outcome,
     checker: Option<String>,
-    /// The message's first line with its numbers masked ([`shape`]): one checker can fail in
+    /// The message's headline with its numbers masked ([`shape`]): one checker can fail in
     /// more than one way (rpc-overload's `recovery` fails before the spike or after it), and
     /// a shrink must not slide from one to the other.
     shape: String,
@@ -161,11 +161,14 @@ impl Target {
     }
 }
 
-/// A message's first line with each run of digits replaced by `#`: what kind of failure it
-/// tells, not its particulars (`id n2-0 was handed out twice: to process 14 at 0.005965s...`
-/// and the same with other ids, processes and times are one shape).
+/// A message's headline, up to its first `:` or `;`, with each run of digits replaced by `#`:
+/// what kind of failure it tells, not its particulars (`id n2-0 was handed out twice: to
+/// process 14 at 0.005965s...` and the same with other ids, processes and times are one
+/// shape, `id n#-# was handed out twice`; so are `...; the first, value 6, is missing on n1`
+/// and `...; the first, value 41, is missing on n1, n2`).
 fn shape(message: &str) -> String {
-    let line = message.lines().next().unwrap_or_default();
+    let first_line = message.lines().next().unwrap_or_default();
+    let line = first_line.split([':', ';']).next().unwrap_or_default();
     let mut shape = String::with_capacity(line.len());
     let mut in_number = false;
     for c in line.chars() {
@@ -481,6 +484,25 @@ fn without_node(partition: &Partition, at: usize) -> Option<Partition> {
             Some(Partition::OneWay { from, to })
         }
         Partition::Bridge { .. } => None,
+    }
+}
+
+/// Leaves out of `partition` the nodes numbered `count` and up.
+fn keep_nodes_below(partition: &mut Partition, count: u64) {
+    let keep = |nodes: &mut Vec<sim::api::NodeId>| nodes.retain(|n| u64::from(n.0) < count);
+    match partition {
+        Partition::Groups(groups) => {
+            groups.iter_mut().for_each(keep);
+            groups.retain(|group| !group.is_empty());
+        }
+        Partition::OneWay { from, to } => {
+            keep(from);
+            keep(to);
+        }
+        Partition::Bridge { left, right, .. } => {
+            keep(left);
+            keep(right);
+        }
     }
 }
 
@@ -902,6 +924,15 @@ impl Shrinker<'_> {
                 if let Some(object) = plan.workload.as_object_mut() {
                     object.insert(field.to_string(), value.into());
                 }
+                // Fewer servers: the partitions leave out the nodes that are gone (the
+                // clients, numbered after the servers, move down and stay out of them).
+                if field == "servers" {
+                    for scheduled in &mut plan.faults {
+                        if let Fault::Partition(partition) = &mut scheduled.fault {
+                            keep_nodes_below(partition, value);
+                        }
+                    }
+                }
             };
             changed |= self.lower(1, 1, &|plan| count(plan).unwrap_or(0), &set);
             // A failure need not be monotone in a count (a 25-node broadcast may fail with 2
@@ -1099,7 +1130,11 @@ mod tests {
     fn a_shape_masks_the_numbers_of_the_first_line() {
         assert_eq!(
             shape("no recovery within 5s of the spike's end at 7.269000s: 0 of 0 calls\nmore"),
-            "no recovery within #s of the spike's end at #.#s: # of # calls"
+            "no recovery within #s of the spike's end at #.#s"
+        );
+        assert_eq!(
+            shape("1 of 2 values are missing; the first, value 6, is missing on n1, n2"),
+            shape("1 of 1 values are missing; the first, value 41, is missing on n3")
         );
         assert_ne!(
             shape("second 0 before the spike was unhealthy (96 of 106 calls ok)"),

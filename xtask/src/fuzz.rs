@@ -351,9 +351,15 @@ fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
 
 /// Shrinks the lowest failing seed of `summary`, if any, and prints the shrunk plan's replay
 /// line under the seed's. A shrunk plan already on file with the same contents (the search is
-/// deterministic) is kept; another file of that name is replaced only with `--force`.
+/// deterministic) is kept; another file of that name is replaced only with `--force`. A
+/// nondeterministic seed is no failure of one run, and is not shrunk.
 fn shrink_lowest(args: &Args, summary: &TargetSummary) -> Result<(), String> {
-    let Some(failure) = summary.failures.iter().min_by_key(|f| f.seed) else {
+    let Some(failure) = summary
+        .failures
+        .iter()
+        .filter(|f| f.outcome != sim::Outcome::Nondeterminism)
+        .min_by_key(|f| f.seed)
+    else {
         return Ok(());
     };
     let scenario = match &args.scenario_file {

@@ -242,11 +242,7 @@ impl CounterClient {
 
     fn think(&mut self, ctx: &mut Ctx<'_>, process: usize) {
         let mean = self.config.think_mean;
-        let now = ctx.now();
-        let Some(pause) = self
-            .ops
-            .think(process, now, |key| ctx.keyed_rng(key).exponential(mean))
-        else {
+        let Some(pause) = self.ops.think_exponential(ctx, process, mean) else {
             return;
         };
         ctx.set_timer(pause, CounterTimer::Think { process });

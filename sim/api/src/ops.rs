@@ -10,6 +10,7 @@
 //!
 //! A client walks its processes' operations with an [`OpCursor`].
 
+use crate::node::Context;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -257,6 +258,19 @@ impl OpCursor {
         Some(match self.at.get(&(id, index)) {
             Some(at) => at.saturating_since(now),
             None => draw(op_key(id, index, OpDraw::Think)),
+        })
+    }
+
+    /// [`OpCursor::think`] as closed-loop clients think: an exponential pause of mean `mean`,
+    /// drawn from `ctx`'s keyed randomness.
+    pub fn think_exponential<M, T, O>(
+        &self,
+        ctx: &Context<'_, M, T, O>,
+        process: usize,
+        mean: Duration,
+    ) -> Option<Duration> {
+        self.think(process, ctx.now(), |key| {
+            ctx.keyed_rng(key).exponential(mean)
         })
     }
 
