@@ -376,26 +376,9 @@ fn ranges_of(indices: &[u64]) -> Vec<[u64; 2]> {
 /// longer run are dropped.
 fn with_operations(plan: &Plan, process: u64, indices: &[u64]) -> Plan {
     let mut candidate = plan.clone();
-    candidate
-        .operations
-        .only
-        .insert(process, ranges_of(indices));
-    let script = &candidate.operations;
-    let written = script
-        .written
-        .iter()
-        .filter(|op| script.runs(op.process, op.index))
-        .cloned()
-        .collect();
-    candidate.operations.written = written;
-    let script = &candidate.operations;
-    let at = script
-        .at
-        .iter()
-        .filter(|op| script.runs(op.process, op.index))
-        .cloned()
-        .collect();
-    candidate.operations.at = at;
+    let script = &mut candidate.operations;
+    script.only.insert(process, ranges_of(indices));
+    script.retain_running();
     candidate
 }
 

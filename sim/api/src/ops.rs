@@ -89,8 +89,8 @@ impl Script {
         (ranges + self.written.len() + self.at.len()) as u64
     }
 
-    /// Checks the ranges (nonempty, increasing, apart) and that each written operation is one
-    /// that runs, once; errors name the field.
+    /// Checks the ranges (nonempty, increasing, apart) and that each written or pinned
+    /// operation is one that runs, once; errors name the field.
     pub fn validate(&self) -> Result<(), String> {
         for (process, ranges) in &self.only {
             let mut end = 0;
@@ -104,37 +104,54 @@ impl Script {
                 end = to;
             }
         }
-        let mut pinned = std::collections::BTreeSet::new();
-        for (i, op) in self.at.iter().enumerate() {
-            if !self.runs(op.process, op.index) {
-                return Err(format!(
-                    "operations.at[{i}]: operation {} of process {} does not run",
-                    op.index, op.process
-                ));
-            }
-            if !pinned.insert((op.process, op.index)) {
-                return Err(format!(
-                    "operations.at[{i}]: operation {} of process {} is pinned twice",
-                    op.index, op.process
-                ));
-            }
-        }
+        self.check_each(
+            "written",
+            "written",
+            self.written.iter().map(|op| (op.process, op.index)),
+        )?;
+        self.check_each(
+            "at",
+            "pinned",
+            self.at.iter().map(|op| (op.process, op.index)),
+        )?;
+        Ok(())
+    }
+
+    /// Checks that each operation `entries` (of the list `field`) names runs, once.
+    fn check_each(
+        &self,
+        field: &str,
+        verb: &str,
+        entries: impl Iterator<Item = (u64, u64)>,
+    ) -> Result<(), String> {
         let mut seen = std::collections::BTreeSet::new();
-        for (i, op) in self.written.iter().enumerate() {
-            if !self.runs(op.process, op.index) {
+        for (i, (process, index)) in entries.enumerate() {
+            if !self.runs(process, index) {
                 return Err(format!(
-                    "operations.written[{i}]: operation {} of process {} does not run",
-                    op.index, op.process
+                    "operations.{field}[{i}]: operation {index} of process {process} does not run"
                 ));
             }
-            if !seen.insert((op.process, op.index)) {
+            if !seen.insert((process, index)) {
                 return Err(format!(
-                    "operations.written[{i}]: operation {} of process {} is written twice",
-                    op.index, op.process
+                    "operations.{field}[{i}]: operation {index} of process {process} is {verb} twice"
                 ));
             }
         }
         Ok(())
+    }
+
+    /// Drops the written and pinned entries of operations that no longer run.
+    pub fn retain_running(&mut self) {
+        let written = std::mem::take(&mut self.written);
+        self.written = written
+            .into_iter()
+            .filter(|op| self.runs(op.process, op.index))
+            .collect();
+        let at = std::mem::take(&mut self.at);
+        self.at = at
+            .into_iter()
+            .filter(|op| self.runs(op.process, op.index))
+            .collect();
     }
 
     /// The script cut into `parts` consecutive blocks of `per_part` processes each (block `i`
