@@ -10,7 +10,9 @@
 //! constant at their least, lower the workload's counts (servers, clients, processes, keys),
 //! and unpin the operations. Operations that stay are pinned to the times they ran at
 //! (`Script::at`), so removing others does not move them; a disk crash's outcomes are keyed by
-//! its time, so removing another crash leaves them as they were. Last, a 1-minimality check
+//! its time, and a disk operation's draws by its incarnation's start and its number there, so
+//! removing another crash, or the operations of an earlier incarnation, leaves them as they
+//! were. Last, a 1-minimality check
 //! removes each remaining fault and operation alone.
 //!
 //! "The same way" is strict: the same outcome, the same checker, the same kind of message (its

@@ -94,24 +94,24 @@ fn without_a_violation_the_scenarios_verdict_stands() {
 }
 
 // Goal: a built-in scenario's online checker fails the run where the violation happened.
-// Method: wal-kv with its torn-length bug, seed 370, whose first recovery that finds the
-// acknowledged log damaged comes at 2.92 s; the run stops there.
+// Method: wal-kv with its torn-length bug, seed 487, whose first recovery that finds the
+// acknowledged log damaged comes at 3.86 s; the run stops there.
 #[test]
 fn wal_kv_fails_at_the_recovery_that_finds_its_log_damaged() {
     let scenario = scenarios::find("wal-kv").expect("wal-kv exists");
-    let plan = scenario.plan(370, Some("trust-torn-length"));
+    let plan = scenario.plan(487, Some("trust-torn-length"));
     let run = scenario
         .run(&plan, sim::TraceLevel::Record)
         .expect("a valid plan");
     let verdict = &run.report.verdict;
     assert_eq!(
         verdict.headline(),
-        "safety [log-intact at 2.923987s on n0 (trace event 4412)]: recovery found the \
+        "safety [log-intact at 3.860146s on n0 (trace event 866)]: recovery found the \
          acknowledged log damaged, but this disk only loses unsynced writes"
     );
-    assert_eq!(run.report.virtual_time, Duration::from_nanos(2_923_987_806));
-    let record = &run.trace.records()[4412];
-    assert_eq!((record.node, record.time_nanos), (0, 2_923_987_806));
+    assert_eq!(run.report.virtual_time, Duration::from_nanos(3_860_146_617));
+    let record = &run.trace.records()[866];
+    assert_eq!((record.node, record.time_nanos), (0, 3_860_146_617));
     assert!(
         matches!(&record.event, sim::TraceEvent::Observe { observation }
             if observation.starts_with("Recovered {") && observation.contains("damaged: true")),

@@ -1,14 +1,16 @@
 //! Goal: a run's per-event draws depend on keys, not on what was drawn before. Two runs of one
 //! seed whose plans differ (one fault removed) draw the same for the k-th message on any link
-//! (loss, duplication, latency) and for the k-th operation of any node's disk (latency, write
-//! errors), however differently the runs went otherwise.
+//! (loss, duplication, latency) and for the k-th operation of any node's disk in an
+//! incarnation that started at the same time (latency, write errors), however differently
+//! the runs went otherwise.
 //!
 //! Method: four chatty servers send to every peer and write to their disk every few
-//! milliseconds, over a lossy, duplicating network with disk write errors, through a random
-//! schedule of partitions, crashes and restarts. The run is repeated with one fault of the
-//! schedule left out, and every draw both runs made is read back from their traces and
-//! compared: a message's fate where neither run cut it by a partition, a disk operation's
-//! latency and result where both completed it.
+//! milliseconds, and write once more for every message they receive, over a lossy,
+//! duplicating network with disk write errors, through a random schedule of partitions,
+//! crashes and restarts. The run is repeated with one fault of the schedule left out, and
+//! every draw both runs made is read back from their traces and compared: a message's fate
+//! where neither run cut it by a partition, a disk operation's latency and result where both
+//! completed it.
 
 use proptest::prelude::*;
 use sim::{
@@ -37,7 +39,13 @@ impl Node for Chatter {
         ctx.set_timer(Duration::from_millis(1), ());
     }
 
-    fn on_message(&mut self, _: &mut Context<'_, u64, ()>, _: NodeId, _: u64) {}
+    fn on_message(&mut self, ctx: &mut Context<'_, u64, ()>, _: NodeId, message: u64) {
+        ctx.disk(DiskOp::Write {
+            file: "received".to_string(),
+            offset: 0,
+            data: message.to_le_bytes().to_vec(),
+        });
+    }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, u64, ()>, _: ()) {
         let peers: Vec<NodeId> = ctx.peers().collect();
@@ -68,12 +76,16 @@ enum Fate {
     Arrived(Vec<u64>),
 }
 
-/// The draws a run's trace shows: per link, the fate of its k-th message; per node, the
-/// latency and result of its k-th disk operation.
+/// A disk operation as its draws are keyed: node, incarnation start (ns), index in it.
+type DiskKey = (u32, u64, u64);
+
+/// The draws a run's trace shows: per link, the fate of its k-th message; per node and
+/// start time of an incarnation, the latency and result of the incarnation's k-th disk
+/// operation.
 #[derive(Default)]
 struct Draws {
     messages: BTreeMap<(u32, u32), Vec<Fate>>,
-    disk: BTreeMap<(u32, u64), (u64, String)>,
+    disk: BTreeMap<DiskKey, (u64, String)>,
 }
 
 fn run(seed: u64, faults: &[(Instant, Fault)]) -> Draws {
@@ -106,7 +118,10 @@ fn draws(records: &[sim::TraceRecord]) -> Draws {
     // Message id -> (link, index on the link, send time).
     let mut sent: BTreeMap<u64, ((u32, u32), usize, u64)> = BTreeMap::new();
     let mut out = Draws::default();
-    let mut submitted: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+    // Disk operation (node, id) -> (its key, submit time).
+    let mut submitted: BTreeMap<(u32, u64), (DiskKey, u64)> = BTreeMap::new();
+    // Per node: when its incarnation started, and its disk operations since.
+    let mut incarnation: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for record in records {
         let (time, node) = (record.time_nanos, record.node);
         match &record.event {
@@ -134,12 +149,17 @@ fn draws(records: &[sim::TraceRecord]) -> Draws {
                     fate => panic!("delivered after {fate:?}"),
                 }
             }
+            TraceEvent::Start { .. } => {
+                incarnation.insert(node, (time, 0));
+            }
             TraceEvent::DiskSubmit { id, .. } => {
-                submitted.insert((node, *id), time);
+                let (start, count) = incarnation.get_mut(&node).expect("started");
+                submitted.insert((node, *id), ((node, *start, *count), time));
+                *count += 1;
             }
             TraceEvent::DiskComplete { id, result } => {
-                let latency = time - submitted[&(node, *id)];
-                out.disk.insert((node, *id), (latency, result.clone()));
+                let (key, at) = submitted[&(node, *id)];
+                out.disk.insert(key, (time - at, result.clone()));
             }
             _ => {}
         }
@@ -186,8 +206,9 @@ fn compare(a: &Draws, b: &Draws) -> Result<usize, String> {
         if let Some(draw_b) = b.disk.get(op) {
             if draw_a != draw_b {
                 return Err(format!(
-                    "disk operation {} of n{}: {draw_a:?} in one run, {draw_b:?} in the other",
-                    op.1, op.0
+                    "disk operation {} of n{} since {}ns: {draw_a:?} in one run, {draw_b:?} in \
+                     the other",
+                    op.2, op.0, op.1
                 ));
             }
             compared += 1;
@@ -238,11 +259,11 @@ proptest! {
     }
 }
 
-// Node 1 crashes at 100 ms and restarts at 150 ms in one run, not in the other: its later
-// messages and disk operations happen at other times and after other draws in the two runs,
-// and still draw the same.
+// Node 1 crashes at 100 ms and restarts at 150 ms in one run, not in the other: the other
+// nodes' messages and disk operations, and node 1's messages, happen at other times and after
+// other draws in the two runs, and still draw the same.
 #[test]
-fn a_crash_removed_leaves_the_later_draws_alone() {
+fn a_crash_removed_leaves_the_other_draws_alone() {
     let at = |ms| Instant::ZERO + Duration::from_millis(ms);
     let crash = [
         (at(100), Fault::Crash(NodeId(1))),
@@ -250,10 +271,41 @@ fn a_crash_removed_leaves_the_later_draws_alone() {
     ];
     let (with, without) = (run(3, &crash), run(3, &[]));
     let compared = compare(&with, &without).unwrap();
-    let late_ops = with.disk.keys().filter(|(node, _)| *node == 1).count();
+    assert!(compared > 1000, "{compared} draws");
+}
+
+// Node 1 is cut off from 20 ms to 80 ms in one run only, so it receives, and writes, less
+// before its crash at 100 ms; its incarnation that starts at 150 ms draws the same in both
+// runs (a disk operation keyed by the node's operations so far would not).
+#[test]
+fn operations_removed_before_a_restart_leave_the_later_incarnation_alone() {
+    let at = |ms| Instant::ZERO + Duration::from_millis(ms);
+    let rest = vec![NodeId(0), NodeId(2), NodeId(3)];
+    let cut = Fault::Partition(Partition::Groups(vec![vec![NodeId(1)], rest]));
+    let crash = [
+        (at(100), Fault::Crash(NodeId(1))),
+        (at(150), Fault::Restart(NodeId(1))),
+    ];
+    let with = run(
+        5,
+        &[&[(at(20), cut), (at(80), Fault::Heal)][..], &crash].concat(),
+    );
+    let without = run(5, &crash);
+    compare(&with, &without).unwrap();
+    let before = |d: &Draws| d.disk.keys().filter(|k| k.0 == 1 && k.1 == 0).count();
     assert!(
-        compared > 1000 && late_ops > 80,
-        "{compared} draws, {late_ops} disk operations"
+        before(&with) < before(&without),
+        "fewer operations before the crash"
+    );
+    let restarted = at(150).as_nanos();
+    let later = with
+        .disk
+        .keys()
+        .filter(|k| k.0 == 1 && k.1 == restarted && without.disk.contains_key(k))
+        .count();
+    assert!(
+        later > 50,
+        "{later} operations of the later incarnation compared"
     );
 }
 

@@ -120,7 +120,7 @@ fn unique_ids_counter_resets_on_restart() {
 #[test]
 fn wal_kv_crash_and_recovery() {
     // A write-ahead-logged node crashes with a batch of records in flight: the unsynced write
-    // is torn (15 of its 28 bytes reach the disk), and recovery replays the four acknowledged
+    // is torn (15 of its 56 bytes reach the disk), and recovery replays the four acknowledged
     // records, cuts the torn tail and serves again.
     let mut plan = short_plan(
         "wal-kv",
@@ -147,7 +147,7 @@ fn wal_kv_crash_and_recovery() {
     ];
     let text = render(&plan);
     assert!(
-        text.contains("torn-write wal @113: 15 of 28 bytes"),
+        text.contains("torn-write wal @113: 15 of 56 bytes"),
         "{text}"
     );
     assert!(text.contains("recovered 4 records"), "{text}");

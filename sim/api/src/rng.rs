@@ -84,13 +84,14 @@ pub mod stream {
     pub const NETWORK: u64 = 1;
     pub const PLAN: u64 = 2;
     pub const NODE_BASE: u64 = 1 << 62;
-    /// Each node's disk draws from `DISK_BASE + node`, keyed by the operation's number (or,
-    /// for a crash's outcomes, by `CRASH_KEY | the crash's time in nanoseconds`).
+    /// Each node's disk draws from `DISK_BASE + node`, keyed `[start, k]` for the k-th
+    /// operation of the incarnation that started at `start` (nanoseconds), or, for a crash's
+    /// outcomes, by `CRASH_KEY | the crash's time in nanoseconds`.
     pub const DISK_BASE: u64 = 1 << 61;
     /// Each node's keyed draws (`Context::keyed_rng`) come from `KEYED_BASE + node`.
     pub const KEYED_BASE: u64 = 1 << 60;
-    /// The keys of a disk's crash outcomes: `CRASH_KEY | the crash's time in nanoseconds` (an operation's key is its
-    /// number, below 2^63).
+    /// The keys of a disk's crash outcomes: `CRASH_KEY | the crash's time in nanoseconds` (a
+    /// one-word key; the operations' keys have two words).
     pub const CRASH_KEY: u64 = 1 << 63;
 }
 

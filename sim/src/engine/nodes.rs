@@ -74,6 +74,11 @@ pub(crate) struct NodeState {
     pub(super) is_client: bool,
     /// The next disk operation's id (ids are unique per node across restarts).
     pub(super) next_io: u64,
+    /// When the incarnation started, and its disk operations so far: a disk operation's draws
+    /// are keyed by the two, so that removing operations of an earlier incarnation leaves a
+    /// later one's as they were.
+    pub(super) started_at: u64,
+    pub(super) io_since_start: u64,
     pub(super) clock: Clock,
     /// Slots of events that arrived while the node was paused, in arrival order.
     pub(super) deferred: Vec<u32>,
@@ -89,6 +94,8 @@ impl NodeState {
             started: false,
             is_client,
             next_io: 0,
+            started_at: 0,
+            io_since_start: 0,
             clock: Clock {
                 base_global: 0,
                 base_local: 0,
@@ -164,6 +171,8 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         let state = &mut core.nodes[node as usize];
         state.started = true;
         state.status = Status::Up;
+        state.started_at = core.now;
+        state.io_since_start = 0;
         let incarnation = state.incarnation;
         core.trace.start(core.now, node, incarnation);
         CURRENT.with(|c| c.set((core.now, node)));

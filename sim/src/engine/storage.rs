@@ -18,9 +18,12 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
             && (faults.unlimited
                 || self.disk_faulty.contains(&node.0)
                 || self.disk_faulty.len() < faults.nodes_max as usize);
-        // The operation's draws (latency, faults): keyed by its node and its number, which
-        // counts the node's operations across restarts.
-        let mut rng = self.disk_keys[index].rng_of_word(id);
+        // The operation's draws (latency, faults): keyed by its node, when its incarnation
+        // started and its number in the incarnation.
+        let state = &mut self.nodes[index];
+        let key = [state.started_at, state.io_since_start];
+        state.io_since_start += 1;
+        let mut rng = self.disk_keys[index].rng(key);
         let submitted = self.disks[index].submit(&op, &self.disk_config, faulty, &mut rng);
         for event in &submitted.events {
             self.count_fault(event.kind);
