@@ -68,8 +68,9 @@ pub fn draw_faults(
 
 /// Rejects a plan whose faults name nodes the simulation does not have, or crash, restart or
 /// start a client (a crashed client would leave its operations without completions, and the
-/// history checkers would blame the protocol for it): edited and shrunk plans are user input,
-/// and deserve an error rather than a panic or a false verdict.
+/// history checkers would blame the protocol for it), or move a client's clock (operations
+/// pinned to a time, `operations.at`, are pinned on the run's clock): edited and shrunk plans
+/// are user input, and deserve an error rather than a panic or a false verdict.
 pub fn validate_faults<M: Message, T: Timer, O: Observation>(
     plan: &Plan,
     sim: &Simulation<M, T, O>,
@@ -85,12 +86,17 @@ pub fn validate_faults<M: Message, T: Timer, O: Observation>(
                 node_count - 1
             ));
         }
-        if let sim::Fault::Crash(node) | sim::Fault::Restart(node) | sim::Fault::Start(node) = fault
+        if let sim::Fault::Crash(node)
+        | sim::Fault::Restart(node)
+        | sim::Fault::Start(node)
+        | sim::Fault::ClockJump { node, .. }
+        | sim::Fault::ClockDrift { node, .. } = fault
             && !servers.contains(node)
         {
             return Err(format!(
-                "fault at {} is a {} of {node}, a client: clients are not crashed, restarted or \
-                 started by a plan (their operations would be left without completions)",
+                "fault at {} is a {} of {node}, a client: a plan does not crash, restart or \
+                 start a client (its operations would be left without completions), nor move \
+                 its clock (its pinned operations would move with it)",
                 scheduled.at,
                 fault.kind()
             ));

@@ -81,6 +81,11 @@ pub struct Shrunk {
     /// Whether removing any single remaining fault or operation was checked to make the
     /// failure go away.
     pub one_minimal: bool,
+    /// Whether operations were removed and checked: only where the run has a history that
+    /// says which ran ([`Scenario::operations_follow_history`], and no panic).
+    pub operations_checked: bool,
+    /// Whether `progress` stopped the search before its budget ran out.
+    pub stopped: bool,
 }
 
 impl Shrunk {
@@ -203,12 +208,13 @@ fn panic_location(verdict: &Verdict) -> String {
 /// Shrinks a failing plan. Errors when the plan is malformed, is another scenario's, or does
 /// not fail. The scenario is `'static` (as [`crate::find`] gives it) because runs go through
 /// [`crate::runner::execute`], which catches panics.
-/// `progress` is called after every candidate run with the runs so far and the current size.
+/// `progress` is called after every candidate run with the runs so far and the current size;
+/// returning false stops the search there (a user's Ctrl-C), with the smallest plan so far.
 pub fn shrink(
     scenario: &'static dyn Scenario,
     plan: &Plan,
     options: &Options,
-    progress: &mut dyn FnMut(u64, &Size),
+    progress: &mut dyn FnMut(u64, &Size) -> bool,
 ) -> Result<Shrunk, String> {
     if plan.scenario != scenario.name() {
         return Err(format!(
@@ -243,6 +249,7 @@ pub fn shrink(
             .filter(|_| scenario.operations_follow_history())
             .map(invocations),
         progress,
+        stopped: false,
     };
     let one_minimal = shrinker.shrink();
     Ok(Shrunk {
@@ -252,6 +259,8 @@ pub fn shrink(
         before,
         after: shrinker.size,
         one_minimal,
+        operations_checked: shrinker.invoked.is_some(),
+        stopped: shrinker.stopped,
     })
 }
 
@@ -307,34 +316,65 @@ fn invocation_times(plan: &Plan, invoked: &[Invocation]) -> BTreeMap<(u64, u64),
         .collect()
 }
 
-/// `plan` without the operations `gone` (process, index) of the processes its script
-/// restricts (the others run every operation they draw), and every operation left that has a
-/// time in `times` pinned to it: removing an operation would otherwise move its process's
-/// later ones earlier, and a failure that needs an operation just before a crash would be
-/// lost to the shift.
+/// `plan` without the operations `gone` (process, index), and every operation left that has
+/// a time in `times` pinned to it (with no times, the pins it had stay): removing an
+/// operation would otherwise move its process's later ones earlier, and a failure that needs
+/// an operation just before a crash would be lost to the shift. Works on the ranges, never on
+/// the indices they hold, which may run to `u64::MAX`.
 fn without_operations(
     plan: &Plan,
     gone: &BTreeSet<(u64, u64)>,
     times: &BTreeMap<(u64, u64), Instant>,
 ) -> Plan {
     let mut candidate = plan.clone();
-    for (process, indices) in restricted(plan) {
-        if indices.iter().any(|&i| gone.contains(&(process, i))) {
-            let left: Vec<u64> = indices
-                .into_iter()
-                .filter(|&i| !gone.contains(&(process, i)))
-                .collect();
-            candidate = with_operations(&candidate, process, &left);
+    let script = &mut candidate.operations;
+    let mut by_process: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for &(process, index) in gone {
+        by_process.entry(process).or_default().push(index);
+    }
+    for (process, indices) in by_process {
+        let ranges = script.only.get(&process).cloned();
+        let ranges = ranges.unwrap_or_else(|| vec![[0, u64::MAX]]);
+        script
+            .only
+            .insert(process, ranges_without(&ranges, &indices));
+    }
+    script.retain_running();
+    if !times.is_empty() {
+        let pinned = times
+            .iter()
+            .filter(|((process, index), _)| script.runs(*process, *index))
+            .map(|(&(process, index), &at)| TimedOp { process, index, at })
+            .collect();
+        script.at = pinned;
+    }
+    candidate
+}
+
+/// `ranges` (increasing, apart) without `indices` (increasing).
+fn ranges_without(ranges: &[[u64; 2]], indices: &[u64]) -> Vec<[u64; 2]> {
+    let mut left = Vec::with_capacity(ranges.len() + indices.len());
+    let mut next = indices.iter().copied().peekable();
+    for &[from, to] in ranges {
+        let mut start = from;
+        while let Some(&index) = next.peek() {
+            if index >= to {
+                break;
+            }
+            next.next();
+            if index < start {
+                continue;
+            }
+            if index > start {
+                left.push([start, index]);
+            }
+            start = index + 1;
+        }
+        if start < to {
+            left.push([start, to]);
         }
     }
-    let script = &candidate.operations;
-    let pinned = times
-        .iter()
-        .filter(|((process, index), _)| script.runs(*process, *index))
-        .map(|(&(process, index), &at)| TimedOp { process, index, at })
-        .collect();
-    candidate.operations.at = pinned;
-    candidate
+    left
 }
 
 fn size_of(plan: &Plan, run: Option<&crate::Run>) -> Size {
@@ -382,18 +422,6 @@ fn with_operations(plan: &Plan, process: u64, indices: &[u64]) -> Plan {
     script.only.insert(process, ranges_of(indices));
     script.retain_running();
     candidate
-}
-
-/// The processes the plan restricts, with the indices each runs (finite: `only` lists them).
-fn restricted(plan: &Plan) -> Vec<(u64, Vec<u64>)> {
-    plan.operations
-        .only
-        .iter()
-        .map(|(&process, ranges)| {
-            let indices = ranges.iter().flat_map(|&[from, to]| from..to).collect();
-            (process, indices)
-        })
-        .collect()
 }
 
 /// Workload fields that count something (nodes, clients, processes, keys, the range of
@@ -505,12 +533,14 @@ struct Shrinker<'a> {
     /// The invocations of the best plan's run, in order; `None` after a panic (no history)
     /// or when the scenario's operations do not follow its history: then operations stay.
     invoked: Option<Vec<Invocation>>,
-    progress: &'a mut dyn FnMut(u64, &Size),
+    progress: &'a mut dyn FnMut(u64, &Size) -> bool,
+    /// `progress` asked to stop.
+    stopped: bool,
 }
 
 impl Shrinker<'_> {
     fn exhausted(&self) -> bool {
-        self.runs >= self.runs_max
+        self.runs >= self.runs_max || self.stopped
     }
 
     /// Runs a candidate; keeps it (and returns true) if it still fails the same way.
@@ -552,7 +582,9 @@ impl Shrinker<'_> {
                 false
             }
         };
-        (self.progress)(self.runs, &self.size);
+        if !(self.progress)(self.runs, &self.size) {
+            self.stopped = true;
+        }
         Some(kept)
     }
 
@@ -939,8 +971,7 @@ impl Shrinker<'_> {
 
     /// Moves the whole fault schedule and the end of the safety phase earlier by the same
     /// amount (at most the first fault's time), bisecting the amount: fewer operations run
-    /// before the faults, which removing operations cannot achieve (an operation removed
-    /// moves its process's later ones earlier, not the faults).
+    /// before the faults, with the operations' own draws unchanged.
     fn advance_faults(&mut self) -> bool {
         let Some(first) = self.best.faults.first() else {
             return false;
@@ -1047,18 +1078,18 @@ impl Shrinker<'_> {
                 return Some(false);
             }
         }
-        // Each operation removed as the operations passes remove them: the others pinned to
-        // their times.
-        let times = match &self.invoked {
-            Some(invoked) => invocation_times(&self.best, invoked),
-            None => BTreeMap::new(),
+        // Each operation the run invoked, removed as the operations passes remove them: the
+        // others pinned to their times. Without a history (a panic, or operations that do not
+        // follow it) operations are not removed, and not checked.
+        let Some(invoked) = &self.invoked else {
+            return Some(true);
         };
-        for (process, indices) in restricted(&self.best) {
-            for index in indices {
-                let gone = BTreeSet::from([(process, index)]);
-                if self.attempt(without_operations(&self.best, &gone, &times))? {
-                    return Some(false);
-                }
+        let times = invocation_times(&self.best, invoked);
+        let ops: Vec<(u64, u64)> = times.keys().copied().collect();
+        for op in ops {
+            let gone = BTreeSet::from([op]);
+            if self.attempt(without_operations(&self.best, &gone, &times))? {
+                return Some(false);
             }
         }
         Some(true)
@@ -1125,6 +1156,20 @@ mod tests {
             shape("second 0 before the spike was unhealthy (96 of 106 calls ok)"),
             shape("no recovery within 5s of the spike's end at 7.269000s")
         );
+    }
+
+    #[test]
+    fn ranges_lose_single_indices_without_expanding() {
+        let all = [[0, u64::MAX]];
+        assert_eq!(
+            ranges_without(&all, &[0, 5, 6]),
+            vec![[1, 5], [7, u64::MAX]]
+        );
+        assert_eq!(
+            ranges_without(&[[2, 4], [8, 10]], &[1, 3, 8, 9, 12]),
+            vec![[2, 3]]
+        );
+        assert_eq!(ranges_without(&[[2, 4]], &[]), vec![[2, 4]]);
     }
 
     #[test]

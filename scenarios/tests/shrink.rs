@@ -16,6 +16,7 @@ fn shrink_seed(scenario: &str, seed: u64, bug: Option<&str>, runs_max: u64) -> S
             calls += 1;
             assert!(runs > last_runs, "runs only grow");
             last_runs = runs;
+            true
         },
     )
     .expect("the plan fails and shrinks");
@@ -120,11 +121,28 @@ fn wal_kv_trust_torn_length_shrinks() {
     );
 }
 
+// A user's Ctrl-C: progress asks to stop, and the search stops at once with the smallest
+// plan so far, which still fails the same way.
+#[test]
+fn progress_can_stop_the_search() {
+    let scenario = scenarios::find("unique-ids").expect("built in");
+    let plan = scenario.plan(0, Some("counter-resets-on-restart"));
+    let shrunk = shrink(scenario, &plan, &Options::default(), &mut |runs, _| {
+        runs < 5
+    })
+    .expect("it fails");
+    assert!(shrunk.stopped);
+    assert_eq!(shrunk.runs, 5);
+    assert!(!shrunk.one_minimal);
+    let run = scenario.run(&shrunk.plan, sim::TraceLevel::Hash).unwrap();
+    assert_eq!(run.report.verdict, shrunk.verdict);
+}
+
 #[test]
 fn a_passing_plan_is_refused() {
     let scenario = scenarios::find("echo").expect("built in");
     let plan = scenario.plan(0, None);
-    let error = shrink(scenario, &plan, &Options::default(), &mut |_, _| {})
+    let error = shrink(scenario, &plan, &Options::default(), &mut |_, _| true)
         .expect_err("nothing to shrink");
     assert!(error.contains("does not fail"), "{error}");
 }
@@ -136,6 +154,6 @@ fn a_plan_for_another_scenario_is_refused() {
         .expect("built in")
         .plan(0, Some("counter-resets-on-restart"));
     let error =
-        shrink(scenario, &plan, &Options::default(), &mut |_, _| {}).expect_err("wrong scenario");
+        shrink(scenario, &plan, &Options::default(), &mut |_, _| true).expect_err("wrong scenario");
     assert!(error.contains("not `echo`"), "{error}");
 }

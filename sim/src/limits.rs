@@ -23,7 +23,7 @@
 //! | other workload durations | at most [`PHASE_MAX`]; service times at most [`LATENCY_MAX`] |
 //! | rates (operations a second) | 1 to [`RATE_MAX`] |
 //! | plan files | at most [`PLAN_BYTES_MAX`] (64 MiB) |
-//! | a plan's `operations` (ranges and written operations) | at most [`SCRIPT_ENTRIES_MAX`] |
+//! | a plan's `operations` (ranges, written and pinned operations) | at most [`SCRIPT_ENTRIES_MAX`] |
 //! | observations a run keeps (the engine's own bound) | at most [`OBSERVATIONS_MAX`]; past it the run halts, which reports as a liveness failure naming the limit |
 
 use crate::time::Duration;

@@ -292,7 +292,7 @@ impl Plan {
             }
         }
         limits::count(
-            "operations: its ranges and written operations",
+            "operations: its ranges, written and pinned operations",
             self.operations.entries(),
             0,
             limits::SCRIPT_ENTRIES_MAX,

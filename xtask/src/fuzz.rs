@@ -277,13 +277,6 @@ fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i
     }
     println!("{}", last_line(&file, args, shard));
     let _ = std::io::stdout().flush();
-    let shrunk = if args.shrink {
-        file.scenarios
-            .iter()
-            .try_for_each(|summary| shrink_lowest(args, summary))
-    } else {
-        Ok(())
-    };
     let written = args.json.as_ref().map_or(Ok(()), |path| {
         crate::files::write_new(path, file.to_json().as_bytes(), args.force)
     });
@@ -292,8 +285,28 @@ fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i
     } else {
         Ok(())
     };
-    if let Err(message) = written.and(corpus).and(shrunk) {
-        eprintln!("error: {message}");
+    let mut failed = false;
+    for result in [written, corpus] {
+        if let Err(message) = result {
+            eprintln!("error: {message}");
+            failed = true;
+        }
+    }
+    // Shrinking comes last, after everything the campaign owes is written; not after an
+    // interrupted campaign, and a Ctrl-C during it stops it with the smallest plan so far.
+    if args.shrink && finished.stop == Stop::Interrupted {
+        eprintln!("note: the campaign was interrupted; nothing is shrunk");
+    } else if args.shrink {
+        let interrupts = &finished.interrupts;
+        let go_on = || interrupts.load(std::sync::atomic::Ordering::SeqCst) == 0;
+        for summary in &file.scenarios {
+            if let Err(message) = shrink_lowest(args, summary, &go_on) {
+                eprintln!("error: {message}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
         return crate::EXIT_BAD_INPUT;
     }
     file.exit_code()
@@ -351,9 +364,14 @@ fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
 
 /// Shrinks the lowest failing seed of `summary`, if any, and prints the shrunk plan's replay
 /// line under the seed's. A shrunk plan already on file with the same contents (the search is
-/// deterministic) is kept; another file of that name is replaced only with `--force`. A
-/// nondeterministic seed is no failure of one run, and is not shrunk.
-fn shrink_lowest(args: &Args, summary: &TargetSummary) -> Result<(), String> {
+/// deterministic) is kept; another file of that name is replaced only with `--force`, and is
+/// refused before the search. A nondeterministic seed is no failure of one run, and is not
+/// shrunk. `go_on` false (a Ctrl-C) stops the search with the smallest plan so far.
+fn shrink_lowest(
+    args: &Args,
+    summary: &TargetSummary,
+    go_on: &dyn Fn() -> bool,
+) -> Result<(), String> {
     let Some(failure) = summary
         .failures
         .iter()
@@ -368,20 +386,30 @@ fn shrink_lowest(args: &Args, summary: &TargetSummary) -> Result<(), String> {
     };
     let plan = scenario.plan(failure.seed, summary.bug.as_deref());
     let path = crate::shrink::default_path(&plan);
+    // A file of that name is checked before the search: one that a shrink of the same run
+    // wrote may be kept (if the search gives the same bytes), another is refused.
+    let existing = std::fs::read(&path).ok();
+    let same_run = existing.as_deref().is_some_and(|bytes| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .is_ok_and(|entry| entry["shrunk"]["from"] == failure.replay.as_str())
+    });
+    if !same_run {
+        crate::files::check_output("--shrink", &path, args.force)?;
+    }
     let options = scenarios::shrink::Options::default();
     scenarios::runner::install_quiet_panic_hook();
-    let (shrunk, seconds) = crate::shrink::search(scenario, &plan, &options)?;
+    let (shrunk, seconds) = crate::shrink::search(scenario, &plan, &options, go_on)?;
     let text = crate::shrink::plan_text(&shrunk, &failure.replay);
-    let same = std::fs::read(&path).is_ok_and(|old| old == text.as_bytes());
-    if !same {
+    if existing.as_deref() != Some(text.as_bytes()) {
         crate::files::write_new(&path, text.as_bytes(), args.force)?;
     }
     println!(
-        "SHRUNK {} seed {}: {} ({} candidate runs, {seconds:.1}s)",
+        "SHRUNK {} seed {}: {} ({} candidate runs, {seconds:.1}s; {})",
         summary.scenario,
         failure.seed,
         crate::shrink::sizes_line(&shrunk),
-        shrunk.runs
+        shrunk.runs,
+        crate::shrink::minimal_line(&shrunk)
     );
     println!("     replay: {}", failure.replay);
     println!(

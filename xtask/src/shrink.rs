@@ -46,7 +46,7 @@ fn shrink(args: &Args) -> Result<i32, String> {
     runner::install_quiet_panic_hook();
     let from = args.source.replay_line(&plan);
     eprintln!("shrinking {from}");
-    let (shrunk, seconds) = search(scenario, &plan, &options)?;
+    let (shrunk, seconds) = search(scenario, &plan, &options, &|| true)?;
     let replay_line = plan_replay_line(&out, args.source.scenario_file());
     write_plan(&out, &shrunk, &from, args.force)?;
     report(scenario, &shrunk, &options, seconds, &replay_line)
@@ -82,10 +82,13 @@ pub fn default_path(plan: &Plan) -> PathBuf {
 /// when stderr is a terminal); also returns the wall time it took, in seconds, to report (the
 /// search itself is bounded by runs, never by time).
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+/// `go_on` is asked after every candidate run; false stops the search with the smallest plan
+/// so far.
 pub fn search(
     scenario: &'static dyn Scenario,
     plan: &Plan,
     options: &Options,
+    go_on: &dyn Fn() -> bool,
 ) -> Result<(Shrunk, f64), String> {
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(options.runs_max);
@@ -99,6 +102,7 @@ pub fn search(
     let shrunk = scenarios::shrink::shrink(scenario, plan, options, &mut |runs, size| {
         bar.set_position(runs);
         bar.set_message(size_line(size));
+        go_on()
     });
     bar.finish_and_clear();
     Ok((shrunk?, started.elapsed().as_secs_f64()))
@@ -137,6 +141,20 @@ pub fn sizes_line(shrunk: &Shrunk) -> String {
     )
 }
 
+/// What the 1-minimality check found.
+pub fn minimal_line(shrunk: &Shrunk) -> &'static str {
+    if shrunk.stopped {
+        "not checked 1-minimal (stopped)"
+    } else if !shrunk.one_minimal {
+        "not checked 1-minimal (the candidate runs ran out)"
+    } else if shrunk.operations_checked {
+        "1-minimal (without any one fault or operation it no longer fails this way)"
+    } else {
+        "1-minimal in its faults (without any one it no longer fails this way; its operations \
+         are not removed: the run has no history that tells them apart)"
+    }
+}
+
 /// The shrunk run's report on stdout, in `replay`'s format after two lines about the search;
 /// returns the run's exit code.
 fn report(
@@ -147,13 +165,7 @@ fn report(
     replay_line: &str,
 ) -> Result<i32, String> {
     let (result, run) = runner::execute(scenario, &shrunk.plan, TraceLevel::Hash)?;
-    let minimal = if !shrunk.one_minimal {
-        "not checked 1-minimal (the candidate runs ran out)"
-    } else if scenario.operations_follow_history() {
-        "1-minimal (removing any one fault or operation makes it pass)"
-    } else {
-        "1-minimal in its faults (removing any one makes it pass; open-loop arrivals are not removed)"
-    };
+    let minimal = minimal_line(shrunk);
     let mut out = std::io::stdout().lock();
     let written = (|| {
         writeln!(out, "shrunk    {}", sizes_line(shrunk))?;

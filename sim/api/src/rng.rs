@@ -159,8 +159,9 @@ impl Keys {
     }
 
     /// The draws of a key that fits one word: one mix fewer than [`Keys::rng`], for the
-    /// engine's per-message and per-disk-operation draws. A stream's keys are either all words
-    /// or all pairs.
+    /// engine's per-message and per-crash draws. A stream's keys are either all words or all
+    /// pairs, but for a disk's: pairs for its operations, and one word with the top bit set
+    /// (`stream::CRASH_KEY`) for its crashes.
     #[inline]
     pub fn rng_of_word(self, key: u64) -> KeyedRng {
         KeyedRng {

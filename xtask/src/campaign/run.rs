@@ -48,6 +48,8 @@ pub struct Finished {
     pub summaries: Vec<TargetSummary>,
     pub seconds: f64,
     pub stop: Stop,
+    /// Ctrl-C presses so far, still counted after the campaign (`fuzz --shrink` stops on one).
+    pub interrupts: Arc<AtomicUsize>,
 }
 
 /// What the workers share.
@@ -148,6 +150,7 @@ pub fn run(campaign: Campaign) -> Finished {
         summaries,
         seconds: shared.started.elapsed().as_secs_f64(),
         stop,
+        interrupts: Arc::clone(&shared.interrupts),
     }
 }
 
