@@ -603,26 +603,7 @@ impl Scenario for SpecScenario {
 /// (and the line).
 pub fn read_file(path: &Path) -> Result<SpecScenario, String> {
     let origin = path.display().to_string();
-    let metadata = std::fs::metadata(path).map_err(|e| format!("{origin}: {e}"))?;
-    if metadata.len() > SPEC_BYTES_MAX {
-        return Err(format!(
-            "{origin}: the file has {} bytes; a scenario file holds at most {SPEC_BYTES_MAX}",
-            metadata.len()
-        ));
-    }
-    // Read at most one byte past the cap: a device or a pipe reports no size and may never end.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| {
-            use std::io::Read;
-            file.take(SPEC_BYTES_MAX + 1).read_to_end(&mut bytes)
-        })
-        .map_err(|e| format!("{origin}: {e}"))?;
-    if bytes.len() as u64 > SPEC_BYTES_MAX {
-        return Err(format!(
-            "{origin}: a scenario file holds at most {SPEC_BYTES_MAX} bytes; this one has more"
-        ));
-    }
+    let bytes = sim::limits::read_file(path, "a scenario file", SPEC_BYTES_MAX)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let line = line_of(&String::from_utf8_lossy(&e.as_bytes()[..valid]), valid);

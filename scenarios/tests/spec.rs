@@ -305,7 +305,7 @@ fn files_that_are_not_text_or_too_large_are_refused() {
     let error = scenarios::load_file(&path).err().expect("refused");
     assert!(
         error.starts_with(&format!("{}: the file has ", path.display()))
-            && error.contains("at most 1048576"),
+            && error.contains("a scenario file has a limit of 1048576 bytes"),
         "{error}"
     );
     // Missing.
@@ -447,6 +447,6 @@ fn an_endless_file_is_refused_at_the_cap() {
     let error = scenarios::load_file(endless).err().unwrap();
     assert_eq!(
         error,
-        "/dev/zero: a scenario file holds at most 1048576 bytes; this one has more"
+        "/dev/zero: a scenario file has a limit of 1048576 bytes, and this one has more"
     );
 }

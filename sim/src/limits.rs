@@ -116,6 +116,33 @@ pub fn ppm(field: &str, value: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads a file a user named, of at most `bytes_max` bytes; `what` names it in errors (`a
+/// scenario file` → `... a scenario file has a limit of N bytes`), which also name the path.
+/// The read itself stops one byte past the limit, so a device or a pipe that never ends (and
+/// has no size to check first) is refused too.
+pub fn read_file(path: &std::path::Path, what: &str, bytes_max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let name = path.display();
+    let error = |e: std::io::Error| format!("{name}: {e}");
+    let file = std::fs::File::open(path).map_err(error)?;
+    let size = file.metadata().map_err(error)?.len();
+    if size > bytes_max {
+        return Err(format!(
+            "{name}: the file has {size} bytes; {what} has a limit of {bytes_max} bytes"
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(bytes_max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(error)?;
+    if bytes.len() as u64 > bytes_max {
+        return Err(format!(
+            "{name}: {what} has a limit of {bytes_max} bytes, and this one has more"
+        ));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

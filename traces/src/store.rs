@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use sim::{Report, TraceRecord};
-use std::io::{Read as _, Write};
+use std::io::Write;
 use std::path::Path;
 
 const MAGIC: &[u8; 16] = b"FAULTLINE-TRACE\n";
@@ -83,27 +83,8 @@ pub fn encode(trace: &StoredTrace) -> Result<Vec<u8>, String> {
 
 /// Reads a stored trace.
 pub fn load(path: &Path) -> Result<StoredTrace, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
     let size_max = (BODY_BYTES_MAX + BODY_BYTES_MAX / BLOCK_BYTES * CRC_BYTES + (1 << 17)) as u64;
-    if size > size_max {
-        return Err(format!(
-            "{}: {size} bytes; stored traces take at most {size_max}",
-            path.display()
-        ));
-    }
-    // The read stops past the limit too: a device or a pipe has no size to check first.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(size_max + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > size_max {
-        return Err(format!(
-            "{}: more than {size_max} bytes, the most a stored trace takes",
-            path.display()
-        ));
-    }
+    let bytes = sim::limits::read_file(path, "a stored trace", size_max)?;
     decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 

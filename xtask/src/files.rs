@@ -76,26 +76,9 @@ pub fn write_new(path: &Path, contents: &[u8], force: bool) -> Result<(), String
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Reads a text file of at most `bytes_max` bytes; a larger one is an error that names the
-/// limit. The read itself stops past the limit, so a device or a pipe that never ends (whose
-/// size the file system does not know) is refused too.
-pub fn read_bounded(path: &Path, bytes_max: u64) -> Result<String, String> {
-    use std::io::Read;
-    let name = path.display();
-    let error = |e: std::io::Error| format!("{name}: {e}");
-    let file = File::open(path).map_err(error)?;
-    let size = file.metadata().map_err(error)?.len();
-    if size > bytes_max {
-        return Err(format!(
-            "{name}: {size} bytes; the limit is {bytes_max} bytes"
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(bytes_max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(error)?;
-    if bytes.len() as u64 > bytes_max {
-        return Err(format!("{name}: more than the limit of {bytes_max} bytes"));
-    }
-    String::from_utf8(bytes).map_err(|_| format!("{name}: not UTF-8 text"))
+/// Reads a text file of at most `bytes_max` bytes (`sim::limits::read_file`); `what` names
+/// it in errors.
+pub fn read_bounded(path: &Path, what: &str, bytes_max: u64) -> Result<String, String> {
+    let bytes = sim::limits::read_file(path, what, bytes_max)?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
 }

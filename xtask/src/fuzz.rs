@@ -388,7 +388,11 @@ fn shrink_lowest(
     let path = crate::shrink::default_path(&plan);
     // A file of that name is checked before the search: one that a shrink of the same run
     // wrote may be kept (if the search gives the same bytes), another is refused.
-    let existing = std::fs::read(&path).ok();
+    // Read within the plan limit: a file of that name could be anything.
+    let existing = path
+        .exists()
+        .then(|| sim::limits::read_file(&path, "a plan file", sim::limits::PLAN_BYTES_MAX).ok())
+        .flatten();
     let same_run = existing.as_deref().is_some_and(|bytes| {
         serde_json::from_slice::<serde_json::Value>(bytes)
             .is_ok_and(|entry| entry["shrunk"]["from"] == failure.replay.as_str())

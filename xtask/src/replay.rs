@@ -154,7 +154,7 @@ fn load_plan(args: &Source) -> Result<(&'static dyn Scenario, Plan), String> {
         if args.seed.is_some() || args.bug.is_some() {
             return Err("--plan holds the seed and bug; drop --seed and --bug".into());
         }
-        let text = crate::files::read_bounded(path, sim::limits::PLAN_BYTES_MAX)?;
+        let text = crate::files::read_bounded(path, "a plan file", sim::limits::PLAN_BYTES_MAX)?;
         // A regression corpus entry runs its plan.
         let text = scenarios::corpus::entry_plan(&text).unwrap_or(text);
         let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -77,7 +77,7 @@ impl CampaignFile {
     /// Reads and checks a file written by `fuzz --json` or `merge --json`.
     pub fn read(path: &Path) -> Result<CampaignFile, String> {
         let name = path.display();
-        let text = crate::files::read_bounded(path, BYTES_MAX)?;
+        let text = crate::files::read_bounded(path, "a campaign summary", BYTES_MAX)?;
         let header: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
         let (format, version) = (&header["format"], &header["version"]);
