@@ -81,7 +81,59 @@ pub struct Source {
 impl Source {
     /// The scenario and the plan to run.
     pub fn load(&self) -> Result<(&'static dyn Scenario, Plan), String> {
-        load_plan(self)
+        if let Some(path) = &self.plan {
+            if self.seed.is_some() || self.bug.is_some() {
+                return Err("--plan holds the seed and bug; drop --seed and --bug".into());
+            }
+            let text =
+                crate::files::read_bounded(path, "a plan file", sim::limits::PLAN_BYTES_MAX)?;
+            // A regression corpus entry runs its plan.
+            let text = scenarios::corpus::entry_plan(&text).unwrap_or(text);
+            let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let scenario = match &self.scenario_file {
+                Some(file) => {
+                    let scenario = scenarios::load_file(file)?;
+                    if plan.scenario != scenario.name() {
+                        return Err(format!(
+                            "{} is a plan for {}, but {} is the scenario {}",
+                            path.display(),
+                            plan.scenario,
+                            file.display(),
+                            scenario.name()
+                        ));
+                    }
+                    scenario
+                }
+                None => find(&plan.scenario).map_err(|e| {
+                    format!(
+                        "{}: {e} (the plan of a scenario file runs with --scenario-file FILE)",
+                        path.display()
+                    )
+                })?,
+            };
+            if let Some(name) = &self.scenario
+                && name != scenario.name()
+            {
+                return Err(format!(
+                    "--scenario {name} but {} is a plan for {}",
+                    path.display(),
+                    scenario.name()
+                ));
+            }
+            check_bug(scenario, plan.bug.as_deref())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok((scenario, plan));
+        }
+        let scenario = match (&self.scenario_file, self.scenario.as_deref()) {
+            (Some(file), _) => scenarios::load_file(file)?,
+            (None, Some(name)) => find(name)?,
+            (None, None) => {
+                return Err("--scenario or --scenario-file is required (or --plan)".into());
+            }
+        };
+        let seed = self.seed.ok_or("--seed is required (or --plan)")?;
+        check_bug(scenario, self.bug.as_deref())?;
+        Ok((scenario, scenario.plan(seed, self.bug.as_deref())))
     }
 
     /// The scenario file, if the scenario comes from one.
@@ -147,58 +199,6 @@ pub fn run(args: Args) -> i32 {
             crate::EXIT_BAD_INPUT
         }
     }
-}
-
-fn load_plan(args: &Source) -> Result<(&'static dyn Scenario, Plan), String> {
-    if let Some(path) = &args.plan {
-        if args.seed.is_some() || args.bug.is_some() {
-            return Err("--plan holds the seed and bug; drop --seed and --bug".into());
-        }
-        let text = crate::files::read_bounded(path, "a plan file", sim::limits::PLAN_BYTES_MAX)?;
-        // A regression corpus entry runs its plan.
-        let text = scenarios::corpus::entry_plan(&text).unwrap_or(text);
-        let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let scenario = match &args.scenario_file {
-            Some(file) => {
-                let scenario = scenarios::load_file(file)?;
-                if plan.scenario != scenario.name() {
-                    return Err(format!(
-                        "{} is a plan for {}, but {} is the scenario {}",
-                        path.display(),
-                        plan.scenario,
-                        file.display(),
-                        scenario.name()
-                    ));
-                }
-                scenario
-            }
-            None => find(&plan.scenario).map_err(|e| {
-                format!(
-                    "{}: {e} (the plan of a scenario file runs with --scenario-file FILE)",
-                    path.display()
-                )
-            })?,
-        };
-        if let Some(name) = &args.scenario
-            && name != scenario.name()
-        {
-            return Err(format!(
-                "--scenario {name} but {} is a plan for {}",
-                path.display(),
-                scenario.name()
-            ));
-        }
-        check_bug(scenario, plan.bug.as_deref()).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok((scenario, plan));
-    }
-    let scenario = match (&args.scenario_file, args.scenario.as_deref()) {
-        (Some(file), _) => scenarios::load_file(file)?,
-        (None, Some(name)) => find(name)?,
-        (None, None) => return Err("--scenario or --scenario-file is required (or --plan)".into()),
-    };
-    let seed = args.seed.ok_or("--seed is required (or --plan)")?;
-    check_bug(scenario, args.bug.as_deref())?;
-    Ok((scenario, scenario.plan(seed, args.bug.as_deref())))
 }
 
 /// Everything about the flags that can be checked before the run: output files, the
