@@ -19,7 +19,8 @@
 //!
 //! Codemap: [`history`] reads and builds histories (JSON Lines, or EDN through [`edn`] and
 //! [`jepsen`], which documents how Jepsen's histories map onto the format); [`model`] holds
-//! the [`Model`] trait and the register models, [`kv`] the key-value model;
+//! the [`Model`] trait and the register models, [`kv`] the key-value model (`get`, `put`,
+//! `append`, and `cas`, which it adds to the format);
 //! [`ops`] pairs events into operations, the one pairing every checker uses;
 //! [`linearizability`] decodes them through the model, splits them into independent parts
 //! and checks them, one after another or on several threads; the search of one part is in

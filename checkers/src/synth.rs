@@ -120,7 +120,7 @@ pub fn generate(model: BuiltinModel, workload: &Workload, seed: u64) -> History 
         initial,
     };
     let mut rng = SplitMix64::new(seed);
-    clients.run(&mut rng, |rng, process, unique| {
+    clients.run(&mut rng, |rng, process, unique, _| {
         invent(model, workload, rng, process, unique)
     })
 }
@@ -135,11 +135,13 @@ struct Clients {
 }
 
 impl Clients {
-    /// Runs the clients to the end; `invent(rng, process, unique)` makes each invocation.
+    /// Runs the clients to the end; `invent(rng, process, unique, values)` makes each
+    /// invocation, `values` being each key's value at that moment (keys never written are
+    /// missing).
     fn run(
         &self,
         rng: &mut SplitMix64,
-        mut invent: impl FnMut(&mut SplitMix64, u64, u64) -> Event,
+        mut invent: impl FnMut(&mut SplitMix64, u64, u64, &BTreeMap<Option<String>, Value>) -> Event,
     ) -> History {
         assert!(self.process_count > 0, "a history needs a process");
         let mut history = History::new();
@@ -160,7 +162,7 @@ impl Clients {
             clients[process] = match std::mem::replace(&mut clients[process], Client::Idle) {
                 Client::Idle if invoked_count < self.operation_count => {
                     invoked_count += 1;
-                    let event = invent(rng, process as u64, invoked_count as u64);
+                    let event = invent(rng, process as u64, invoked_count as u64, &values);
                     history.push(event.clone());
                     let fate = self.draw_fate(rng);
                     Client::Invoked { event, fate }
@@ -223,7 +225,8 @@ fn complete(history: &mut History, event: &Event, fate: Fate, result: Value) -> 
 }
 
 /// The shape of a key-value history like those of Jepsen's and Porcupine's kv tests: many
-/// clients, few keys, mostly appends and gets with short random values.
+/// clients, few keys, mostly appends and gets with short random values; optionally `cas`
+/// operations too (the `kv` model's extension of the format, see [`crate::kv`]).
 ///
 /// The default is the hard case of issue 10: 50 processes, 10 keys chosen uniformly, 2,000
 /// operations (45% `get`, 50% `append`, 5% `put`), values of 8 characters, every operation
@@ -241,8 +244,13 @@ pub struct KvShape {
     pub info_per_mille: u32,
     /// Share of `get`s, in percent.
     pub get_percent: u32,
-    /// Share of `put`s, in percent; the rest are `append`s.
+    /// Share of `put`s, in percent.
     pub put_percent: u32,
+    /// Share of `cas` operations, in percent; the rest are `append`s. Each cas expects the
+    /// key's value when it is invoked, that value without its last character, or a random
+    /// one, so that concurrent appends make some of them fail and others succeed. None by
+    /// default, as in Jepsen's histories.
+    pub cas_percent: u32,
     /// Characters of each written value (lowercase letters and digits, so `!` never is one).
     pub value_length: usize,
     /// Plant one `ok` get whose value no linearization allows: the value it should have read
@@ -259,6 +267,7 @@ impl Default for KvShape {
             info_per_mille: 0,
             get_percent: 45,
             put_percent: 5,
+            cas_percent: 0,
             value_length: 8,
             violation: false,
         }
@@ -266,10 +275,16 @@ impl Default for KvShape {
 }
 
 impl KvShape {
-    /// A short name for tables and file names, such as `p50-k10-n2000-i0-bad`.
+    /// A short name for tables and file names, such as `p50-k10-n2000-i0-bad` (with
+    /// `-c10` before the verdict for 10% of cas operations).
     pub fn label(&self) -> String {
+        let cas = if self.cas_percent > 0 {
+            format!("-c{}", self.cas_percent)
+        } else {
+            String::new()
+        };
         format!(
-            "p{}-k{}-n{}-i{}-{}",
+            "p{}-k{}-n{}-i{}{cas}-{}",
             self.process_count,
             self.key_count,
             self.operation_count,
@@ -284,7 +299,7 @@ impl KvShape {
 pub fn generate_kv(shape: &KvShape, seed: u64) -> History {
     assert!(shape.key_count > 0, "a history needs a key");
     assert!(
-        shape.get_percent + shape.put_percent <= 100,
+        shape.get_percent + shape.put_percent + shape.cas_percent <= 100,
         "shares above 100%"
     );
     let clients = Clients {
@@ -294,17 +309,30 @@ pub fn generate_kv(shape: &KvShape, seed: u64) -> History {
         initial: json!(""),
     };
     let mut rng = SplitMix64::new(seed);
-    let mut history = clients.run(&mut rng, |rng, process, _| {
+    let mut history = clients.run(&mut rng, |rng, process, _, values| {
         let key = format!("k{}", rng.below(shape.key_count as u64));
         let draw = rng.below(100) as u32;
+        let put_end = shape.get_percent + shape.put_percent;
         let event = if draw < shape.get_percent {
             Event::invoke(process, "get", Value::Null)
-        } else {
-            let f = if draw < shape.get_percent + shape.put_percent {
-                "put"
-            } else {
-                "append"
+        } else if draw >= put_end && draw < put_end + shape.cas_percent {
+            let current = values
+                .get(&Some(key.clone()))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let from = match rng.below(4) {
+                0 | 1 => current.to_owned(),
+                2 => {
+                    let mut shorter = current.to_owned();
+                    shorter.pop();
+                    shorter
+                }
+                _ => random_text(rng, shape.value_length),
             };
+            let to = random_text(rng, shape.value_length);
+            Event::invoke(process, "cas", json!([from, to]))
+        } else {
+            let f = if draw < put_end { "put" } else { "append" };
             Event::invoke(process, f, json!(random_text(rng, shape.value_length)))
         };
         event.with_key(&key)

@@ -266,7 +266,129 @@ fn kv() {
     check(
         "kv",
         "0 invoke read key=x",
-        "error: history:1: unknown f \"read\" for this model (known: get, put, append)",
+        "error: history:1: unknown f \"read\" for this model (known: get, put, append, cas)",
+    );
+}
+
+// Goal: the kv model's cas (this crate's extension of the format): as cas-register's, on
+// strings, with a missing key reading as "", and a false cas amid concurrent appends seeing
+// one value of one order. Method: as above.
+#[test]
+fn kv_cas() {
+    // A missing key is "", so a cas from "" finds it ...
+    check(
+        "kv",
+        "0 invoke cas key=x [\"\", \"v\"]\n0 ok cas key=x true\n0 invoke get key=x\n0 ok get key=x \"v\"",
+        "linearizable",
+    );
+    check(
+        "kv",
+        "0 invoke cas key=x [\"a\", \"v\"]\n0 ok cas key=x true",
+        "not-linearizable",
+    );
+    // ... and a false cas from "" needs another value.
+    check(
+        "kv",
+        "0 invoke cas key=x [\"\", \"v\"]\n0 ok cas key=x false",
+        "not-linearizable",
+    );
+    check(
+        "kv",
+        "0 invoke cas key=x [\"a\", \"v\"]\n0 ok cas key=x false\n0 invoke get key=x\n0 ok get key=x \"\"",
+        "linearizable",
+    );
+    // A false cas changes nothing, a true one replaces the appended value.
+    check(
+        "kv",
+        "0 invoke append key=x \"a\"\n0 ok append key=x\n0 invoke cas key=x [\"b\", \"c\"]\n\
+         0 ok cas key=x false\n0 invoke get key=x\n0 ok get key=x \"a\"",
+        "linearizable",
+    );
+    check(
+        "kv",
+        "0 invoke append key=x \"a\"\n0 ok append key=x\n0 invoke cas key=x [\"a\", \"c\"]\n\
+         0 ok cas key=x true\n0 invoke append key=x \"d\"\n0 ok append key=x\n\
+         0 invoke get key=x\n0 ok get key=x \"cd\"",
+        "linearizable",
+    );
+    // A false cas is an observation: a concurrent append can provide the other value ...
+    check(
+        "kv",
+        "0 invoke put key=x \"a\"\n0 ok put key=x\n0 invoke cas key=x [\"a\", \"c\"]\n\
+         1 invoke append key=x \"b\"\n1 ok append key=x\n0 ok cas key=x false",
+        "linearizable",
+    );
+    check(
+        "kv",
+        "0 invoke put key=x \"a\"\n0 ok put key=x\n0 invoke cas key=x [\"a\", \"c\"]\n\
+         0 ok cas key=x false",
+        "not-linearizable",
+    );
+    // ... but then the append comes before the cas, and so before every append invoked after
+    // the cas ended: "z" cannot precede "x" here.
+    let fenced = |read: &str| {
+        format!(
+            "0 invoke put key=k \"y\"\n0 ok put key=k\n1 invoke append key=k \"x\"\n\
+             2 invoke cas key=k [\"y\", \"q\"]\n2 ok cas key=k false\n3 invoke append key=k \"z\"\n\
+             1 ok append key=k\n3 ok append key=k\n4 invoke get key=k\n4 ok get key=k \"{read}\""
+        )
+    };
+    check("kv", &fenced("yxz"), "linearizable");
+    check("kv", &fenced("yzx"), "not-linearizable");
+    // With two appends open at the cas, one of them must precede it: "c", invoked after the
+    // cas ended, can come between them but not first.
+    let open = |read: &str| {
+        format!(
+            "1 invoke append key=k \"a\"\n2 invoke append key=k \"b\"\n\
+             3 invoke cas key=k [\"\", \"q\"]\n3 ok cas key=k false\n4 invoke append key=k \"c\"\n\
+             1 ok append key=k\n2 ok append key=k\n4 ok append key=k\n\
+             5 invoke get key=k\n5 ok get key=k \"{read}\""
+        )
+    };
+    check("kv", &open("acb"), "linearizable");
+    check("kv", &open("bca"), "linearizable");
+    check("kv", &open("cab"), "not-linearizable");
+    // When every order of the open appends spells `from`, a false cas cannot be placed after
+    // them, and before them it sees "".
+    check(
+        "kv",
+        "1 invoke append key=k \"a\"\n1 ok append key=k\n1 invoke append key=k \"b\"\n\
+         2 invoke cas key=k [\"ab\", \"q\"]\n1 ok append key=k\n2 ok cas key=k false\n\
+         3 invoke get key=k\n3 ok get key=k \"ab\"",
+        "linearizable",
+    );
+    check(
+        "kv",
+        "1 invoke append key=k \"a\"\n1 ok append key=k\n1 invoke append key=k \"b\"\n\
+         1 ok append key=k\n2 invoke cas key=k [\"ab\", \"q\"]\n2 ok cas key=k false",
+        "not-linearizable",
+    );
+    // An indeterminate cas may have taken effect, or not.
+    for read in ["\"a\"", "\"b\""] {
+        check(
+            "kv",
+            &format!(
+                "0 invoke put key=x \"a\"\n0 ok put key=x\n0 invoke cas key=x [\"a\", \"b\"]\n\
+                 0 info cas key=x\n1 invoke get key=x\n1 ok get key=x {read}"
+            ),
+            "linearizable",
+        );
+    }
+    // A cas carries a boolean result and a [from, to] argument of strings.
+    check(
+        "kv",
+        "0 invoke cas key=x [\"a\", \"b\"]\n0 ok cas key=x \"a\"",
+        "error: history:2: an ok cas must carry true or false, found a string",
+    );
+    check(
+        "kv",
+        "0 invoke cas key=x \"a\"",
+        "error: history:1: a cas's invoke value must be [from, to], found \"a\"",
+    );
+    check(
+        "kv",
+        "0 invoke cas key=x [1, \"b\"]",
+        "error: history:1: a cas's `from` must be a string, found an integer",
     );
 }
 

@@ -10,6 +10,8 @@ pub mod broadcast;
 pub mod echo;
 pub mod kv_client;
 pub mod processes;
+pub mod raft;
 pub mod rpc;
 pub mod unique_ids;
+pub mod wal;
 pub mod wal_kv;

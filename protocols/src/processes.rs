@@ -59,7 +59,15 @@ impl<P> Processes<P> {
         }
     }
 
-    fn process_of(&self, request: u64) -> usize {
+    /// The request `process` waits for, and what is kept about it.
+    pub fn waiting_mut(&mut self, process: usize) -> Option<(u64, &mut P)> {
+        self.outstanding[process]
+            .as_mut()
+            .map(|(request, pending)| (*request, pending))
+    }
+
+    /// The process a request id belongs to.
+    pub fn process_of(&self, request: u64) -> usize {
         (request % self.count() as u64) as usize
     }
 }
@@ -78,6 +86,8 @@ mod tests {
         processes.wait(2, b, "b");
         assert_eq!((a, b), (1, 5));
         assert_eq!(processes.finish(4), None, "process 1 waits for 1, not 4");
+        assert_eq!(processes.waiting_mut(0), None);
+        assert_eq!(processes.waiting_mut(1), Some((a, &mut "a")));
         assert_eq!(processes.finish(a), Some((1, "a")));
         assert_eq!(processes.finish(a), None, "a duplicate reply finds nothing");
         assert_eq!(processes.next_request(1), 7);

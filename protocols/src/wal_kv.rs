@@ -4,7 +4,7 @@
 //!   (`wal`), the log is synced, the new acknowledged length is written to `wal.meta` and
 //!   synced, and only then are the writes applied and acknowledged. One batch is in flight at a
 //!   time, so a failed write leaves no hole in the log.
-//! - Records are `[magic u32][lsn u64][len u32][checksum u32][payload]`: log sequence numbers
+//! - Records are `crate::wal`'s, `[magic u32][lsn u64][len u32][checksum u32][payload]`: log sequence numbers
 //!   count from 1 without gaps, and the checksum (CRC32C) covers the sequence number and the
 //!   payload.
 //!   `wal.meta` holds the last acknowledged sequence number and log length.
@@ -20,16 +20,13 @@
 //! - A read that finds damage is retried first, since a flipped bit may be transient.
 
 use crate::kv_client::{KvOp, KvProtocol, KvReply};
+use crate::wal::{self, checksum, u32_at, u64_at};
 use faultline_api::disk::{DiskOp, IoError, IoResult};
 use faultline_api::{Context, IoId, NoTimer, Node, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub const LOG_FILE: &str = "wal";
 pub const META_FILE: &str = "wal.meta";
-const MAGIC: u32 = 0xfa17_0001;
-const HEADER_BYTES: u64 = 20;
-/// A record longer than this is corrupt, whatever its length field says.
-const RECORD_BYTES_MAX: u64 = 64 * 1024;
 const BATCH_MAX: usize = 64;
 const WAITING_MAX: usize = 1024;
 
@@ -46,7 +43,7 @@ pub struct WalKvProtocol;
 
 impl KvProtocol for WalKvProtocol {
     type Message = WalMessage;
-    fn request(request: u64, op: KvOp) -> WalMessage {
+    fn request(request: u64, _process: u64, op: KvOp) -> WalMessage {
         WalMessage::Request { request, op }
     }
     fn reply(message: WalMessage) -> Option<(u64, KvReply)> {
@@ -112,7 +109,7 @@ fn encode_entry(lsn: u64, entry: &Entry) -> Vec<u8> {
             let (kind, key, value) = match op {
                 KvOp::Put { key, value } => (1u8, key, value),
                 KvOp::Append { key, value } => (2u8, key, value),
-                KvOp::Get { .. } => panic!("gets are not logged"),
+                KvOp::Get { .. } | KvOp::Cas { .. } => panic!("only puts and appends are logged"),
             };
             payload.push(kind);
             payload.extend_from_slice(&(key.len() as u16).to_le_bytes());
@@ -125,30 +122,7 @@ fn encode_entry(lsn: u64, entry: &Entry) -> Vec<u8> {
             payload.extend_from_slice(&below.to_le_bytes());
         }
     }
-    let mut record = Vec::with_capacity(HEADER_BYTES as usize + payload.len());
-    record.extend_from_slice(&MAGIC.to_le_bytes());
-    record.extend_from_slice(&lsn.to_le_bytes());
-    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    record.extend_from_slice(&checksum(lsn, &payload).to_le_bytes());
-    record.extend_from_slice(&payload);
-    record
-}
-
-/// CRC32C (Castagnoli) of the sequence number (little-endian) followed by the bytes.
-fn checksum(lsn: u64, bytes: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&lsn.to_le_bytes()), bytes)
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes
-        .get(at..at + 4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at + 8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    wal::encode(lsn, &payload)
 }
 
 /// What a log holds at an offset.
@@ -167,39 +141,17 @@ enum Parsed {
     End,
 }
 
+/// The record at `offset`, decoded: one whose payload says nothing this store writes is invalid.
 fn parse_at(log: &[u8], offset: u64, verify: bool) -> Parsed {
-    let at = offset as usize;
-    if at >= log.len() {
-        return Parsed::End;
-    }
-    let header = (
-        u32_at(log, at),
-        u64_at(log, at + 4),
-        u32_at(log, at + 12),
-        u32_at(log, at + 16),
-    );
-    let (Some(magic), Some(lsn), Some(len), Some(sum)) = header else {
-        return Parsed::Invalid { claimed_end: None };
-    };
-    if magic != MAGIC || u64::from(len) > RECORD_BYTES_MAX {
-        return Parsed::Invalid { claimed_end: None };
-    }
-    let end = offset + HEADER_BYTES + u64::from(len);
-    let Some(payload) = log.get(at + HEADER_BYTES as usize..end as usize) else {
-        return Parsed::Invalid {
-            claimed_end: Some(end),
-        };
-    };
-    if verify && checksum(lsn, payload) != sum {
-        return Parsed::Invalid {
-            claimed_end: Some(end),
-        };
-    }
-    match decode_payload(payload) {
-        Some(entry) => Parsed::Record { lsn, entry, end },
-        None => Parsed::Invalid {
-            claimed_end: Some(end),
+    match wal::parse_at(log, offset, verify) {
+        wal::Parsed::Record { lsn, payload, end } => match decode_payload(payload) {
+            Some(entry) => Parsed::Record { lsn, entry, end },
+            None => Parsed::Invalid {
+                claimed_end: Some(end),
+            },
         },
+        wal::Parsed::Invalid { claimed_end } => Parsed::Invalid { claimed_end },
+        wal::Parsed::End => Parsed::End,
     }
 }
 
@@ -268,7 +220,7 @@ fn apply(store: &mut BTreeMap<String, String>, op: KvOp) {
             store.insert(key, value);
         }
         KvOp::Append { key, value } => store.entry(key).or_default().push_str(&value),
-        KvOp::Get { .. } => {}
+        KvOp::Get { .. } | KvOp::Cas { .. } => {}
     }
 }
 
@@ -712,7 +664,7 @@ impl WalKv {
         let key = waiting.op.key().to_string();
         if let KvOp::Put { value, .. } | KvOp::Append { value, .. } = &waiting.op
             && (key.len() > usize::from(u16::MAX)
-                || (key.len() + value.len()) as u64 + 3 > RECORD_BYTES_MAX)
+                || (key.len() + value.len()) as u64 + 3 > wal::RECORD_BYTES_MAX)
         {
             let reason = "too large: a record holds a key of at most 65535 bytes and 64 KiB in all";
             return self.reply(
@@ -723,6 +675,15 @@ impl WalKv {
             );
         }
         match &waiting.op {
+            KvOp::Cas { .. } => {
+                let reason = "unsupported: wal-kv offers get, put and append, not cas";
+                self.reply(
+                    ctx,
+                    waiting.client,
+                    waiting.request,
+                    KvReply::Failed(reason.to_string()),
+                );
+            }
             KvOp::Get { .. } => {
                 let reply = if self.vouches_for(&key) {
                     KvReply::Value(self.store.get(&key).cloned().unwrap_or_default())

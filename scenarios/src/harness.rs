@@ -302,11 +302,30 @@ pub fn run_phases<M: Message, T: Timer, O: Observation>(
     sim: &mut Simulation<M, T, O>,
     plan: &Plan,
 ) -> Instant {
+    start_phases(sim, plan);
+    end_phases(sim, plan)
+}
+
+/// Schedules the plan's faults and begins the safety phase; a scenario that watches the run
+/// on its way (`Simulation::run_until_condition`) then calls [`end_phases`].
+pub fn start_phases<M: Message, T: Timer, O: Observation>(
+    sim: &mut Simulation<M, T, O>,
+    plan: &Plan,
+) {
     let safety_end = Instant::ZERO + plan.safety_duration;
     for scheduled in plan.faults.iter().filter(|f| f.at < safety_end) {
         sim.schedule(scheduled.at, scheduled.fault.clone());
     }
     sim.begin_phase("safety");
+}
+
+/// Runs to the end of the safety phase, heals every fault and runs the liveness phase.
+/// Returns the time the liveness phase began.
+pub fn end_phases<M: Message, T: Timer, O: Observation>(
+    sim: &mut Simulation<M, T, O>,
+    plan: &Plan,
+) -> Instant {
+    let safety_end = Instant::ZERO + plan.safety_duration;
     sim.run_until(safety_end);
     sim.heal_all();
     let healed_at = sim.now();

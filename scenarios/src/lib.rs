@@ -11,6 +11,7 @@ pub mod broadcast;
 pub mod corpus;
 mod echo;
 pub mod harness;
+mod raft;
 pub mod registry;
 pub mod rpc;
 pub mod runner;

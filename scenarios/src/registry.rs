@@ -41,6 +41,9 @@ pub const EFFICIENCY_TARGETS: &str = "efficiency-targets";
 pub const COUNTER_AUDIT: &str = "counter-audit";
 pub const RECOVERY: &str = "recovery";
 pub const LOG_INTACT: &str = "log-intact";
+pub const RAFT_SAFETY: &str = "raft-safety";
+pub const LEADER_ELECTED: &str = "leader-elected";
+pub const ELECTION_MESSAGES: &str = "election-messages";
 
 fn no_bugs() -> Vec<Bug> {
     Vec::new()
@@ -104,6 +107,12 @@ pub const NODE_KINDS: &[NodeKind] = &[
         summary: "a durable single-node kv store with a write-ahead log",
         config: &[],
         bugs: || bugs_of(crate::wal_kv::BUGS),
+    },
+    NodeKind {
+        name: "raft",
+        summary: "Raft with pre-vote, check-quorum, ReadIndex reads and exactly-once writes, serving a kv store",
+        config: &["heartbeat", "election_timeout"],
+        bugs: || bugs_of(crate::raft::BUGS),
     },
 ];
 
@@ -188,6 +197,40 @@ pub const WORKLOADS: &[WorkloadKind] = &[
         ],
         build: crate::wal_kv::build,
     },
+    WorkloadKind {
+        name: "raft-kv",
+        summary: "gets, puts, appends and cas (50/30/15/5) on `keys` keys; clients find the leader and retry after `attempt_timeout`",
+        node_kinds: &["raft"],
+        params: &["keys", "think_mean", "timeout", "attempt_timeout"],
+        checkers: &[
+            RAFT_SAFETY,
+            checkers::registry::LINEARIZABLE,
+            checkers::checks::answered::NAME,
+        ],
+        build: crate::raft::build,
+    },
+    WorkloadKind {
+        name: "raft-election",
+        summary: "raft-kv's clients, and a leader within `elect_within`, stable for the last `stable_for`, elected first within `election_messages_max` messages",
+        node_kinds: &["raft"],
+        params: &[
+            "keys",
+            "think_mean",
+            "timeout",
+            "attempt_timeout",
+            "elect_within",
+            "stable_for",
+            "election_messages_max",
+        ],
+        checkers: &[
+            RAFT_SAFETY,
+            LEADER_ELECTED,
+            ELECTION_MESSAGES,
+            checkers::registry::LINEARIZABLE,
+            checkers::checks::answered::NAME,
+        ],
+        build: crate::raft::build,
+    },
 ];
 
 /// The checkers of this crate's own (the history checkers are `checkers::registry`'s).
@@ -211,6 +254,18 @@ pub const OWN_CHECKERS: &[CheckerKind] = &[
     CheckerKind {
         name: LOG_INTACT,
         summary: "online: recovery never finds the acknowledged log damaged (a disk that only loses unsynced writes)",
+    },
+    CheckerKind {
+        name: RAFT_SAFETY,
+        summary: "online: one leader per term, log matching, leader completeness, state machine safety, commits never undone, acknowledged writes committed",
+    },
+    CheckerKind {
+        name: LEADER_ELECTED,
+        summary: "a leader within `elect_within` of the start, and one whose term held for the last `stable_for` of the run (a miss is liveness)",
+    },
+    CheckerKind {
+        name: ELECTION_MESSAGES,
+        summary: "the first election took at most `election_messages_max` messages between servers (a miss is liveness)",
     },
 ];
 
@@ -276,6 +331,8 @@ pub(crate) fn check_keys(
         ("service_time", given(&nodes.service_time)),
         ("service_min", given(&nodes.service_min)),
         ("service_max", given(&nodes.service_max)),
+        ("heartbeat", given(&nodes.heartbeat)),
+        ("election_timeout", given(&nodes.election_timeout)),
     ];
     for (key, span) in &node_keys {
         if let Some(span) = span
@@ -316,6 +373,9 @@ pub(crate) fn check_keys(
         ("recovery_bound", given(&w.recovery_bound)),
         ("healthy_goodput_percent", given(&w.healthy_goodput_percent)),
         ("healthy_latency_p50", given(&w.healthy_latency_p50)),
+        ("elect_within", given(&w.elect_within)),
+        ("stable_for", given(&w.stable_for)),
+        ("election_messages_max", given(&w.election_messages_max)),
     ];
     for (key, span) in &workload_keys {
         if let Some(span) = span

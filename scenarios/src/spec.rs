@@ -76,6 +76,20 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "wal-kv-faulty-disk.toml",
         include_str!("../specs/wal-kv-faulty-disk.toml"),
     ),
+    (
+        "raft-election.toml",
+        include_str!("../specs/raft-election.toml"),
+    ),
+    ("raft-kv.toml", include_str!("../specs/raft-kv.toml")),
+    (
+        "raft-persist.toml",
+        include_str!("../specs/raft-persist.toml"),
+    ),
+    (
+        "raft-figure8.toml",
+        include_str!("../specs/raft-figure8.toml"),
+    ),
+    ("raft-churn.toml", include_str!("../specs/raft-churn.toml")),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -135,6 +149,8 @@ pub(crate) struct Nodes {
     pub service_time: Option<Spanned<Duration>>,
     pub service_min: Option<Spanned<Duration>>,
     pub service_max: Option<Spanned<Duration>>,
+    pub heartbeat: Option<Spanned<Duration>>,
+    pub election_timeout: Option<Spanned<Between<Duration>>>,
 }
 
 /// `[clients]`: client nodes, each with its processes (one operation outstanding each).
@@ -165,6 +181,9 @@ pub(crate) struct Workload {
     pub spike_length: Option<Spanned<Between<Duration>>>,
     pub recovery_bound: Option<Spanned<Duration>>,
     pub healthy_goodput_percent: Option<Spanned<u64>>,
+    pub elect_within: Option<Spanned<Duration>>,
+    pub stable_for: Option<Spanned<Duration>>,
+    pub election_messages_max: Option<Spanned<u64>>,
     pub healthy_latency_p50: Option<Spanned<Duration>>,
 }
 
@@ -244,6 +263,7 @@ struct Disk {
     sector_bytes: Option<Spanned<u64>>,
     crash_lose_max: Option<Spanned<f64>>,
     crash_tear_max: Option<Spanned<f64>>,
+    sync_latency: Option<Spanned<Latency>>,
     faults: Option<Spanned<DiskFaultsFile>>,
 }
 
@@ -365,6 +385,7 @@ enum ClientLink {
 #[derive(Clone, Debug)]
 struct DiskDraw {
     sector_bytes: u32,
+    sync_latency: Latency,
     crash_lose_max: u32,
     crash_tear_max: u32,
     faults: Option<DiskFaultsDraw>,
@@ -384,6 +405,7 @@ impl DiskDraw {
     fn draw(&self, rng: &mut Rng) -> DiskConfig {
         let mut disk = DiskConfig {
             sector_bytes: self.sector_bytes,
+            sync_latency: self.sync_latency.clone(),
             crash_lose_ppm: sim::plan::draw_ppm(rng, self.crash_lose_max),
             crash_tear_ppm: sim::plan::draw_ppm(rng, self.crash_tear_max),
             ..DiskConfig::default()
@@ -1120,6 +1142,32 @@ fn check_values(file: &File) -> Result<(), SpecError> {
     {
         return Err(err(min, "`nodes.service_min` is above `nodes.service_max`"));
     }
+    each(&n.heartbeat, |d| limits::timeout("nodes.heartbeat", d))?;
+    if let Some(election) = &n.election_timeout {
+        let Between { min, max } = *election.get_ref();
+        limit(election, limits::timeout("nodes.election_timeout.min", min))?;
+        limit(election, limits::timeout("nodes.election_timeout.max", max))?;
+        if min > max {
+            return Err(err(election, "`nodes.election_timeout`: min is above max"));
+        }
+        if let Some(heartbeat) = &n.heartbeat
+            && *heartbeat.get_ref() >= min
+        {
+            return Err(err(
+                heartbeat,
+                format!("`nodes.heartbeat` must be below `nodes.election_timeout.min` ({min})"),
+            ));
+        }
+    }
+    for (field, value) in [
+        ("workload.elect_within", &w.elect_within),
+        ("workload.stable_for", &w.stable_for),
+    ] {
+        each(value, |d| limits::duration(field, d, limits::PHASE_MAX))?;
+    }
+    each(&w.election_messages_max, |n| {
+        limits::count("workload.election_messages_max", n, 1, u64::from(u32::MAX))
+    })?;
     Ok(())
 }
 
@@ -1269,8 +1317,16 @@ fn disk_draw(section: &Spanned<Disk>) -> Result<DiskDraw, SpecError> {
             })
         }
     };
+    let sync_latency = match &disk.sync_latency {
+        Some(latency) => {
+            limit(latency, latency.get_ref().validate_at("disk.sync_latency"))?;
+            latency.get_ref().clone()
+        }
+        None => defaults.sync_latency,
+    };
     Ok(DiskDraw {
         sector_bytes,
+        sync_latency,
         crash_lose_max: match &disk.crash_lose_max {
             Some(v) => probability("disk.crash_lose_max", v)?,
             None => defaults.crash_lose_ppm,

@@ -18,7 +18,7 @@ use crate::harness::{self, Checks};
 use crate::registry::LOG_INTACT;
 use crate::spec::{Adapter, File, Spec, SpecError, err, need};
 use crate::{Bug, Planted, Run, switch_for};
-use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp};
+use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix};
 use protocols::wal_kv::{WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
 use serde::{Deserialize, Serialize};
 use sim::api::observe::{Observed, checker};
@@ -120,7 +120,13 @@ impl Adapter for WalKvAdapter {
 
     fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
-        harness::check_operations(plan, Some(&|op| KvOp::from_written(op).map(|_| ())))?;
+        harness::check_operations(
+            plan,
+            Some(&|op| match KvOp::from_written(op)? {
+                KvOp::Cas { .. } => Err("wal-kv offers get, put and append, not cas".to_string()),
+                _ => Ok(()),
+            }),
+        )?;
         let planted = spec.planted(BUGS);
         let bug = switch_for(spec.name, plan.bug.as_deref(), &planted, WalBug::None)?;
         // The client and the server have timer types of their own (the server's has no
@@ -157,6 +163,8 @@ impl Adapter for WalKvAdapter {
             timeout: workload.timeout,
             stop_after: Duration::MAX,
             script: plan.operations.clone(),
+            mix: OpMix::GET_PUT,
+            retry: None,
         };
         sim.add_client(move |_| Member::Left(KvClient::new(client_config.clone())));
         harness::validate_faults(plan, &sim)?;

@@ -98,15 +98,26 @@ fn malformed_scripts_are_refused_by_field() {
     plan.operations.written.push(WrittenOp {
         process: 0,
         index: 2,
-        f: "cas".to_string(),
+        f: "inc".to_string(),
         key: Some("k1".to_string()),
         value: serde_json::Value::Null,
     });
     assert_eq!(
         run(&plan),
-        "operations.written[0]: unknown kv operation `cas`; valid operations: get, put, append"
+        "operations.written[0]: unknown kv operation `inc`; valid operations: get, put, append, cas"
+    );
+    plan.operations.written[0].f = "cas".to_string();
+    assert_eq!(
+        run(&plan),
+        "operations.written[0]: `cas` needs `[from, to]`, two strings, not null"
+    );
+    plan.operations.written[0].value = serde_json::json!(["", "1"]);
+    assert_eq!(
+        run(&plan),
+        "operations.written[0]: wal-kv offers get, put and append, not cas"
     );
     plan.operations.written[0].f = "put".to_string();
+    plan.operations.written[0].value = serde_json::Value::Null;
     assert_eq!(
         run(&plan),
         "operations.written[0]: `put` needs a string value, not null"

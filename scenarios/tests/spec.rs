@@ -36,6 +36,32 @@ const CHECKERS: &[(&str, &[&str])] = &[
         "wal-kv-faulty-disk",
         &["linearizable", "answered-after-heal"],
     ),
+    (
+        "raft-election",
+        &[
+            "raft-safety",
+            "leader-elected",
+            "election-messages",
+            "linearizable",
+            "answered-after-heal",
+        ],
+    ),
+    (
+        "raft-kv",
+        &["raft-safety", "linearizable", "answered-after-heal"],
+    ),
+    (
+        "raft-persist",
+        &["raft-safety", "linearizable", "answered-after-heal"],
+    ),
+    (
+        "raft-figure8",
+        &["raft-safety", "linearizable", "answered-after-heal"],
+    ),
+    (
+        "raft-churn",
+        &["raft-safety", "linearizable", "answered-after-heal"],
+    ),
 ];
 
 /// What `list` showed before the scenarios became files: each scenario's bugs, in order.
@@ -59,6 +85,39 @@ const BUGS: &[(&str, &[&str])] = &[
     ("rpc-overload", &["retry-storm"]),
     ("wal-kv", &["ack-before-sync", "trust-torn-length"]),
     ("wal-kv-faulty-disk", &["no-checksum"]),
+    ("raft-election", &["election-timeout-not-randomized"]),
+    (
+        "raft-kv",
+        &[
+            "vote-not-persisted",
+            "commit-old-term-by-count",
+            "no-truncation-on-conflict",
+            "stale-read-from-old-leader",
+            "lease-read-under-drift",
+            "ack-before-sync",
+        ],
+    ),
+    (
+        "raft-persist",
+        &["ack-before-sync", "no-truncation-on-conflict"],
+    ),
+    (
+        "raft-figure8",
+        &[
+            "commit-old-term-by-count",
+            "no-truncation-on-conflict",
+            "ack-before-sync",
+            "vote-not-persisted",
+        ],
+    ),
+    (
+        "raft-churn",
+        &[
+            "vote-not-persisted",
+            "ack-before-sync",
+            "no-truncation-on-conflict",
+        ],
+    ),
 ];
 
 #[test]

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> i32 {
     0
 }
 
-fn verdict(met: bool) -> &'static str {
+pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 

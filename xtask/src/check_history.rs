@@ -266,6 +266,11 @@ fn html_path(directory: &Path, file: &Path) -> PathBuf {
 /// The process's peak resident memory so far (`VmHWM` of /proc/self/status), where the
 /// system tells it.
 pub(crate) fn peak_memory() -> Option<String> {
+    peak_memory_mib().map(|mib| format!("{mib:.1} MiB"))
+}
+
+/// The same, in MiB.
+pub(crate) fn peak_memory_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: f64 = line
@@ -275,7 +280,7 @@ pub(crate) fn peak_memory() -> Option<String> {
         .trim()
         .parse()
         .ok()?;
-    Some(format!("{:.1} MiB", kib / 1024.0))
+    Some(kib / 1024.0)
 }
 
 /// Wall-clock time of one file's check, for the report.

@@ -7,6 +7,7 @@
 
 mod bench_checker;
 mod bench_engine;
+mod bench_raft;
 mod campaign;
 mod check_history;
 mod files;
@@ -61,11 +62,13 @@ struct ListArgs {
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// What to measure: engine or checker.
+    /// What to measure: engine, checker or raft.
     #[arg(default_value = "engine")]
     subject: String,
     #[command(flatten)]
     engine: bench_engine::Args,
+    #[command(flatten)]
+    raft: bench_raft::Args,
 }
 
 /// The exit code when the reader of stdout went away (`| head`): 128 + SIGPIPE, as a Unix tool
@@ -85,9 +88,10 @@ fn main() {
         Command::Bench(args) => match args.subject.as_str() {
             "engine" => bench_engine::run(args.engine),
             "checker" => bench_checker::run(),
+            "raft" => bench_raft::run(args.raft),
             other => {
                 eprintln!(
-                    "error: unknown bench subject `{other}`; valid subjects: engine, checker"
+                    "error: unknown bench subject `{other}`; valid subjects: engine, checker, raft"
                 );
                 EXIT_BAD_INPUT
             }
