@@ -80,6 +80,14 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "raft-election.toml",
         include_str!("../specs/raft-election.toml"),
     ),
+    (
+        "raft-reelection.toml",
+        include_str!("../specs/raft-reelection.toml"),
+    ),
+    (
+        "raft-many-elections.toml",
+        include_str!("../specs/raft-many-elections.toml"),
+    ),
     ("raft-kv.toml", include_str!("../specs/raft-kv.toml")),
     (
         "raft-persist.toml",

@@ -47,6 +47,24 @@ const CHECKERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "raft-reelection",
+        &[
+            "raft-safety",
+            "leader-elected",
+            "linearizable",
+            "answered-after-heal",
+        ],
+    ),
+    (
+        "raft-many-elections",
+        &[
+            "raft-safety",
+            "leader-elected",
+            "linearizable",
+            "answered-after-heal",
+        ],
+    ),
+    (
         "raft-kv",
         &["raft-safety", "linearizable", "answered-after-heal"],
     ),
@@ -86,6 +104,8 @@ const BUGS: &[(&str, &[&str])] = &[
     ("wal-kv", &["ack-before-sync", "trust-torn-length"]),
     ("wal-kv-faulty-disk", &["no-checksum"]),
     ("raft-election", &["election-timeout-not-randomized"]),
+    ("raft-reelection", &["stale-read-from-old-leader"]),
+    ("raft-many-elections", &["no-truncation-on-conflict"]),
     (
         "raft-kv",
         &[

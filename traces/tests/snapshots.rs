@@ -175,3 +175,25 @@ fn unique_ids_counter_reset_shrunk() {
     text.push_str(&render(&shrunk.plan));
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn raft_election_seed_0() {
+    // Three Raft nodes start together in a calm network: the first to time out asks for
+    // pre-votes, then votes, becomes leader of term 1, appends its no-op and sends heartbeats;
+    // each vote and each acknowledged append waits for its sync. The client stays quiet. (The
+    // run is too short for `leader-elected`, which wants the term stable for 2 s: its verdict
+    // is liveness.)
+    let mut plan = short_plan(
+        "raft-election",
+        0,
+        None,
+        Duration::from_millis(360),
+        Duration::from_millis(40),
+    );
+    plan.workload["processes"] = 1.into();
+    plan.workload["think_mean"] = "1h".into();
+    let text = render(&plan);
+    assert!(text.contains("BecameLeader { term: 1"), "{text}");
+    assert!(text.contains("verdict Liveness"), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -24,7 +24,7 @@ use sim::{Duration, Outcome, TraceLevel};
 use crate::check_history::{Stopwatch, peak_memory_mib};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct RaftArgs {
     /// Seeds to run (from 0).
     #[arg(long, default_value_t = 500)]
     seeds: u64,
@@ -49,7 +49,7 @@ fn scenario() -> Result<&'static dyn Scenario, String> {
     Ok(Box::leak(Box::new(scenario)))
 }
 
-pub fn run(args: Args) -> i32 {
+pub fn run(args: RaftArgs) -> i32 {
     if args.seeds == 0 {
         eprintln!("error: --seeds must be positive");
         return crate::EXIT_BAD_INPUT;

@@ -68,7 +68,7 @@ struct BenchArgs {
     #[command(flatten)]
     engine: bench_engine::Args,
     #[command(flatten)]
-    raft: bench_raft::Args,
+    raft: bench_raft::RaftArgs,
 }
 
 /// The exit code when the reader of stdout went away (`| head`): 128 + SIGPIPE, as a Unix tool

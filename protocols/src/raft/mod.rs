@@ -244,13 +244,13 @@ struct LeaderState {
 
 enum Role {
     Follower,
+    /// `since`: when its pre-vote round began (local time).
     PreCandidate {
         granted: BTreeSet<NodeId>,
+        since: Instant,
     },
-    /// `answered`: the peers that granted or refused the vote.
     Candidate {
         granted: BTreeSet<NodeId>,
-        answered: BTreeSet<NodeId>,
     },
     Leader(Box<LeaderState>),
 }
@@ -569,6 +569,7 @@ impl Raft {
         self.leader = None;
         self.role = Role::PreCandidate {
             granted: BTreeSet::from([ctx.id()]),
+            since: ctx.now(),
         };
         let message = RaftMessage::PreVote {
             term: self.term + 1,
@@ -589,7 +590,6 @@ impl Raft {
         self.persist_hard_state();
         self.role = Role::Candidate {
             granted: BTreeSet::from([ctx.id()]),
-            answered: BTreeSet::new(),
         };
         let message = RaftMessage::Vote {
             term: self.term,
@@ -605,13 +605,14 @@ impl Raft {
         self.tally(ctx);
     }
 
-    /// A candidate asks again, every heartbeat, the peers that have not answered: a request
-    /// lost, or sent to a node that was down, does not cost the election.
+    /// A candidate asks again, every heartbeat, the peers that have not granted its vote: a
+    /// request lost, or answered by a node that has restarted since, does not cost the
+    /// election.
     fn ask_again(&mut self, ctx: &mut Ctx<'_>) {
-        let Role::Candidate { answered, .. } = &self.role else {
+        let Role::Candidate { granted } = &self.role else {
             return;
         };
-        let missing: Vec<NodeId> = ctx.peers().filter(|p| !answered.contains(p)).collect();
+        let missing: Vec<NodeId> = ctx.peers().filter(|p| !granted.contains(p)).collect();
         let message = RaftMessage::Vote {
             term: self.term,
             last_index: self.last_index(),
@@ -627,7 +628,9 @@ impl Raft {
     fn tally(&mut self, ctx: &mut Ctx<'_>) {
         let majority = Self::majority(ctx);
         match &self.role {
-            Role::PreCandidate { granted } if granted.len() >= majority => self.start_election(ctx),
+            Role::PreCandidate { granted, .. } if granted.len() >= majority => {
+                self.start_election(ctx)
+            }
             Role::Candidate { granted, .. } if granted.len() >= majority => self.become_leader(ctx),
             _ => {}
         }
@@ -930,7 +933,8 @@ impl Raft {
 
     // ---- follower ----------------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)] // the fields of one `Append`
+    // The fields of one `Append`, taken apart by the caller's match.
+    #[allow(clippy::too_many_arguments)]
     fn on_append(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -1135,12 +1139,17 @@ impl Node for Raft {
                 last_index,
                 last_term,
             } => {
-                // A node standing for the same term itself backs only a better log, or an
-                // equal one of a lower id: of candidacies that start together, fewer go on to
-                // split the vote.
-                let standing = matches!(self.role, Role::PreCandidate { .. });
-                let better = (last_term, last_index) > (self.last_term(), self.last_index())
-                    || from < ctx.id();
+                // A node whose own pre-vote round is under way (begun less than the least
+                // election timeout ago) backs only a better log: of candidacies that start
+                // together, none goes on to split the vote; they try again after timeouts
+                // drawn afresh.
+                let standing = match self.role {
+                    Role::PreCandidate { since, .. } => {
+                        ctx.now().saturating_since(since) < self.config.election_min
+                    }
+                    _ => false,
+                };
+                let better = (last_term, last_index) > (self.last_term(), self.last_index());
                 let granted = term > self.term
                     && !self.leader_is_recent(ctx)
                     && self.up_to_date(last_index, last_term)
@@ -1154,7 +1163,7 @@ impl Node for Raft {
                 ctx.send(from, RaftMessage::PreVoteReply { term, granted });
             }
             RaftMessage::PreVoteReply { term, granted } => {
-                if let Role::PreCandidate { granted: votes } = &mut self.role
+                if let Role::PreCandidate { granted: votes, .. } = &mut self.role
                     && granted
                     && term == self.term + 1
                 {
@@ -1172,17 +1181,12 @@ impl Node for Raft {
             RaftMessage::VoteReply { term, granted } => {
                 if term > self.term {
                     self.become_follower(ctx, term, None);
-                } else if let Role::Candidate {
-                    granted: votes,
-                    answered,
-                } = &mut self.role
+                } else if let Role::Candidate { granted: votes } = &mut self.role
+                    && granted
                     && term == self.term
                 {
-                    answered.insert(from);
-                    if granted {
-                        votes.insert(from);
-                        self.tally(ctx);
-                    }
+                    votes.insert(from);
+                    self.tally(ctx);
                 }
             }
             RaftMessage::Append {
