@@ -99,8 +99,9 @@ pub fn parse_at(log: &[u8], offset: u64, verify: bool) -> Parsed<'_> {
 /// The records of a log read in order from its start, numbered from 1 without gaps.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Scan<'a> {
-    /// Each valid record's payload, in order; record `i` has sequence number `i + 1`.
-    pub payloads: Vec<&'a [u8]>,
+    /// Each valid record's offset and payload, in order; record `i` has sequence number
+    /// `i + 1`.
+    pub payloads: Vec<(u64, &'a [u8])>,
     /// Where the valid records end: the next record goes here.
     pub end: u64,
     /// Whether bytes follow `end` that are not the next valid record (a torn tail, or damage);
@@ -115,7 +116,7 @@ pub fn scan(log: &[u8]) -> Scan<'_> {
     loop {
         match parse_at(log, offset, true) {
             Parsed::Record { lsn, payload, end } if lsn == payloads.len() as u64 + 1 => {
-                payloads.push(payload);
+                payloads.push((offset, payload));
                 offset = end;
             }
             Parsed::End => {
@@ -147,7 +148,8 @@ mod tests {
         let whole = log.len() as u64;
         log.extend_from_slice(&encode(3, b"three")[..10]);
         let scan = scan(&log);
-        assert_eq!(scan.payloads, vec![&b"one"[..], &b"two"[..]]);
+        let first = encode(1, b"one").len() as u64;
+        assert_eq!(scan.payloads, vec![(0, &b"one"[..]), (first, &b"two"[..])]);
         assert_eq!((scan.end, scan.tail), (whole, true));
         let clean = super::scan(&log[..whole as usize]);
         assert_eq!((clean.end, clean.tail), (whole, false));

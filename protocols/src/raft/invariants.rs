@@ -7,7 +7,7 @@
 //! - **leader completeness**: a leader's log holds every entry committed by the leader of an
 //!   earlier term;
 //! - **state machine safety**: no two nodes apply different entries at one index, across
-//!   crashes and restarts;
+//!   crashes and restarts, and what a node applies is what was committed there;
 //! - **commit safety**: a committed index is never committed again with another term, and a
 //!   leader's commit index never goes back;
 //! - **acknowledged writes are committed**: a client is told a write took effect only once its
@@ -116,6 +116,13 @@ impl Invariants {
             }
             RaftObservation::Applied { entries } => {
                 for &(index, term, digest) in entries {
+                    if let Some(&(committed, _)) = self.committed.get(&index)
+                        && committed != term
+                    {
+                        return Err(format!(
+                            "state machine safety: {node} applies an entry of term {term} at index {index}, where the entry of term {committed} was committed"
+                        ));
+                    }
                     if let Some(other) = self.applied.insert(index, (term, digest))
                         && other != (term, digest)
                     {

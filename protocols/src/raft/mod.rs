@@ -270,6 +270,11 @@ struct Read {
 struct Flush {
     write: IoId,
     sync: IoId,
+    /// Which of the two completed (each `Ok`: an error halts the node). Completions come in
+    /// any order, and a sync can report before the write it follows has failed: only both
+    /// make the records durable.
+    written: bool,
+    synced: bool,
     messages: Vec<(NodeId, RaftMessage)>,
     /// The log's length when it was submitted (lowered if the log is cut meanwhile).
     last_index: u64,
@@ -284,6 +289,12 @@ enum Stage {
     Running,
     /// The disk failed a write: the node cannot promise durability and takes no part.
     Halted,
+}
+
+/// Whether local time `now` is less than `span` after `at`. A clock that jumped back before
+/// `at` counts as long after it: a jump must not hold off an election for its size.
+fn within(now: Instant, at: Instant, span: Duration) -> bool {
+    now >= at && now.saturating_since(at) < span
 }
 
 /// A Raft node serving the key-value store.
@@ -391,7 +402,7 @@ impl Raft {
         self.is_leader()
             || self
                 .heard_leader_at
-                .is_some_and(|at| ctx.now().saturating_since(at) < self.config.election_min)
+                .is_some_and(|at| within(ctx.now(), at, self.config.election_min))
     }
 
     fn election_timeout(&self, ctx: &mut Ctx<'_>) -> Duration {
@@ -454,6 +465,8 @@ impl Raft {
         self.flush = Some(Flush {
             write,
             sync,
+            written: false,
+            synced: false,
             messages: std::mem::take(&mut self.held),
             last_index: self.last_index(),
         });
@@ -1145,7 +1158,7 @@ impl Node for Raft {
                 // drawn afresh.
                 let standing = match self.role {
                     Role::PreCandidate { since, .. } => {
-                        ctx.now().saturating_since(since) < self.config.election_min
+                        within(ctx.now(), since, self.config.election_min)
                     }
                     _ => false,
                 };
@@ -1233,14 +1246,13 @@ impl Node for Raft {
                 Role::Follower if self.leader.is_some() => {
                     // A fresh timeout from when the leader was last heard from.
                     let timeout = self.election_timeout(ctx);
-                    let since = self
-                        .heard_leader_at
-                        .map_or(timeout, |at| ctx.now().saturating_since(at));
-                    if since < timeout {
-                        let left = Duration::from_nanos(timeout.as_nanos() - since.as_nanos());
-                        ctx.set_timer(left, RaftTimer::Election);
-                    } else {
-                        self.start_pre_vote(ctx);
+                    match self.heard_leader_at {
+                        Some(at) if within(ctx.now(), at, timeout) => {
+                            let since = ctx.now().saturating_since(at);
+                            let left = Duration::from_nanos(timeout.as_nanos() - since.as_nanos());
+                            ctx.set_timer(left, RaftTimer::Election);
+                        }
+                        _ => self.start_pre_vote(ctx),
                     }
                 }
                 _ => self.start_pre_vote(ctx),
@@ -1278,16 +1290,24 @@ impl Node for Raft {
                 let Some(flush) = &mut self.flush else {
                     return;
                 };
-                if id == flush.write && self.config.bug == RaftBug::AckBeforeSync {
-                    for (to, message) in std::mem::take(&mut flush.messages) {
-                        ctx.send(to, message);
+                if id == flush.write {
+                    flush.written = true;
+                    if self.config.bug == RaftBug::AckBeforeSync {
+                        for (to, message) in std::mem::take(&mut flush.messages) {
+                            ctx.send(to, message);
+                        }
                     }
                 } else if id == flush.sync {
+                    flush.synced = true;
+                }
+                if flush.written && flush.synced {
                     let flush = self.flush.take().expect("checked above");
                     self.durable_index = self.durable_index.max(flush.last_index);
                     for (to, message) in flush.messages {
                         ctx.send(to, message);
                     }
+                    // A candidate counts its own vote once it is on disk.
+                    self.tally(ctx);
                     self.advance_commit(ctx);
                 }
             }

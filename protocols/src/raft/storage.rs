@@ -59,11 +59,12 @@ pub fn recover(bytes: &[u8]) -> Recovered {
         next_lsn: 1,
         ..Recovered::default()
     };
-    for payload in scan.payloads {
+    for (offset, payload) in scan.payloads {
         // A payload that verifies but does not decode was written by no version of this
-        // node; treat it as the end of the log, like any other damage.
+        // node; the log ends before it, as at any other damage.
         let Some(record) = Record::decode(payload) else {
             recovered.torn = true;
+            recovered.end = offset;
             break;
         };
         match record {
