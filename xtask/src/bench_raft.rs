@@ -2,7 +2,8 @@
 //! one core, the linearizability check included.
 //!
 //! The workload is `raft-kv`'s (scenarios/specs/raft-kv.toml): 5 servers; one client with 5
-//! processes, each with one operation in flight and 20 ms of mean think time, over 10 keys
+//! processes, each with one operation in flight and 20 ms of mean think time (`--think-mean`),
+//! over 10 keys
 //! (50% get, 30% put, 15% append, 5% cas); heartbeats every 50 ms, election timeouts
 //! 150-300 ms; the scenario's swarm faults (partitions, crashes, pauses, clock faults, loss,
 //! duplication). Each seed runs 10 virtual seconds (7 s of faults, then 3 s healed) at the
@@ -28,6 +29,10 @@ pub struct RaftArgs {
     /// Seeds to run (from 0).
     #[arg(long, default_value_t = 500)]
     seeds: u64,
+    /// The client processes' mean think time (`20ms`; `110ms` gives about 40 operations per
+    /// virtual second).
+    #[arg(long, default_value = "20ms", value_parser = Duration::parse_flag)]
+    think_mean: Duration,
 }
 
 const SEEDS_PER_S_TARGET: f64 = 200.0;
@@ -54,6 +59,10 @@ pub fn run(args: RaftArgs) -> i32 {
         eprintln!("error: --seeds must be positive");
         return crate::EXIT_BAD_INPUT;
     }
+    if let Err(message) = sim::limits::think("--think-mean", args.think_mean) {
+        eprintln!("error: {message}");
+        return crate::EXIT_BAD_INPUT;
+    }
     let scenario = match scenario() {
         Ok(scenario) => scenario,
         Err(message) => {
@@ -71,6 +80,7 @@ pub fn run(args: RaftArgs) -> i32 {
         let mut plan = scenario.plan(seed, None);
         plan.safety_duration = Duration::from_secs(7);
         plan.liveness_duration = Duration::from_secs(3);
+        plan.workload["think_mean"] = serde_json::to_value(args.think_mean).expect("a duration");
         let run = match scenario.run(&plan, TraceLevel::Hash) {
             Ok(run) => run,
             Err(message) => {
@@ -123,7 +133,8 @@ pub fn run(args: RaftArgs) -> i32 {
     let virtual_s = virtual_nanos as f64 / 1e9;
     let peak = peak_memory_mib().unwrap_or(f64::NAN);
     println!(
-        "raft-kv: 5 servers, 5 client processes (20ms think), 10 keys, 10 virtual seconds, swarm faults, linearizability checked (32 MB memo), one core"
+        "raft-kv: 5 servers, 5 client processes ({} think), 10 keys, 10 virtual seconds, swarm faults, linearizability checked (32 MB memo), one core",
+        args.think_mean
     );
     println!(
         "seeds\twall_s\tseeds_per_s\tevents_per_seed\tops_per_virtual_s\tsimulated_per_wall\tpeak_rss_mb"
