@@ -31,7 +31,7 @@
 
 use crate::harness::{self, Checks};
 use crate::registry::EFFICIENCY_TARGETS;
-use crate::spec::{Adapter, File, Spec, SpecError, Targets, err, need};
+use crate::spec::{Adapter, File, Spec, SpecError, Targets, need, one_client};
 use crate::{Bug, Planted, Run, switch_for};
 use checkers::NodeValues;
 use protocols::broadcast::{
@@ -100,13 +100,7 @@ struct Broadcast {
 /// Builds the adapter from a specification (`workload.kind = "broadcast"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
     let nodes = file.nodes.get_ref();
-    let clients = &file.clients.get_ref().count;
-    if *clients.get_ref() != 1 {
-        return Err(err(
-            clients,
-            "the broadcast workload runs one client (with many processes): `clients.count = 1`",
-        ));
-    }
+    one_client(file, "broadcast")?;
     let variant = match nodes.kind.get_ref().as_str() {
         "broadcast-single" => Variant::Single,
         "broadcast-naive" => Variant::Naive,

@@ -8,7 +8,7 @@
 
 use crate::harness::{self, Checks};
 use crate::registry::REPLIES_ECHO_REQUESTS;
-use crate::spec::{Adapter, File, Spec, SpecError, err, need};
+use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
 use crate::{Run, switch_for};
 use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
 use serde::{Deserialize, Serialize};
@@ -22,13 +22,7 @@ struct Echo {
 
 /// Builds the adapter from a specification (`workload.kind = "echo"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    let clients = &file.clients.get_ref().count;
-    if *clients.get_ref() != 1 {
-        return Err(err(
-            clients,
-            "the echo workload runs one client: `clients.count = 1`",
-        ));
-    }
+    one_client(file, "echo")?;
     let timeout = need(&file.workload, "timeout", &file.workload.get_ref().timeout)?;
     Ok(Box::new(Echo {
         timeout: *timeout.get_ref(),

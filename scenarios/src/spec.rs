@@ -349,6 +349,21 @@ fn located(origin: &str, text: &str, error: SpecError) -> String {
     }
 }
 
+/// The check of a workload that runs one client node (its processes are the concurrency):
+/// `clients.count = 1`, or an error at it naming the workload.
+pub(crate) fn one_client(file: &File, workload: &str) -> Result<(), SpecError> {
+    let clients = &file.clients.get_ref().count;
+    if *clients.get_ref() != 1 {
+        return Err(err(
+            clients,
+            format!(
+                "the {workload} workload runs one client (with many processes): `clients.count = 1`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A required key of a section: its value, or an error at the section naming the key.
 pub(crate) fn need<'a, T, S>(
     section: &Spanned<S>,

@@ -16,7 +16,7 @@
 
 use crate::harness::{self, Checks};
 use crate::registry::LOG_INTACT;
-use crate::spec::{Adapter, File, Spec, SpecError, err, need};
+use crate::spec::{Adapter, File, Spec, SpecError, err, need, one_client};
 use crate::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix};
 use protocols::wal_kv::{WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
@@ -65,13 +65,7 @@ pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
     if *count.get_ref() != 1 {
         return Err(err(count, "wal-kv is a single node: `nodes.count = 1`"));
     }
-    let clients = &file.clients.get_ref().count;
-    if *clients.get_ref() != 1 {
-        return Err(err(
-            clients,
-            "the kv workload runs one client (with many processes): `clients.count = 1`",
-        ));
-    }
+    one_client(file, "kv")?;
     let w = file.workload.get_ref();
     let keys = need(&file.workload, "keys", &w.keys)?;
     Ok(Box::new(WalKvAdapter {
