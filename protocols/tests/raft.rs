@@ -387,19 +387,19 @@ fn without_truncation_the_stale_tail_breaks_log_matching() {
         round: 2,
     };
     let effects = host.deliver(&mut raft, NodeId(0), append);
-    // The term-2 entry at index 4 stays, now after another log: its digest changes, which
-    // the log-matching check sees.
-    let stored: Vec<(u64, u64)> = observed(&effects)
+    // The term-2 entry at index 4 stays, now after the entry of term 3: the log-matching
+    // check sees (4, 2) after term 3 here and after term 2 where it was first stored.
+    let stored: Vec<(u64, u64, u64)> = observed(&effects)
         .iter()
         .flat_map(|o| match o {
             RaftObservation::Stored { entries } => entries
                 .iter()
-                .map(|&(index, term, _)| (index, term))
+                .map(|&(index, term, prev_term, _)| (index, term, prev_term))
                 .collect(),
             _ => Vec::new(),
         })
         .collect();
-    assert_eq!(stored, vec![(3, 3), (4, 2)]);
+    assert_eq!(stored, vec![(3, 3, 1), (4, 2, 3)]);
 }
 
 /// Node 0 holds entries of terms 1 and 2 and is elected for term 3; node 1 reports holding

@@ -12,7 +12,7 @@
 
 use crate::harness::{self, Checks};
 use crate::registry::{ELECTION_MESSAGES, LEADER_ELECTED, RAFT_SAFETY};
-use crate::spec::{Adapter, File, Spec, SpecError, err, need};
+use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
 use crate::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix, Retry};
 use protocols::raft::invariants::Invariants;
@@ -101,13 +101,7 @@ struct RaftAdapter {
 
 /// Builds the adapter from a specification (`workload.kind = "raft-kv"` or `"raft-election"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    let clients = &file.clients.get_ref().count;
-    if *clients.get_ref() != 1 {
-        return Err(err(
-            clients,
-            "the raft workloads run one client (with many processes): `clients.count = 1`",
-        ));
-    }
+    one_client(file, file.workload.get_ref().kind.get_ref())?;
     let nodes = file.nodes.get_ref();
     let election = need(&file.nodes, "election_timeout", &nodes.election_timeout)?;
     let w = file.workload.get_ref();
@@ -258,12 +252,12 @@ impl Adapter for RaftAdapter {
 
         harness::start_phases(&mut sim, plan);
         // The first election, and what it cost in messages between servers.
-        let safety_end = Instant::ZERO + plan.safety_duration;
-        sim.run_until_condition(safety_end, Duration::from_millis(1), |sim| {
-            first_leader(sim).is_some()
+        let election_messages = self.election_checks.and_then(|_| {
+            let safety_end = Instant::ZERO + plan.safety_duration;
+            let step = Duration::from_millis(1);
+            sim.run_until_condition(safety_end, step, |sim| first_leader(sim).is_some())
+                .then(|| sim.network_stats().sent_server_to_server)
         });
-        let election_messages =
-            first_leader(&sim).map(|_| sim.network_stats().sent_server_to_server);
         let healed_at = harness::end_phases(&mut sim, plan);
         let history = harness::take_history(&mut sim);
         if let Some(election) = self.election_checks {

@@ -3,7 +3,8 @@
 //!
 //! - **election safety**: at most one leader per term;
 //! - **log matching**: two logs holding an entry of one term at one index agree up to it
-//!   (each `Stored` carries the digest of the log up to the entry);
+//!   (each `Stored` entry carries the term before it and its digest, which must be the same
+//!   wherever that index and term are stored: by induction, so is everything before it);
 //! - **leader completeness**: a leader's log holds every entry committed by the leader of an
 //!   earlier term;
 //! - **state machine safety**: no two nodes apply different entries at one index, across
@@ -22,7 +23,8 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct Invariants {
     leaders: BTreeMap<u64, NodeId>,
-    prefixes: BTreeMap<(u64, u64), u64>,
+    /// Per stored (index, term): the term before it and the entry's digest.
+    stored: BTreeMap<(u64, u64), (u64, u64)>,
     /// Per committed index: the entry's term and the least leader term that committed it.
     committed: BTreeMap<u64, (u64, u64)>,
     applied: BTreeMap<u64, (u64, u64)>,
@@ -80,9 +82,9 @@ impl Invariants {
                 Ok(())
             }
             RaftObservation::Stored { entries } => {
-                for &(index, term, prefix) in entries {
-                    if let Some(other) = self.prefixes.insert((index, term), prefix)
-                        && other != prefix
+                for &(index, term, prev_term, digest) in entries {
+                    if let Some(other) = self.stored.insert((index, term), (prev_term, digest))
+                        && other != (prev_term, digest)
                     {
                         return Err(format!(
                             "log matching: {node} stores an entry of term {term} at index {index} after a log that differs from another node's with the same entry"
@@ -216,11 +218,12 @@ mod tests {
             entries: vec![(1, 1)],
         };
         assert!(invariants.observe(NodeId(0), 0, &ack).is_err());
-        let stored = |prefix| RaftObservation::Stored {
-            entries: vec![(4, 2, prefix)],
+        let stored = |prev_term, digest| RaftObservation::Stored {
+            entries: vec![(4, 2, prev_term, digest)],
         };
-        assert!(invariants.observe(NodeId(0), 0, &stored(5)).is_ok());
-        assert!(invariants.observe(NodeId(1), 0, &stored(5)).is_ok());
-        assert!(invariants.observe(NodeId(2), 0, &stored(6)).is_err());
+        assert!(invariants.observe(NodeId(0), 0, &stored(1, 5)).is_ok());
+        assert!(invariants.observe(NodeId(1), 0, &stored(1, 5)).is_ok());
+        assert!(invariants.observe(NodeId(2), 0, &stored(2, 5)).is_err());
+        assert!(invariants.observe(NodeId(2), 0, &stored(1, 6)).is_err());
     }
 }

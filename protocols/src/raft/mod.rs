@@ -180,10 +180,11 @@ pub enum RaftObservation {
         runs: Vec<(u64, u64)>,
         last_index: u64,
     },
-    /// The node stored entries: `(index, term, prefix)` each, `prefix` the digest of its log
-    /// up to the entry (this entry included). Two logs with an entry of one term at one index
-    /// must agree up to it (log matching).
-    Stored { entries: Vec<(u64, u64, u64)> },
+    /// The node stored entries: `(index, term, previous term, digest)` each, the previous
+    /// term that of the entry before it in the node's log (0 for the first). Log matching
+    /// holds if one (index, term) always comes with one previous term and one digest: then, by
+    /// induction down the log, two logs holding it agree up to it.
+    Stored { entries: Vec<(u64, u64, u64, u64)> },
     /// As leader of `leader_term`, the node counted entries committed: `(index, term)` each.
     Committed {
         entries: Vec<(u64, u64)>,
@@ -233,13 +234,26 @@ struct LeaderState {
     matched: BTreeMap<NodeId, u64>,
     /// Peers heard from since the last check-quorum.
     active: BTreeSet<NodeId>,
-    /// The heartbeat round last sent, when it was sent (local time), and the highest round
-    /// each peer acknowledged.
+    /// The heartbeat round last sent, when each round from the confirmed one on was sent
+    /// (local time; kept only for the lease bug), and the highest round each peer
+    /// acknowledged.
     round: u64,
     round_sent_at: BTreeMap<u64, Instant>,
     acked_round: BTreeMap<NodeId, u64>,
     /// A new round goes out at the end of this handler (gets are waiting for one).
     round_wanted: bool,
+}
+
+impl LeaderState {
+    /// The highest heartbeat round that this leader and `majority - 1` peers have seen.
+    fn confirmed_round(&self, majority: usize) -> u64 {
+        if majority == 1 {
+            return self.round;
+        }
+        let mut rounds: Vec<u64> = self.acked_round.values().copied().collect();
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        rounds.get(majority - 2).copied().unwrap_or(0)
+    }
 }
 
 enum Role {
@@ -291,6 +305,13 @@ enum Stage {
     Halted,
 }
 
+/// A stable digest of an entry or a command, for checkers to compare.
+fn digest(value: &impl Hash) -> u64 {
+    let mut hasher = StableHasher::default();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Whether local time `now` is less than `span` after `at`. A clock that jumped back before
 /// `at` counts as long after it: a jump must not hold off an election for its size.
 fn within(now: Instant, at: Instant, span: Duration) -> bool {
@@ -305,8 +326,6 @@ pub struct Raft {
     term: u64,
     vote: Option<NodeId>,
     log: Vec<Entry>,
-    /// `prefixes[i]`: the digest of the log up to entry `i + 1`.
-    prefixes: Vec<u64>,
     commit: u64,
     applied: u64,
     leader: Option<NodeId>,
@@ -333,7 +352,7 @@ pub struct Raft {
 
 #[derive(Default)]
 struct Seen {
-    stored: Vec<(u64, u64, u64)>,
+    stored: Vec<(u64, u64, u64, u64)>,
     committed: Vec<(u64, u64)>,
     applied: Vec<(u64, u64, u64)>,
     acknowledged: Vec<(u64, u64)>,
@@ -352,7 +371,6 @@ impl Raft {
             term: 0,
             vote: None,
             log: Vec::new(),
-            prefixes: Vec::new(),
             commit: 0,
             applied: 0,
             leader: None,
@@ -484,7 +502,6 @@ impl Raft {
                 self.log[position] = entry.clone();
             } else {
                 self.log.truncate(position);
-                self.prefixes.truncate(position);
                 self.log.push(entry.clone());
             }
             self.durable_index = self.durable_index.min(index - 1);
@@ -496,18 +513,19 @@ impl Raft {
             self.log.push(entry.clone());
         }
         self.record(Record::Entry { index, entry });
-        // Digests from `index` on; with the tail kept, its entries now follow another prefix.
-        self.prefixes.truncate(position);
-        for at in position..self.log.len() {
-            let mut hasher = StableHasher::default();
-            at.checked_sub(1)
-                .map(|before| self.prefixes[before])
-                .hash(&mut hasher);
-            self.log[at].hash(&mut hasher);
-            self.prefixes.push(hasher.finish());
-            let stored = (at as u64 + 1, self.log[at].term, self.prefixes[at]);
-            self.seen.stored.push(stored);
+        self.report_stored(position);
+        if keep_tail && position + 1 < self.log.len() {
+            // The entry after the replaced one stays, now after another entry.
+            self.report_stored(position + 1);
         }
+    }
+
+    /// Reports the entry at `position` with its predecessor's term and its digest.
+    fn report_stored(&mut self, position: usize) {
+        let prev_term = self.term_at(position as u64);
+        let entry = &self.log[position];
+        let stored = (position as u64 + 1, entry.term, prev_term, digest(entry));
+        self.seen.stored.push(stored);
     }
 
     fn recover(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8]) {
@@ -528,15 +546,7 @@ impl Raft {
                 len: recovered.end,
             });
         }
-        let mut prefix = None;
-        for entry in recovered.log {
-            let mut hasher = StableHasher::default();
-            prefix.hash(&mut hasher);
-            entry.hash(&mut hasher);
-            prefix = Some(hasher.finish());
-            self.prefixes.push(hasher.finish());
-            self.log.push(entry);
-        }
+        self.log = recovered.log;
         self.durable_index = self.last_index();
         self.stage = Stage::Running;
     }
@@ -691,7 +701,9 @@ impl Raft {
         };
         state.round += 1;
         state.round_wanted = false;
-        state.round_sent_at.insert(state.round, ctx.now());
+        if self.config.bug == RaftBug::LeaseReadUnderDrift {
+            state.round_sent_at.insert(state.round, ctx.now());
+        }
         let peers: Vec<NodeId> = ctx.peers().collect();
         for peer in peers {
             self.send_append(ctx, peer);
@@ -761,14 +773,7 @@ impl Raft {
         if self.reads.is_empty() {
             return;
         }
-        let majority = Self::majority(ctx);
-        let mut rounds: Vec<u64> = state.acked_round.values().copied().collect();
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        // The highest round that this leader and `majority - 1` peers have seen.
-        let confirmed = match majority {
-            1 => u64::MAX,
-            m => rounds.get(m - 2).copied().unwrap_or(0),
-        };
+        let confirmed = state.confirmed_round(Self::majority(ctx));
         let applied = self.applied;
         if self.term_at(self.commit) == self.term {
             for read in &mut self.reads {
@@ -794,13 +799,7 @@ impl Raft {
         let Role::Leader(state) = &self.role else {
             return false;
         };
-        let majority = Self::majority(ctx);
-        let mut rounds: Vec<u64> = state.acked_round.values().copied().collect();
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = match majority {
-            1 => state.round,
-            m => rounds.get(m - 2).copied().unwrap_or(0),
-        };
+        let confirmed = state.confirmed_round(Self::majority(ctx));
         state
             .round_sent_at
             .get(&confirmed)
@@ -892,7 +891,7 @@ impl Raft {
         if term > self.term {
             return self.become_follower(ctx, term, None);
         }
-        let last_index = self.last_index();
+        let (last_index, majority) = (self.last_index(), Self::majority(ctx));
         let Role::Leader(state) = &mut self.role else {
             return;
         };
@@ -902,6 +901,11 @@ impl Raft {
         state.active.insert(from);
         let acked = state.acked_round.entry(from).or_default();
         *acked = (*acked).max(round);
+        if self.config.bug == RaftBug::LeaseReadUnderDrift {
+            // Rounds below the confirmed one never time a lease again.
+            let confirmed = state.confirmed_round(majority);
+            state.round_sent_at = state.round_sent_at.split_off(&confirmed);
+        }
         // Only a reply that moves the peer's next index sends more at once: a duplicated or
         // stale reply sends nothing, so duplication cannot multiply appends; the heartbeat
         // resends what was lost.
@@ -1051,9 +1055,9 @@ impl Raft {
             self.applied += 1;
             let index = self.applied;
             let entry = self.log[index as usize - 1].clone();
-            let mut hasher = StableHasher::default();
-            entry.command.hash(&mut hasher);
-            self.seen.applied.push((index, entry.term, hasher.finish()));
+            self.seen
+                .applied
+                .push((index, entry.term, digest(&entry.command)));
             let Command::Op {
                 process,
                 request,
