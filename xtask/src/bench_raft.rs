@@ -26,7 +26,7 @@ use crate::check_history::{Stopwatch, peak_memory_mib};
 
 #[derive(clap::Args)]
 pub struct RaftArgs {
-    /// Seeds to run (from 0).
+    /// Seeds to run (from 0), at most 1,000,000.
     #[arg(long, default_value_t = 500)]
     seeds: u64,
     /// The client processes' mean think time (`20ms`; `110ms` gives about 40 operations per
@@ -38,6 +38,8 @@ pub struct RaftArgs {
 const SEEDS_PER_S_TARGET: f64 = 200.0;
 const PEAK_RSS_MB_TARGET: f64 = 50.0;
 const MEMO_BYTES_MAX: usize = 32 << 20;
+/// A bench is minutes at most: a million seeds is over an hour at the target rate.
+const SEEDS_MAX: u64 = 1_000_000;
 
 /// raft-kv with its online invariants only: the history is checked here, with the bench's
 /// memo limit.
@@ -55,8 +57,11 @@ fn scenario() -> Result<&'static dyn Scenario, String> {
 }
 
 pub fn run(args: RaftArgs) -> i32 {
-    if args.seeds == 0 {
-        eprintln!("error: --seeds must be positive");
+    if args.seeds == 0 || args.seeds > SEEDS_MAX {
+        eprintln!(
+            "error: --seeds is {}; it must be 1 to {SEEDS_MAX}",
+            args.seeds
+        );
         return crate::EXIT_BAD_INPUT;
     }
     if let Err(message) = sim::limits::think("--think-mean", args.think_mean) {
