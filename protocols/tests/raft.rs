@@ -287,6 +287,7 @@ fn recovery_cuts_a_torn_tail_and_keeps_the_log_before_it() {
         vec![RaftObservation::Recovered {
             term: 2,
             vote: Some(1),
+            runs: vec![(1, 1), (2, 2)],
             last_index: 2,
             torn: true
         }]

@@ -19,6 +19,7 @@ pub struct FaultMix {
     pub pauses: bool,
     pub clocks: bool,
     pub holds: bool,
+    pub leader_crashes: bool,
 }
 
 /// Draws the swarm options of a seed: each probability and each fault kind's weight is drawn,
@@ -35,6 +36,7 @@ pub fn draw_swarm(
     let pause_weight = weight(mix.pauses);
     let clock_weight = weight(mix.clocks);
     let hold_weight = weight(mix.holds);
+    let leader_crash_weight = weight(mix.leader_crashes);
     let link = LinkConfig {
         latency: link_latency,
         loss_ppm: sim::plan::draw_ppm(rng, mix.loss_ppm_max),
@@ -50,6 +52,7 @@ pub fn draw_swarm(
         pause_weight,
         clock_weight,
         hold_weight,
+        leader_crash_weight,
         disk: sim::DiskConfig::default(),
     }
 }

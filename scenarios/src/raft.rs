@@ -11,7 +11,7 @@
 //! The scenarios are `scenarios/specs/raft-*.toml`; this module is the family's one bug table.
 
 use crate::harness::{self, Checks};
-use crate::registry::{ELECTION_MESSAGES, LEADER_ELECTED, RAFT_SAFETY};
+use crate::registry::{ELECTION_MESSAGES, LEADER_ELECTED, LEADER_QUORUM, RAFT_SAFETY, REPLICATED};
 use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
 use crate::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix, Retry};
@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use sim::api::observe::{Observed, checker};
 use sim::limits;
 use sim::{
-    Config, Duration, Either, Instant, Metrics, NoObservation, NodeId, Plan, Rng, Simulation,
-    TraceLevel, Verdict,
+    Config, Duration, Either, Fault, Instant, Metrics, NoObservation, NodeId, Plan, Rng,
+    Simulation, TraceLevel, Verdict,
 };
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The family's planted bugs (the registry's bug table for `raft`).
 pub(crate) const BUGS: &[Planted<RaftBug>] = &[
@@ -77,6 +78,20 @@ pub(crate) const BUGS: &[Planted<RaftBug>] = &[
             description: "every election timeout is the least one, so nodes that start together split their votes forever",
         },
         switch: RaftBug::ElectionTimeoutNotRandomized,
+    },
+    Planted {
+        bug: Bug {
+            name: "no-check-quorum",
+            description: "a leader that no longer hears from a majority keeps leading",
+        },
+        switch: RaftBug::NoCheckQuorum,
+    },
+    Planted {
+        bug: Bug {
+            name: "commit-not-forwarded",
+            description: "a leader never tells its followers its commit index, so they apply nothing",
+        },
+        switch: RaftBug::CommitNotForwarded,
     },
 ];
 
@@ -202,7 +217,7 @@ impl Adapter for RaftAdapter {
         let mut sim: RaftSim = Simulation::new(Config::for_plan(plan, level));
         let mut checks = Checks::new(&spec.checkers);
         checks.check(RAFT_SAFETY, || {
-            let mut invariants = Invariants::default();
+            let mut invariants = Invariants::new(spec.servers);
             sim.add_checker(checker(
                 RAFT_SAFETY,
                 move |observed: Observed<'_, _>| match observed.observation {
@@ -273,10 +288,16 @@ impl Adapter for RaftAdapter {
                 _ => Verdict::pass(),
             });
         }
+        checks.check(LEADER_QUORUM, || {
+            leader_quorum(&sim, plan, &workload, healed_at)
+        });
         checks.check(checkers::registry::LINEARIZABLE, || {
             harness::check_linearizable(&history, checkers::BuiltinModel::Kv)
         });
         checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
+        checks.check(REPLICATED, || {
+            replicated(&sim, workload.servers, spec.grace)
+        });
         Ok(checks.finish(sim, plan, &Metrics::default(), history))
     }
 }
@@ -338,5 +359,219 @@ fn elected(sim: &RaftSim, checks: ElectionChecks) -> Verdict {
             leader.node, record.time
         )),
         None => Verdict::pass(),
+    }
+}
+
+/// `replicated`: once faults heal, every server applies every entry committed up to
+/// `1s + grace` before the end (the MIT labs' agreement: a command counts only once every
+/// server has applied it). A server's applied index is that of its latest incarnation: a
+/// restarted node applies its log again from the start.
+fn replicated(sim: &RaftSim, servers: u32, grace: Duration) -> Verdict {
+    let by = Instant::ZERO
+        + sim
+            .now()
+            .saturating_since(Instant::ZERO + Duration::from_secs(1) + grace);
+    let mut committed = 0;
+    let mut applied: BTreeMap<NodeId, (u32, u64)> = BTreeMap::new();
+    for record in sim.observations() {
+        let Either::Right(observation) = &record.observation else {
+            continue;
+        };
+        let mut advance = |index: u64| {
+            let latest = applied
+                .entry(record.node)
+                .or_insert((record.incarnation, 0));
+            if record.incarnation > latest.0 {
+                *latest = (record.incarnation, 0);
+            }
+            latest.1 = latest.1.max(index);
+        };
+        match observation {
+            RaftObservation::Committed { entries, .. } if record.time <= by => {
+                committed = entries
+                    .iter()
+                    .fold(committed, |c, &(index, _)| c.max(index));
+            }
+            RaftObservation::Recovered { .. } => advance(0),
+            RaftObservation::Applied { entries } => advance(
+                entries
+                    .iter()
+                    .map(|&(index, _, _)| index)
+                    .max()
+                    .unwrap_or(0),
+            ),
+            _ => {}
+        }
+    }
+    for node in (0..servers).map(NodeId) {
+        let (_, index) = applied.get(&node).copied().unwrap_or((0, 0));
+        if index < committed {
+            return Verdict::fail(
+                sim::Outcome::Liveness,
+                format!(
+                    "{node} applied entries up to index {index} by the end at {}, but index {committed} was committed by {by}: every server must apply every committed entry once faults heal",
+                    sim.now()
+                ),
+            );
+        }
+    }
+    Verdict::pass()
+}
+
+/// The servers' connectivity as the plan's faults make it at one moment.
+#[derive(Clone, Default)]
+struct Connectivity {
+    /// Directed links cut by the current partition.
+    cut: BTreeSet<(NodeId, NodeId)>,
+    down: BTreeSet<NodeId>,
+    paused: BTreeSet<NodeId>,
+}
+
+impl Connectivity {
+    fn apply(&mut self, fault: &Fault) {
+        match fault {
+            Fault::Partition(partition) => self.cut = partition.cut_links().into_iter().collect(),
+            Fault::Heal => self.cut.clear(),
+            Fault::Crash(n) => {
+                self.down.insert(*n);
+            }
+            Fault::Restart(n) | Fault::Start(n) => {
+                self.down.remove(n);
+            }
+            Fault::Pause(n) => {
+                self.paused.insert(*n);
+            }
+            Fault::Resume(n) => {
+                self.paused.remove(n);
+            }
+            _ => {}
+        }
+    }
+
+    /// Servers (`node` included) whose messages reach `node`.
+    fn reaching(&self, node: NodeId, servers: u32) -> usize {
+        (0..servers)
+            .map(NodeId)
+            .filter(|&m| m == node || !self.cut.contains(&(m, node)))
+            .count()
+    }
+
+    /// Servers (`node` included) up, not paused, and linked with `node` both ways.
+    fn quorum_of(&self, node: NodeId, servers: u32) -> usize {
+        (0..servers)
+            .map(NodeId)
+            .filter(|&m| {
+                m == node
+                    || !(self.down.contains(&m)
+                        || self.paused.contains(&m)
+                        || self.cut.contains(&(m, node))
+                        || self.cut.contains(&(node, m)))
+            })
+            .count()
+    }
+}
+
+/// `leader-quorum`: no node becomes leader while a partition has kept a majority's messages
+/// from reaching it for the whole of its candidacy, and a leader cut off from a majority (by
+/// partitions, crashes and pauses of the plan) steps down within twice the longest election
+/// timeout plus the longest message delay (check-quorum). Judged against the plan's faults:
+/// a leader crash, whose node the plan does not name, counts as no fault, and clock faults
+/// widen the bound (by a second, and twice over for drift).
+fn leader_quorum(sim: &RaftSim, plan: &Plan, workload: &Workload, healed_at: Instant) -> Verdict {
+    let servers = workload.servers;
+    let majority = servers as usize / 2 + 1;
+    let delay = latency_max(&plan.swarm.link);
+    let clocks = plan
+        .faults
+        .iter()
+        .any(|f| matches!(f.fault, Fault::ClockJump { .. } | Fault::ClockDrift { .. }));
+    let mut limit = workload.election_max.saturating_mul(2) + delay;
+    if clocks {
+        limit = limit.saturating_mul(2) + Duration::from_secs(1);
+    }
+    let candidacy = workload.election_max + delay;
+    // The connectivity from each change on; everything heals with the liveness phase.
+    let mut changes: Vec<(Instant, Connectivity)> = vec![(Instant::ZERO, Connectivity::default())];
+    let mut now = Connectivity::default();
+    for scheduled in plan.faults.iter().filter(|f| f.at < healed_at) {
+        now.apply(&scheduled.fault);
+        changes.push((scheduled.at, now.clone()));
+    }
+    changes.push((healed_at, Connectivity::default()));
+    let at = |time: Instant| -> usize { changes.partition_point(|(t, _)| *t <= time) - 1 };
+    let fail = |message: String| Verdict::fail(sim::Outcome::Safety, message);
+
+    let records = sim.observations();
+    for (position, record) in records.iter().enumerate() {
+        let Either::Right(RaftObservation::BecameLeader { term, .. }) = &record.observation else {
+            continue;
+        };
+        let node = record.node;
+        // Elected: some moment of its candidacy let a majority's votes reach it.
+        let from = Instant::ZERO + record.time.saturating_since(Instant::ZERO + candidacy);
+        let reached = changes[at(from)..=at(record.time)]
+            .iter()
+            .any(|(_, c)| c.reaching(node, servers) >= majority);
+        if !reached {
+            return fail(format!(
+                "{node} became leader of term {term} at {}, though since {from} no majority's messages could reach it: no leader without a quorum",
+                record.time
+            ));
+        }
+        // Leading: until it steps down, crashes or restarts.
+        let until = records[position + 1..]
+            .iter()
+            .find(|later| {
+                later.node == node
+                    && matches!(
+                        later.observation,
+                        Either::Right(
+                            RaftObservation::SteppedDown { .. }
+                                | RaftObservation::Recovered { .. }
+                                | RaftObservation::BecameLeader { .. }
+                        )
+                    )
+            })
+            .map_or(sim.now(), |later| later.time);
+        let mut cut_since: Option<Instant> = None;
+        for (index, (start, connectivity)) in changes.iter().enumerate().skip(at(record.time)) {
+            let start = (*start).max(record.time);
+            if start >= until {
+                break;
+            }
+            if connectivity.down.contains(&node) {
+                break;
+            }
+            let end = changes
+                .get(index + 1)
+                .map_or(until, |(t, _)| (*t).min(until));
+            if connectivity.paused.contains(&node)
+                || connectivity.quorum_of(node, servers) >= majority
+            {
+                cut_since = None;
+                continue;
+            }
+            let since = *cut_since.get_or_insert(start);
+            if end.saturating_since(since) > limit {
+                return fail(format!(
+                    "{node}, leader of term {term} since {}, has been cut off from a majority since {since} and still led {limit} later: a leader that lost its quorum must step down",
+                    record.time
+                ));
+            }
+        }
+    }
+    Verdict::pass()
+}
+
+/// The longest delay a link's latency draws (an exponential's, beyond any practical one,
+/// is taken as its floor plus 20 means).
+fn latency_max(link: &sim::LinkConfig) -> Duration {
+    match link.latency {
+        sim::Latency::Constant(d) => d,
+        sim::Latency::Uniform { max, .. } => max,
+        sim::Latency::Exponential { floor, mean } => floor + mean.saturating_mul(20),
+        sim::Latency::Tail {
+            fast_max, slow_max, ..
+        } => fast_max.max(slow_max),
     }
 }

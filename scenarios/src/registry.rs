@@ -44,6 +44,8 @@ pub const LOG_INTACT: &str = "log-intact";
 pub const RAFT_SAFETY: &str = "raft-safety";
 pub const LEADER_ELECTED: &str = "leader-elected";
 pub const ELECTION_MESSAGES: &str = "election-messages";
+pub const LEADER_QUORUM: &str = "leader-quorum";
+pub const REPLICATED: &str = "replicated";
 
 fn no_bugs() -> Vec<Bug> {
     Vec::new()
@@ -204,8 +206,10 @@ pub const WORKLOADS: &[WorkloadKind] = &[
         params: &["keys", "think_mean", "timeout", "attempt_timeout"],
         checkers: &[
             RAFT_SAFETY,
+            LEADER_QUORUM,
             checkers::registry::LINEARIZABLE,
             checkers::checks::answered::NAME,
+            REPLICATED,
         ],
         build: crate::raft::build,
     },
@@ -226,8 +230,10 @@ pub const WORKLOADS: &[WorkloadKind] = &[
             RAFT_SAFETY,
             LEADER_ELECTED,
             ELECTION_MESSAGES,
+            LEADER_QUORUM,
             checkers::registry::LINEARIZABLE,
             checkers::checks::answered::NAME,
+            REPLICATED,
         ],
         build: crate::raft::build,
     },
@@ -257,7 +263,7 @@ pub const OWN_CHECKERS: &[CheckerKind] = &[
     },
     CheckerKind {
         name: RAFT_SAFETY,
-        summary: "online: one leader per term, log matching, leader completeness, state machine safety, commits never undone, acknowledged writes committed",
+        summary: "online: one leader per term, log matching, leader completeness, state machine safety, commits never undone and safe from every later election, acknowledged writes committed",
     },
     CheckerKind {
         name: LEADER_ELECTED,
@@ -266,6 +272,14 @@ pub const OWN_CHECKERS: &[CheckerKind] = &[
     CheckerKind {
         name: ELECTION_MESSAGES,
         summary: "the first election took at most `election_messages_max` messages between servers (a miss is liveness)",
+    },
+    CheckerKind {
+        name: LEADER_QUORUM,
+        summary: "no leader elected while the plan's partitions kept a majority from reaching it, and a leader cut off from a majority steps down within twice `election_timeout.max` plus the longest message delay",
+    },
+    CheckerKind {
+        name: REPLICATED,
+        summary: "once faults heal, every server applies every entry committed up to 1s plus the `answered-after-heal` grace before the end (a miss is liveness)",
     },
 ];
 

@@ -460,6 +460,7 @@ fn episode_start(faults: &[ScheduledFault], index: usize) -> Option<usize> {
             (Fault::Partition(_), Fault::Heal) => true,
             (Fault::Crash(a), Fault::Restart(b)) | (Fault::Pause(a), Fault::Resume(b)) => a == b,
             (Fault::Hold { from, to }, Fault::Release { from: f, to: t }) => from == f && to == t,
+            (Fault::CrashLeader { episode: a }, Fault::RestartLeader { episode: b }) => a == b,
             _ => false,
         })
 }

@@ -97,7 +97,24 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "raft-figure8.toml",
         include_str!("../specs/raft-figure8.toml"),
     ),
+    (
+        "raft-figure8-unreliable.toml",
+        include_str!("../specs/raft-figure8-unreliable.toml"),
+    ),
     ("raft-churn.toml", include_str!("../specs/raft-churn.toml")),
+    ("raft-agree.toml", include_str!("../specs/raft-agree.toml")),
+    (
+        "raft-failover.toml",
+        include_str!("../specs/raft-failover.toml"),
+    ),
+    (
+        "raft-no-quorum.toml",
+        include_str!("../specs/raft-no-quorum.toml"),
+    ),
+    (
+        "raft-backup.toml",
+        include_str!("../specs/raft-backup.toml"),
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -489,7 +506,7 @@ pub struct Spec {
     /// `None`: a quiet run (no fault kinds, no loss, no duplication): no swarm is drawn.
     mix: Option<FaultMix>,
     /// The least weight of each fault kind: partition, crash, pause, clock, hold.
-    forced: [u32; 5],
+    forced: [u32; 6],
     faulty_nodes_max: usize,
     /// The mean gap between fault episodes, drawn in whole milliseconds.
     gap_millis: Option<(u64, u64)>,
@@ -521,12 +538,13 @@ impl Spec {
             None => Swarm::quiet(link.clone(), link),
             Some(mix) => {
                 let mut swarm = harness::draw_swarm(&mut rng, self.latency.clone(), link, mix);
-                let [partition, crash, pause, clock, hold] = self.forced;
+                let [partition, crash, pause, clock, hold, leader_crash] = self.forced;
                 swarm.partition_weight = swarm.partition_weight.max(partition);
                 swarm.crash_weight = swarm.crash_weight.max(crash);
                 swarm.pause_weight = swarm.pause_weight.max(pause);
                 swarm.clock_weight = swarm.clock_weight.max(clock);
                 swarm.hold_weight = swarm.hold_weight.max(hold);
+                swarm.leader_crash_weight = swarm.leader_crash_weight.max(leader_crash);
                 swarm
             }
         };
@@ -772,7 +790,14 @@ pub(crate) fn count_range(
     Ok((range.min, range.max))
 }
 
-const FAULT_KINDS: [&str; 5] = ["partition", "crash", "pause", "clock", "hold"];
+const FAULT_KINDS: [&str; 6] = [
+    "partition",
+    "crash",
+    "pause",
+    "clock",
+    "hold",
+    "leader-crash",
+];
 
 fn fault_kind(name: &Spanned<String>) -> Result<usize, SpecError> {
     FAULT_KINDS
@@ -842,7 +867,7 @@ fn fault_mix(
     duplicate_max: u32,
     servers: u64,
 ) -> Result<FaultMixSpec, SpecError> {
-    let mut enabled = [false; 5];
+    let mut enabled = [false; 6];
     for kind in &faults.kinds {
         let index = fault_kind(kind)?;
         if enabled[index] {
@@ -853,7 +878,7 @@ fn fault_mix(
         }
         enabled[index] = true;
     }
-    let mut forced = [0u32; 5];
+    let mut forced = [0u32; 6];
     for (kind, weight) in &faults.forced {
         let index = fault_kind(kind)?;
         if !enabled[index] {
@@ -885,6 +910,7 @@ fn fault_mix(
         pauses: enabled[2],
         clocks: enabled[3],
         holds: enabled[4],
+        leader_crashes: enabled[5],
     });
     let faulty_nodes_max = match &faults.faulty_nodes_max {
         Some(value) => match value.get_ref() {
@@ -931,7 +957,7 @@ fn fault_mix(
 /// What `fault_mix` resolves.
 struct FaultMixSpec {
     mix: Option<FaultMix>,
-    forced: [u32; 5],
+    forced: [u32; 6],
     faulty_nodes_max: usize,
     gap_millis: Option<(u64, u64)>,
 }

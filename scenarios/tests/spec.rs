@@ -6,6 +6,15 @@
 use scenarios::spec::{self, SPEC_BYTES_MAX};
 use scenarios::{Scenario, all, find};
 
+/// The Raft scenarios' checkers, all of them.
+const CHECKS: &[&str] = &[
+    "raft-safety",
+    "leader-quorum",
+    "linearizable",
+    "answered-after-heal",
+    "replicated",
+];
+
 /// Each built-in scenario's checkers, in the order a run performs them, written out by hand.
 const CHECKERS: &[(&str, &[&str])] = &[
     ("echo", &["replies-echo-requests", "answered-after-heal"]),
@@ -42,8 +51,10 @@ const CHECKERS: &[(&str, &[&str])] = &[
             "raft-safety",
             "leader-elected",
             "election-messages",
+            "leader-quorum",
             "linearizable",
             "answered-after-heal",
+            "replicated",
         ],
     ),
     (
@@ -51,8 +62,10 @@ const CHECKERS: &[(&str, &[&str])] = &[
         &[
             "raft-safety",
             "leader-elected",
+            "leader-quorum",
             "linearizable",
             "answered-after-heal",
+            "replicated",
         ],
     ),
     (
@@ -60,26 +73,66 @@ const CHECKERS: &[(&str, &[&str])] = &[
         &[
             "raft-safety",
             "leader-elected",
+            "leader-quorum",
             "linearizable",
             "answered-after-heal",
+            "replicated",
         ],
     ),
     (
         "raft-kv",
-        &["raft-safety", "linearizable", "answered-after-heal"],
+        &[
+            "raft-safety",
+            "leader-quorum",
+            "linearizable",
+            "answered-after-heal",
+            "replicated",
+        ],
     ),
     (
         "raft-persist",
-        &["raft-safety", "linearizable", "answered-after-heal"],
+        &[
+            "raft-safety",
+            "leader-quorum",
+            "linearizable",
+            "answered-after-heal",
+            "replicated",
+        ],
     ),
     (
         "raft-figure8",
-        &["raft-safety", "linearizable", "answered-after-heal"],
+        &[
+            "raft-safety",
+            "leader-quorum",
+            "linearizable",
+            "answered-after-heal",
+            "replicated",
+        ],
+    ),
+    (
+        "raft-figure8-unreliable",
+        &[
+            "raft-safety",
+            "leader-quorum",
+            "linearizable",
+            "answered-after-heal",
+            "replicated",
+        ],
     ),
     (
         "raft-churn",
-        &["raft-safety", "linearizable", "answered-after-heal"],
+        &[
+            "raft-safety",
+            "leader-quorum",
+            "linearizable",
+            "answered-after-heal",
+            "replicated",
+        ],
     ),
+    ("raft-agree", CHECKS),
+    ("raft-failover", CHECKS),
+    ("raft-no-quorum", CHECKS),
+    ("raft-backup", CHECKS),
 ];
 
 /// What `list` showed before the scenarios became files: each scenario's bugs, in order.
@@ -131,6 +184,15 @@ const BUGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "raft-figure8-unreliable",
+        &[
+            "commit-old-term-by-count",
+            "no-truncation-on-conflict",
+            "ack-before-sync",
+            "vote-not-persisted",
+        ],
+    ),
+    (
         "raft-churn",
         &[
             "vote-not-persisted",
@@ -138,6 +200,25 @@ const BUGS: &[(&str, &[&str])] = &[
             "no-truncation-on-conflict",
         ],
     ),
+    ("raft-agree", &["commit-not-forwarded"]),
+    (
+        "raft-failover",
+        &[
+            "no-check-quorum",
+            "stale-read-from-old-leader",
+            "no-truncation-on-conflict",
+            "ack-before-sync",
+        ],
+    ),
+    (
+        "raft-no-quorum",
+        &[
+            "no-check-quorum",
+            "ack-before-sync",
+            "stale-read-from-old-leader",
+        ],
+    ),
+    ("raft-backup", &["no-truncation-on-conflict"]),
 ];
 
 #[test]

@@ -23,6 +23,15 @@ pub enum Fault {
     Crash(NodeId),
     /// A crashed node starts again as a fresh instance.
     Restart(NodeId),
+    /// Crashes the node that leads at that moment (`Context::set_leading`), if one does;
+    /// `episode` names it for the `RestartLeader` that ends the episode.
+    CrashLeader {
+        episode: u32,
+    },
+    /// Restarts the node the `CrashLeader` of `episode` crashed, if it crashed one.
+    RestartLeader {
+        episode: u32,
+    },
     /// A node added down (`Simulation::add_node_down`) starts for the first time: a plan step
     /// rather than a fault, so a plan can grow its cluster.
     Start(NodeId),
@@ -65,6 +74,8 @@ impl Fault {
             Fault::Heal => "heal",
             Fault::Crash(_) => "crash",
             Fault::Restart(_) => "restart",
+            Fault::CrashLeader { .. } => "crash-leader",
+            Fault::RestartLeader { .. } => "restart-leader",
             Fault::Start(_) => "start",
             Fault::Pause(_) => "pause",
             Fault::Resume(_) => "resume",
@@ -80,7 +91,7 @@ impl Fault {
     pub fn nodes(&self) -> Vec<NodeId> {
         match self {
             Fault::Partition(partition) => partition.nodes(),
-            Fault::Heal => Vec::new(),
+            Fault::Heal | Fault::CrashLeader { .. } | Fault::RestartLeader { .. } => Vec::new(),
             Fault::Crash(n)
             | Fault::Restart(n)
             | Fault::Start(n)
@@ -140,6 +151,7 @@ impl Fault {
             self,
             Fault::Heal
                 | Fault::Restart(_)
+                | Fault::RestartLeader { .. }
                 | Fault::Start(_)
                 | Fault::Resume(_)
                 | Fault::Release { .. }
@@ -169,6 +181,9 @@ pub struct Swarm {
     pub pause_weight: u32,
     pub clock_weight: u32,
     pub hold_weight: u32,
+    /// Crashes of whichever node leads at the time (`Fault::CrashLeader`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leader_crash_weight: u32,
     /// Every node's disk.
     #[serde(default)]
     pub disk: crate::disk::DiskConfig,
@@ -207,9 +222,14 @@ impl Swarm {
             pause_weight: 0,
             clock_weight: 0,
             hold_weight: 0,
+            leader_crash_weight: 0,
             disk: crate::disk::DiskConfig::default(),
         }
     }
+}
+
+fn is_zero(weight: &u32) -> bool {
+    *weight == 0
 }
 
 /// Zero with probability 1/4, otherwise uniform in `1..=max_ppm`: swarm testing wants both
@@ -327,7 +347,9 @@ pub struct FaultBudget {
 
 struct Episode {
     end: Instant,
+    /// The nodes it makes faulty; a leader crash's node is known only when it runs.
     nodes: Vec<NodeId>,
+    is_leader_crash: bool,
     is_partition: bool,
 }
 
@@ -372,6 +394,7 @@ pub fn generate_schedule(
             swarm.pause_weight,
             swarm.clock_weight,
             swarm.hold_weight,
+            swarm.leader_crash_weight,
         ],
         faults: Vec::new(),
         active: Vec::new(),
@@ -406,8 +429,8 @@ struct Drawing {
     servers: Vec<NodeId>,
     budget: FaultBudget,
     end: Instant,
-    /// Partition, crash, pause, clock, hold.
-    weights: [u32; 5],
+    /// Partition, crash, pause, clock, hold, leader crash.
+    weights: [u32; 6],
     faults: Vec<ScheduledFault>,
     active: Vec<Episode>,
     held: Vec<(NodeId, NodeId, Instant)>,
@@ -428,7 +451,12 @@ impl Drawing {
             .iter()
             .flat_map(|e| e.nodes.iter().copied())
             .collect();
-        let room = self.budget.faulty_nodes_max.saturating_sub(faulty.len());
+        // A leader crash takes a place in the budget, whichever node it turns out to be.
+        let leaders = self.active.iter().filter(|e| e.is_leader_crash).count();
+        let room = self
+            .budget
+            .faulty_nodes_max
+            .saturating_sub(faulty.len() + leaders);
         let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
         let mut pick = rng.below(total);
         let kind = self
@@ -445,7 +473,7 @@ impl Drawing {
         let servers = &self.servers;
         match kind {
             0 if room > 0 && !self.active.iter().any(|e| e.is_partition) && servers.len() > 1 => {
-                self.partition(now, episode_end, room, faulty.len(), rng)
+                self.partition(now, episode_end, room, faulty.len() + leaders, rng)
             }
             1 | 2 if room > 0 && servers.iter().any(|n| !faulty.contains(n)) => {
                 let healthy: Vec<NodeId> = servers
@@ -463,10 +491,25 @@ impl Drawing {
                 self.active.push(Episode {
                     end: episode_end,
                     nodes: vec![node],
+                    is_leader_crash: false,
                     is_partition: false,
                 });
             }
             3 => self.clock(now, rng),
+            5 if room > 0 => {
+                let episode = self.faults.len() as u32;
+                self.add(
+                    now,
+                    Fault::CrashLeader { episode },
+                    Some((Fault::RestartLeader { episode }, episode_end)),
+                );
+                self.active.push(Episode {
+                    end: episode_end,
+                    nodes: Vec::new(),
+                    is_leader_crash: true,
+                    is_partition: false,
+                });
+            }
             4 if servers.len() > 1 => self.hold(now, episode_end, rng),
             _ => {}
         }
@@ -503,6 +546,7 @@ impl Drawing {
             self.active.push(Episode {
                 end: episode_end,
                 nodes,
+                is_leader_crash: false,
                 is_partition: true,
             });
         }

@@ -662,3 +662,49 @@ fn a_streamed_trace_is_the_recorded_trace_and_keeps_nothing() {
     assert_eq!(*streamed.borrow(), recorded);
     assert_eq!((stream_hash, record_hash), (hash_only, hash_only));
 }
+
+/// Claims leadership when its timer fires (`n{k}` after `k` milliseconds).
+struct Claimer;
+
+impl Node for Claimer {
+    type Message = ();
+    type Timer = ();
+    type Observation = ();
+
+    fn on_start(&mut self, ctx: &mut Context<'_, (), (), ()>) {
+        let after = Duration::from_millis(u64::from(ctx.id().0));
+        ctx.set_timer(after, ());
+    }
+    fn on_message(&mut self, _: &mut Context<'_, (), (), ()>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, (), (), ()>, _: ()) {
+        ctx.set_leading(true);
+    }
+}
+
+// Goal: a leader crash hits the node that claimed leadership last and still holds it, does
+// nothing when no node leads, and its restart brings back the node it crashed. Method: nodes
+// claim one after another; crash the leader at chosen moments.
+#[test]
+fn crash_leader_aims_at_the_last_claim() {
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut sim: Simulation<(), (), ()> = Simulation::new(Config::new(1, link.clone(), link));
+    let nodes: Vec<NodeId> = (0..3).map(|_| sim.add_node(|_| Claimer)).collect();
+    let up = |sim: &Simulation<(), (), ()>| nodes.iter().map(|&n| sim.is_up(n)).collect::<Vec<_>>();
+    sim.run_for(Duration::from_micros(1500));
+    // n0 and n1 have claimed; n1 last.
+    sim.apply(Fault::CrashLeader { episode: 0 });
+    assert_eq!(up(&sim), [true, false, true]);
+    // n0 claimed before n1 but never gave up: the engine remembers only the last claim.
+    sim.apply(Fault::CrashLeader { episode: 1 });
+    assert_eq!(up(&sim), [true, false, true], "no node leads now");
+    sim.run_for(Duration::from_millis(2));
+    sim.apply(Fault::CrashLeader { episode: 2 });
+    assert_eq!(up(&sim), [true, false, false], "n2 claimed at 2ms");
+    sim.apply(Fault::RestartLeader { episode: 1 });
+    assert_eq!(up(&sim), [true, false, false], "episode 1 crashed nothing");
+    sim.apply(Fault::RestartLeader { episode: 0 });
+    assert_eq!(up(&sim), [true, true, false]);
+    sim.apply(Fault::RestartLeader { episode: 2 });
+    assert_eq!(up(&sim), [true, true, true]);
+    assert_eq!(sim.fault_counts().get("crash-leader"), Some(&2));
+}

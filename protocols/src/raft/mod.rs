@@ -165,11 +165,12 @@ pub enum RaftTimer {
 pub enum RaftObservation {
     /// The node stopped leading `term` (it saw a higher term, or lost its quorum).
     SteppedDown { term: u64 },
-    /// Recovery read the disk: the term, vote and log length it found, and whether it cut a
-    /// torn tail.
+    /// Recovery read the disk: the term, vote and log it found (`runs` as in `BecameLeader`,
+    /// and its length), and whether it cut a torn tail.
     Recovered {
         term: u64,
         vote: Option<u32>,
+        runs: Vec<(u64, u64)>,
         last_index: u64,
         torn: bool,
     },
@@ -204,7 +205,9 @@ pub enum RaftBug {
     /// Grants a vote without recording it: after a restart the node may vote again in the
     /// same term.
     VoteNotPersisted,
-    /// Commits an entry of an earlier term by counting replicas (Figure 8).
+    /// Commits an entry of an earlier term by counting replicas, and (like the leader of
+    /// Figure 8 in the Raft paper) appends no entry of its own term on election, since that
+    /// no-op would reach a majority together with the old entries and hide the bug.
     CommitOldTermByCount,
     /// A follower overwrites conflicting entries but keeps the rest of its log after them.
     NoTruncationOnConflict,
@@ -217,6 +220,10 @@ pub enum RaftBug {
     AckBeforeSync,
     /// Every election timeout is the least one: nodes that start together time out together.
     ElectionTimeoutNotRandomized,
+    /// A leader that no longer hears from a majority keeps leading (no check-quorum).
+    NoCheckQuorum,
+    /// A leader never tells its followers its commit index, so they apply nothing.
+    CommitNotForwarded,
 }
 
 #[derive(Clone, Debug)]
@@ -533,6 +540,7 @@ impl Raft {
         ctx.observe(RaftObservation::Recovered {
             term: recovered.term,
             vote: recovered.vote,
+            runs: runs(&recovered.log),
             last_index: recovered.log.len() as u64,
             torn: recovered.torn,
         });
@@ -557,6 +565,7 @@ impl Raft {
     fn become_follower(&mut self, ctx: &mut Ctx<'_>, term: u64, leader: Option<NodeId>) {
         if self.is_leader() {
             ctx.observe(RaftObservation::SteppedDown { term: self.term });
+            ctx.set_leading(false);
         }
         if term > self.term {
             self.term = term;
@@ -672,22 +681,19 @@ impl Raft {
             round_wanted: false,
         }));
         self.leader = Some(ctx.id());
-        let mut runs: Vec<(u64, u64)> = Vec::new();
-        for (at, entry) in self.log.iter().enumerate() {
-            if runs.last().is_none_or(|&(_, term)| term != entry.term) {
-                runs.push((at as u64 + 1, entry.term));
-            }
-        }
         ctx.observe(RaftObservation::BecameLeader {
             term: self.term,
-            runs,
+            runs: runs(&self.log),
             last_index: self.last_index(),
         });
-        let entry = Entry {
-            term: self.term,
-            command: Command::Noop,
-        };
-        self.store_entry(next, entry);
+        ctx.set_leading(true);
+        if self.config.bug != RaftBug::CommitOldTermByCount {
+            let entry = Entry {
+                term: self.term,
+                command: Command::Noop,
+            };
+            self.store_entry(next, entry);
+        }
         self.broadcast(ctx);
         ctx.set_timer(self.config.election_max, RaftTimer::Election);
     }
@@ -725,7 +731,10 @@ impl Raft {
             prev_index,
             prev_term: self.term_at(prev_index),
             entries: self.log[prev_index as usize..end].to_vec(),
-            commit: self.commit,
+            commit: match self.config.bug {
+                RaftBug::CommitNotForwarded => 0,
+                _ => self.commit,
+            },
             round: state.round,
         };
         ctx.send(peer, message);
@@ -1238,7 +1247,7 @@ impl Node for Raft {
                 Role::Leader(state) => {
                     let heard = state.active.len() + 1;
                     state.active.clear();
-                    if heard < Self::majority(ctx) {
+                    if heard < Self::majority(ctx) && self.config.bug != RaftBug::NoCheckQuorum {
                         ctx.annotate(format_args!(
                             "check-quorum: heard from {heard}, stepping down"
                         ));
@@ -1331,4 +1340,15 @@ impl Node for Raft {
         }
         self.finish(ctx);
     }
+}
+
+/// A log's terms as runs: `(first index, term)` for each run of entries of one term.
+fn runs(log: &[Entry]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for (at, entry) in log.iter().enumerate() {
+        if runs.last().is_none_or(|&(_, term)| term != entry.term) {
+            runs.push((at as u64 + 1, entry.term));
+        }
+    }
+    runs
 }

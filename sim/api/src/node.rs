@@ -146,6 +146,8 @@ pub enum Effect<M, T, O = NoObservation> {
     },
     /// An observation for checkers outside the node.
     Observe(O),
+    /// The node now leads (`true`) or no longer does (`false`): see [`Context::set_leading`].
+    Leading(bool),
 }
 
 impl<M, T, O> Effect<M, T, O> {
@@ -174,6 +176,7 @@ impl<M, T, O> Effect<M, T, O> {
             Effect::Sample { name, latency } => Effect::Sample { name, latency },
             Effect::Series { name, value } => Effect::Series { name, value },
             Effect::Observe(o) => Effect::Observe(observation(o)),
+            Effect::Leading(leading) => Effect::Leading(leading),
         }
     }
 }
@@ -348,6 +351,15 @@ impl<'a, M, T, O> Context<'a, M, T, O> {
     /// every online checker at once; it outlives a crash of the node.
     pub fn observe(&mut self, observation: O) {
         self.effects.push(Effect::Observe(observation));
+    }
+
+    /// Tells the host that this node now leads (a Raft leader, a primary) or no longer does.
+    /// The simulator aims its leader-targeted faults (`Fault::CrashLeader`, as Jepsen's
+    /// nemeses aim at primaries and the MIT Raft tests crash the leader) at the node that
+    /// claimed leadership last and has not given it up or crashed since; nothing else depends
+    /// on it, and a protocol with no leader never calls it.
+    pub fn set_leading(&mut self, leading: bool) {
+        self.effects.push(Effect::Leading(leading));
     }
 
     /// Runs `handler` with a context of other message, timer and observation types over the

@@ -30,6 +30,16 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
             }
             Fault::Crash(node) => self.crash(*node),
             Fault::Restart(node) | Fault::Start(node) => self.start(node.0),
+            Fault::CrashLeader { episode } => {
+                if !self.crash_leader(*episode) {
+                    return;
+                }
+            }
+            Fault::RestartLeader { episode } => {
+                if let Some(node) = core.leader_crashes.remove(episode) {
+                    self.start(node.0);
+                }
+            }
             Fault::Pause(node) => self.pause(*node),
             Fault::Resume(node) => self.resume(*node),
             Fault::Hold { from, to } => {
@@ -67,6 +77,18 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         if !fault.is_repair() {
             self.core.count_fault(kind);
         }
+    }
+
+    /// Crashes the node that leads, remembering it for the episode's restart; whether one led.
+    fn crash_leader(&mut self, episode: u32) -> bool {
+        let Some(node) = self.core.leader else {
+            let detail = format_args!("no node leads: nothing crashed");
+            self.core.trace_link_fault("crash-leader", detail);
+            return false;
+        };
+        self.core.leader_crashes.insert(episode, node);
+        self.crash(node);
+        true
     }
 
     /// The liveness phase begins: every fault is healed. Partitions heal, held links release,

@@ -154,6 +154,11 @@ pub(crate) struct Core<M, T, O> {
     disk_config: DiskConfig,
     /// Nodes whose disks have suffered a storage fault (the disk fault budget).
     disk_faulty: Vec<u32>,
+    /// The node that claimed leadership last (`Context::set_leading`), while it holds it and
+    /// is up: the target of `Fault::CrashLeader`.
+    leader: Option<NodeId>,
+    /// The node each `Fault::CrashLeader` episode crashed, for its `Fault::RestartLeader`.
+    leader_crashes: BTreeMap<u32, NodeId>,
 }
 
 type Instance<M, T, O> = Box<dyn Node<Message = M, Timer = T, Observation = O>>;
@@ -213,6 +218,8 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
                 disk_keys: Vec::new(),
                 disk_config: config.disk,
                 disk_faulty: Vec::new(),
+                leader: None,
+                leader_crashes: BTreeMap::new(),
             },
             instances: Vec::new(),
             factories: Vec::new(),

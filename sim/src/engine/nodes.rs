@@ -189,6 +189,9 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
             return;
         }
         state.status = Status::Down;
+        if core.leader == Some(node) {
+            core.leader = None;
+        }
         let mut waiting = std::mem::take(&mut state.deferred);
         self.instances[node.index()] = None;
         core.timers[node.index()].clear();
@@ -263,6 +266,12 @@ impl<M: Message, T: Timer, O: Observation> Core<M, T, O> {
                     .series(name, Instant::from_nanos(self.now), value)
             }
             Effect::Observe(observation) => self.observe(node, observation),
+            Effect::Leading(true) => self.leader = Some(node),
+            Effect::Leading(false) => {
+                if self.leader == Some(node) {
+                    self.leader = None;
+                }
+            }
         }
     }
 
