@@ -7,6 +7,7 @@
 
 mod bench_checker;
 mod bench_engine;
+mod bench_host;
 mod bench_raft;
 mod campaign;
 mod check_history;
@@ -14,6 +15,7 @@ mod files;
 mod fuzz;
 mod merge;
 mod replay;
+mod serve;
 mod shrink;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +53,10 @@ enum Command {
     Bench(BenchArgs),
     /// Checks histories (JSON Lines, ../shared/formats/history.md) for linearizability.
     CheckHistory(check_history::Args),
+    /// Runs a protocol's node as a real server on TCP and real files, until SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Talks to a key-value server: `get KEY`, `set KEY VALUE`, or an interactive session.
+    Client(serve::ClientArgs),
 }
 
 #[derive(clap::Args)]
@@ -62,13 +68,15 @@ struct ListArgs {
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// What to measure: engine, checker or raft.
+    /// What to measure: engine, checker, raft or host.
     #[arg(default_value = "engine")]
     subject: String,
     #[command(flatten)]
     engine: bench_engine::Args,
     #[command(flatten)]
     raft: bench_raft::RaftArgs,
+    #[command(flatten)]
+    host: bench_host::HostArgs,
 }
 
 /// The exit code when the reader of stdout went away (`| head`): 128 + SIGPIPE, as a Unix tool
@@ -89,14 +97,17 @@ fn main() {
             "engine" => bench_engine::run(args.engine),
             "checker" => bench_checker::run(),
             "raft" => bench_raft::run(args.raft),
+            "host" => bench_host::run(args.host),
             other => {
                 eprintln!(
-                    "error: unknown bench subject `{other}`; valid subjects: engine, checker, raft"
+                    "error: unknown bench subject `{other}`; valid subjects: engine, checker, raft, host"
                 );
                 EXIT_BAD_INPUT
             }
         },
         Command::CheckHistory(args) => check_history::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Client(args) => serve::client(args),
     };
     std::process::exit(code);
 }

@@ -325,6 +325,7 @@ fn every_allow_has_a_reason() {
         "scenarios",
         "checkers",
         "traces",
+        "host",
         "xtask",
     ]) {
         let lines: Vec<&str> = text.lines().collect();
