@@ -234,6 +234,9 @@ fn launch(args: &ServeArgs, config: HostConfig) -> i32 {
             }
         }
     });
+    // The stdin watcher's read blocks in the runtime's blocking pool until stdin closes: do
+    // not wait for it (the disk thread has ended with the node's loop).
+    runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => 0,
         Err(message) => {

@@ -292,3 +292,74 @@ fn ack_before_sync_is_caught_when_kills_lose_unsynced_writes() {
     }
     panic!("ack-before-sync under --lazy-fsync was not caught: {tried:?}");
 }
+
+fn xtask(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the xtask binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.code().unwrap_or(-1), stdout)
+}
+
+#[test]
+fn serve_and_client_answer_with_their_exit_codes() {
+    let dir = std::env::temp_dir().join(format!("faultline-real-kv-{}-cli", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_text = dir.to_str().unwrap();
+    let bad_address = [
+        "serve",
+        "--protocol",
+        "wal-kv",
+        "--listen",
+        "nowhere",
+        "--data-dir",
+        dir_text,
+    ];
+    assert_eq!(xtask(&bad_address).0, 2, "a bad address");
+    let bad_protocol = [
+        "serve",
+        "--protocol",
+        "paxos",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir_text,
+    ];
+    assert_eq!(xtask(&bad_protocol).0, 2, "an unknown protocol");
+
+    let mut server = Server::start(&dir, &[]);
+    let address = server.address.to_string();
+    let client = |words: &[&str]| {
+        let mut args = vec!["client", "--server", &address, "--timeout", "5s"];
+        args.extend_from_slice(words);
+        xtask(&args)
+    };
+    assert_eq!(client(&["set", "a", "1"]), (0, "ok".to_string()));
+    assert_eq!(client(&["get", "a"]), (0, "1".to_string()));
+    assert_eq!(client(&["get", "missing"]), (0, String::new()));
+    assert_eq!(client(&["frob", "a"]).0, 2, "an unknown command");
+    // SIGTERM: a clean exit.
+    server.signal("TERM");
+    let mut child = server.child.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "SIGTERM ends the server cleanly");
+    let unreachable = client(&["get", "a"]);
+    assert_eq!(unreachable.0, 3, "nobody listens any more");
+    // Reusing the directory is recovery.
+    server.spawn();
+    assert_eq!(client(&["get", "a"]), (0, "1".to_string()));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
