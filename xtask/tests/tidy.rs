@@ -126,6 +126,31 @@ fn protocols_depend_on_the_protocol_api_not_on_the_engine() {
     }
 }
 
+// One node, two hosts: the real host runs protocols through the protocol API alone (no
+// protocol code in it; the simulator only to test its disk against the simulated one), and
+// no protocol compiles differently for it (no `cfg` but tests).
+#[test]
+fn the_real_host_knows_no_protocol_and_protocols_know_no_host() {
+    let text = std::fs::read_to_string(root().join("host/Cargo.toml")).expect("manifest");
+    let manifest: toml::Table = text.parse().expect("a manifest is TOML");
+    let normal = manifest["dependencies"].as_table().expect("dependencies");
+    for crate_name in ["protocols", "scenarios", "sim", "checkers"] {
+        assert!(
+            !normal.contains_key(crate_name),
+            "host/Cargo.toml depends on `{crate_name}`"
+        );
+    }
+    assert!(normal.contains_key("faultline-api"));
+    for (path, text) in files_under(&["protocols"]) {
+        for (number, line) in code_lines(&text) {
+            let cfg = line.contains("#[cfg(") || line.contains("cfg!(");
+            if cfg && !line.contains("cfg(test)") {
+                panic!("{}:{number}: a `cfg` in a protocol: {line}", path.display());
+            }
+        }
+    }
+}
+
 #[test]
 fn dependencies_are_read_from_every_section() {
     let manifest = r#"
