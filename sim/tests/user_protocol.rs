@@ -1,14 +1,15 @@
 //! How a user tests their own protocol with Faultline, outside this repository's scenarios:
 //! implement `sim::Node`, build a simulation with faults, run a range of seeds with
-//! `sim::testing::check_seeds`, and on failure get the seed and the line that replays it.
+//! `sim::testing::check_seeds` (each seed twice, to check the run is a function of its seed),
+//! and on failure get the seed and the line that replays it.
 //!
 //! The protocol here is a tiny replicated counter: a leader numbers increments and sends them
 //! to followers, which apply them in order and acknowledge, with retries over a lossy network.
 
-use sim::testing::check_seeds;
+use sim::testing::{SeedRun, check_seeds};
 use sim::{
     Config, Context, Duration, Fault, Instant, Latency, LinkConfig, Node, NodeId, Partition,
-    Simulation,
+    Simulation, TraceLevel,
 };
 
 #[derive(
@@ -133,7 +134,7 @@ impl Node for Follower {
 
 /// One run: two followers behind a lossy, duplicating network, one of them partitioned away
 /// for a while. Returns an error if a follower did not catch up after the partition healed.
-fn run(seed: u64) -> Result<(), String> {
+fn run(seed: u64, level: TraceLevel) -> SeedRun {
     let link = LinkConfig {
         latency: Latency::Uniform {
             min: Duration::from_millis(1),
@@ -143,8 +144,9 @@ fn run(seed: u64) -> Result<(), String> {
         duplicate_ppm: 100_000,
         queue_capacity: 1_000,
     };
-    let mut sim: Simulation<Msg, Timer, Progress> =
-        Simulation::new(Config::new(seed, link.clone(), link));
+    let mut config = Config::new(seed, link.clone(), link);
+    config.trace_level = level;
+    let mut sim: Simulation<Msg, Timer, Progress> = Simulation::new(config);
     let followers = vec![NodeId(1), NodeId(2)];
     let leader = sim.add_node(move |_| Leader {
         followers: followers.clone(),
@@ -170,16 +172,18 @@ fn run(seed: u64) -> Result<(), String> {
         });
         indexes.next_back().unwrap_or(0)
     };
-    let issued_before_end = last(leader) - 20;
-    for follower in [NodeId(1), NodeId(2)] {
-        let applied = last(follower);
-        if applied < issued_before_end {
-            return Err(format!(
-                "{follower} applied {applied} of {issued_before_end} entries"
-            ));
-        }
-    }
-    Ok(())
+    let issued_before_end = last(leader).saturating_sub(20);
+    let behind = [NodeId(1), NodeId(2)]
+        .into_iter()
+        .find(|&follower| last(follower) < issued_before_end);
+    let verdict = match behind {
+        Some(follower) => Err(format!(
+            "{follower} applied {} of {issued_before_end} entries",
+            last(follower)
+        )),
+        None => Ok(()),
+    };
+    SeedRun::of(&sim, verdict)
 }
 
 #[test]
@@ -191,12 +195,13 @@ fn replicated_counter_catches_up_after_a_partition() {
 #[test]
 fn a_failing_seed_names_its_replay_line() {
     let outcome = std::panic::catch_unwind(|| {
-        check_seeds(0..10, |seed| {
-            if seed == 7 {
-                Err("planted".to_string())
-            } else {
-                Ok(())
-            }
+        check_seeds(0..10, |seed, level| {
+            let verdict = match seed {
+                7 => Err("planted".to_string()),
+                _ => Ok(()),
+            };
+            let sim: Simulation<Msg, Timer, Progress> = Simulation::new(quiet(seed, level));
+            SeedRun::of(&sim, verdict)
         })
     });
     let payload = outcome.expect_err("seed 7 fails");
@@ -208,7 +213,47 @@ fn a_failing_seed_names_its_replay_line() {
         "{message}"
     );
     assert!(
-        message.contains("a_failing_seed_names_its_replay_line -- --exact"),
+        message.contains(
+            "--test user_protocol a_failing_seed_names_its_replay_line -- --exact --include-ignored"
+        ),
         "{message}"
     );
+}
+
+fn quiet(seed: u64, level: TraceLevel) -> Config {
+    let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
+    let mut config = Config::new(seed, link.clone(), link);
+    config.trace_level = level;
+    config
+}
+
+// Goal: a run that is not a function of its seed is caught, and the failure names the first
+// event that differs. Method: a run whose leader starts 1 ms later on every call, as one
+// reading a clock or a process-wide counter would.
+#[test]
+fn a_run_that_depends_on_more_than_its_seed_is_caught() {
+    let calls = std::sync::atomic::AtomicU64::new(0);
+    let outcome = std::panic::catch_unwind(|| {
+        check_seeds(0..3, |seed, level| {
+            let mut sim: Simulation<Msg, Timer, Progress> = Simulation::new(quiet(seed, level));
+            let call = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            sim.run_until(Instant::ZERO + Duration::from_millis(call));
+            sim.add_node(|_| Follower { applied: 0 });
+            sim.run_until(Instant::ZERO + Duration::from_millis(100));
+            SeedRun::of(&sim, Ok(()))
+        })
+    });
+    let payload = outcome.expect_err("the runs differ");
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.starts_with("seed 0 failed: two runs of the same seed differed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the first difference is event"),
+        "{message}"
+    );
+    assert!(message.contains("thread_rng"), "{message}");
 }

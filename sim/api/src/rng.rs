@@ -195,6 +195,42 @@ impl Rng {
     draws!();
 }
 
+/// The node's stream as a `rand_core` 0.9 generator (rand 0.9 and what is built on it): hand
+/// `ctx.rng()` to a library that takes an RNG, and its draws come from the seed.
+impl RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.inner.next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.inner.fill_bytes(dest)
+    }
+}
+
+/// The node's stream as a `rand_core` 0.6 generator (rand 0.8 and what is built on it).
+impl rand_core_06::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.inner.next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.inner.fill_bytes(dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
+        self.inner.fill_bytes(dest);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +379,31 @@ mod tests {
             Keys::new(8, stream::NETWORK).rng([1, 2]).next_u64(),
             draws[0]
         );
+    }
+
+    // Goal: a library handed the node's stream through either rand_core generation draws
+    // from the seed. Method: the same seed gives the same bytes through both traits, and the
+    // stream's own draws.
+    #[test]
+    fn the_stream_serves_both_rand_core_generations() {
+        let draw_09 = |rng: &mut dyn RngCore| {
+            let mut bytes = [0u8; 12];
+            rng.fill_bytes(&mut bytes);
+            (rng.next_u64(), bytes)
+        };
+        let draw_06 = |rng: &mut dyn rand_core_06::RngCore| {
+            let mut bytes = [0u8; 12];
+            rng.try_fill_bytes(&mut bytes).unwrap();
+            (rng.next_u64(), bytes)
+        };
+        let (a, b) = (
+            draw_09(&mut Rng::for_node(5, 1, 0)),
+            draw_06(&mut Rng::for_node(5, 1, 0)),
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, draw_09(&mut Rng::for_node(6, 1, 0)));
+        let mut own = Rng::for_node(5, 1, 0);
+        let mut through = Rng::for_node(5, 1, 0);
+        assert_eq!(own.next_u64(), RngCore::next_u64(&mut through));
     }
 }
