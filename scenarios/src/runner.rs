@@ -122,20 +122,49 @@ pub fn execute(
     }
 }
 
-/// Runs a plan twice, comparing trace hashes. On a mismatch, runs it twice more recording
-/// every event and names the first event that differs. Returns the first run's result, with
-/// a `nondeterminism` verdict if the runs differed.
+/// Runs a plan at the hash-only trace level on a thread of its own, so that no thread-local
+/// state of one run (a library's `thread_rng`, a cache) reaches the next: how campaign
+/// workers run each seed.
+pub fn execute_fresh(scenario: &'static dyn Scenario, plan: &Plan) -> Result<SeedResult, String> {
+    on_fresh_thread(|| execute(scenario, plan, TraceLevel::Hash).map(|(result, _)| result))
+}
+
+/// Runs a plan, each run on a fresh thread (`execute_fresh`), and its events recorded.
+fn execute_recorded(
+    scenario: &'static dyn Scenario,
+    plan: &Plan,
+) -> Result<Option<Vec<sim::TraceRecord>>, String> {
+    on_fresh_thread(|| {
+        let (_, run) = execute(scenario, plan, TraceLevel::Record)?;
+        Ok(run.map(|run| run.trace.records().to_vec()))
+    })
+}
+
+fn on_fresh_thread<R: Send>(run: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("seed".to_string())
+            .spawn_scoped(scope, run)
+            .expect("a thread for the run")
+            .join()
+            .unwrap_or_else(|payload| panic::resume_unwind(payload))
+    })
+}
+
+/// Runs a plan twice, each run on a fresh thread, comparing trace hashes. On a mismatch, runs
+/// it twice more recording every event and names the first event that differs. Returns the
+/// first run's result, with a `nondeterminism` verdict if the runs differed.
 pub fn execute_twice(scenario: &'static dyn Scenario, plan: &Plan) -> Result<SeedResult, String> {
-    let (first, _) = execute(scenario, plan, TraceLevel::Hash)?;
-    let (second, _) = execute(scenario, plan, TraceLevel::Hash)?;
+    let first = execute_fresh(scenario, plan)?;
+    let second = execute_fresh(scenario, plan)?;
     let hash = |r: &SeedResult| r.report.as_ref().map(|r| r.trace_hash);
     if hash(&first) == hash(&second) && first.verdict == second.verdict {
         return Ok(first);
     }
-    let (_, a) = execute(scenario, plan, TraceLevel::Record)?;
-    let (_, b) = execute(scenario, plan, TraceLevel::Record)?;
+    let a = execute_recorded(scenario, plan)?;
+    let b = execute_recorded(scenario, plan)?;
     let detail = match (a, b) {
-        (Some(a), Some(b)) => match traces_first_difference(a.trace.records(), b.trace.records()) {
+        (Some(a), Some(b)) => match traces_first_difference(&a, &b) {
             Some(text) => text,
             None => "the recorded traces were equal, but the hashed runs differed".to_string(),
         },

@@ -5,6 +5,7 @@
 //! code under test, 5 nondeterminism, 6 unknown (a checker's limit ran out). Results go to
 //! stdout; progress and logs go to stderr.
 
+mod audit;
 mod bench_checker;
 mod bench_engine;
 mod bench_host;
@@ -57,6 +58,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Talks to a key-value server: `get KEY`, `set KEY VALUE`, or an interactive session.
     Client(serve::ClientArgs),
+    /// Lists where a dependency tree reads OS randomness, the wall clock or random-state hash
+    /// maps (`crate  file:line  pattern`); exits 1 when it finds any.
+    Audit(audit::Args),
 }
 
 #[derive(clap::Args)]
@@ -108,6 +112,7 @@ fn main() {
         Command::CheckHistory(args) => check_history::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Client(args) => serve::client(args),
+        Command::Audit(args) => audit::run(args),
     };
     std::process::exit(code);
 }

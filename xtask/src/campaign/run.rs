@@ -208,10 +208,11 @@ fn progress_bar(campaign: &Campaign) -> indicatif::ProgressBar {
 
 fn run_one(target: Target, seed: u64, twice: bool) -> SeedResult {
     let plan = target.scenario.plan(seed, target.bug);
+    // Each run on a fresh thread: no thread-local state crosses from one seed to the next.
     let result = if twice {
         runner::execute_twice(target.scenario, &plan)
     } else {
-        runner::execute(target.scenario, &plan, sim::TraceLevel::Hash).map(|(result, _)| result)
+        runner::execute_fresh(target.scenario, &plan)
     };
     result.unwrap_or_else(|bad_plan| SeedResult {
         scenario: target.scenario.name(),
