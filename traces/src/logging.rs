@@ -1,6 +1,8 @@
 //! Protocol log lines (`tracing::info!` and friends) for people watching a replay, stamped with
 //! the virtual time and node of the event being handled. They are not part of the canonical
-//! trace and do not enter its hash.
+//! trace and do not enter its hash. Records of the `log` facade, which many libraries log
+//! through, come the same way (the subscriber installs `tracing-log`'s bridge), filtered by
+//! the same level; a library on `slog` joins them through `slog-stdlog`'s drain.
 
 use std::fmt;
 use tracing_subscriber::fmt::format::Writer;
