@@ -474,22 +474,26 @@ impl Connectivity {
 /// `leader-quorum`: no node becomes leader while a partition has kept a majority's messages
 /// from reaching it for the whole of its candidacy, and a leader cut off from a majority (by
 /// partitions, crashes and pauses of the plan) steps down within twice the longest election
-/// timeout plus the longest message delay (check-quorum). Judged against the plan's faults:
+/// timeout plus the longest a reply to an append sent before the cut can take (the message
+/// both ways, the follower's write and sync) (check-quorum). Judged against the plan's faults:
 /// a leader crash, whose node the plan does not name, counts as no fault, and clock faults
 /// widen the bound (by a second, and twice over for drift).
 fn leader_quorum(sim: &RaftSim, plan: &Plan, workload: &Workload, healed_at: Instant) -> Verdict {
     let servers = workload.servers;
     let majority = servers as usize / 2 + 1;
-    let delay = latency_max(&plan.swarm.link);
+    let delay = latency_max(&plan.swarm.link.latency);
+    let disk = &plan.swarm.disk;
+    let reply =
+        delay.saturating_mul(2) + latency_max(&disk.latency) + latency_max(&disk.sync_latency);
     let clocks = plan
         .faults
         .iter()
         .any(|f| matches!(f.fault, Fault::ClockJump { .. } | Fault::ClockDrift { .. }));
-    let mut limit = workload.election_max.saturating_mul(2) + delay;
+    let mut limit = workload.election_max.saturating_mul(2) + reply;
     if clocks {
         limit = limit.saturating_mul(2) + Duration::from_secs(1);
     }
-    let candidacy = workload.election_max + delay;
+    let candidacy = workload.election_max + reply;
     // The connectivity from each change on; everything heals with the liveness phase.
     let mut changes: Vec<(Instant, Connectivity)> = vec![(Instant::ZERO, Connectivity::default())];
     let mut now = Connectivity::default();
@@ -563,10 +567,10 @@ fn leader_quorum(sim: &RaftSim, plan: &Plan, workload: &Workload, healed_at: Ins
     Verdict::pass()
 }
 
-/// The longest delay a link's latency draws (an exponential's, beyond any practical one,
-/// is taken as its floor plus 20 means).
-fn latency_max(link: &sim::LinkConfig) -> Duration {
-    match link.latency {
+/// The longest delay a latency draws (an exponential's, beyond any practical one, is taken as
+/// its floor plus 20 means).
+fn latency_max(latency: &sim::Latency) -> Duration {
+    match *latency {
         sim::Latency::Constant(d) => d,
         sim::Latency::Uniform { max, .. } => max,
         sim::Latency::Exponential { floor, mean } => floor + mean.saturating_mul(20),
