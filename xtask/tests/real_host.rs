@@ -1,4 +1,5 @@
-//! Goal: the wal-kv state machine, run for real (`cargo xtask serve`: TCP on loopback, real
+//! Goal: the same state machines run for real (`cargo xtask serve`): a broadcast cluster over
+//! TCP spreads values; and the wal-kv state machine, run for real (`cargo xtask serve`: TCP on loopback, real
 //! files, fsync), stays linearizable while its process is killed (`SIGKILL`) and restarted and
 //! paused (`SIGSTOP`/`SIGCONT`); and with `--lazy-fsync`, which makes a kill lose what was not
 //! synced as a power cut would, the planted bug `ack-before-sync` is caught.
@@ -362,4 +363,91 @@ fn serve_and_client_answer_with_their_exit_codes() {
     assert_eq!(client(&["get", "a"]), (0, "1".to_string()));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// Goal: the host is generic: three broadcast nodes, real processes linked by TCP, spread a
+// value given to one of them to the others. Method: free ports for peers and clients; the
+// topology, then a broadcast on n0, then reads on every node until they hold it (bounded).
+#[test]
+fn a_broadcast_cluster_spreads_values_over_real_links() {
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+    };
+    let peers: Vec<SocketAddr> = (0..3).map(|_| free()).collect();
+    let clients: Vec<SocketAddr> = (0..3).map(|_| free()).collect();
+    let peer_list = peers
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let base = std::env::temp_dir().join(format!("faultline-real-bc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mut nodes: Vec<Child> = (0..3)
+        .map(|id| {
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args([
+                    "serve",
+                    "--protocol",
+                    "broadcast",
+                    "--log",
+                    "warn",
+                    "--exit-on-stdin-eof",
+                ])
+                .args(["--id", &id.to_string(), "--peers", &peer_list])
+                .args(["--listen", &clients[id].to_string()])
+                .arg("--data-dir")
+                .arg(base.join(id.to_string()))
+                .stdin(Stdio::piped())
+                .process_group(0)
+                .spawn()
+                .expect("the xtask binary starts")
+        })
+        .collect();
+    let ask = |node: usize, request: Value| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(stream) =
+                TcpStream::connect_timeout(&clients[node], Duration::from_millis(200))
+            {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                let mut answer = String::new();
+                if writer.write_all(format!("{request}\n").as_bytes()).is_ok()
+                    && BufReader::new(stream).read_line(&mut answer).is_ok()
+                    && let Ok(answer) = serde_json::from_str(answer.trim())
+                {
+                    return answer;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {node} never answered {request}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let topology = json!({"op": "topology", "topology": {"0": [1, 2], "1": [0, 2], "2": [0, 1]}});
+    for node in 0..3 {
+        assert_eq!(ask(node, topology.clone())["ok"], json!(true));
+    }
+    assert_eq!(
+        ask(0, json!({"op": "broadcast", "value": 42}))["ok"],
+        json!(true)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in 0..3 {
+        while ask(node, json!({"op": "read"}))["values"] != json!([42]) {
+            assert!(Instant::now() < deadline, "node {node} never learned 42");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for node in &mut nodes {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+    let _ = std::fs::remove_dir_all(&base);
 }
