@@ -1,8 +1,9 @@
-//! Goal: the same state machines run for real (`cargo xtask serve`): a broadcast cluster over
-//! TCP spreads values; and the wal-kv state machine, run for real (`cargo xtask serve`: TCP on loopback, real
-//! files, fsync), stays linearizable while its process is killed (`SIGKILL`) and restarted and
-//! paused (`SIGSTOP`/`SIGCONT`); and with `--lazy-fsync`, which makes a kill lose what was not
-//! synced as a power cut would, the planted bug `ack-before-sync` is caught.
+//! Goal: the same state machines run for real (`cargo xtask serve`: TCP on loopback, real
+//! files, fsync). A broadcast cluster spreads values over TCP; the wal-kv state machine stays
+//! linearizable while its process is killed (`SIGKILL`) and restarted and paused
+//! (`SIGSTOP`/`SIGCONT`); and with `--lazy-fsync`, which makes a kill lose what was not synced
+//! as a power cut would, the planted bug `ack-before-sync` is caught. `serve` and `client`
+//! answer with their documented exit codes.
 //!
 //! Method: a server process on a free loopback port; four client threads speak the JSON
 //! protocol, each one request at a time, recording every invocation and completion in one
