@@ -135,6 +135,11 @@ impl SeedRun {
             records: trace.records().to_vec(),
         }
     }
+
+    /// The run's trace hash: equal for equal runs.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
 }
 
 /// Runs `run` for every seed in `seeds` (or only the seed named by `FAULTLINE_SEED`), each

@@ -82,7 +82,13 @@ pub(crate) struct NodeState {
     pub(super) clock: Clock,
     /// Slots of events that arrived while the node was paused, in arrival order.
     pub(super) deferred: Vec<u32>,
+    /// What the `getrandom` shims draw while this node's code runs (`faultline_entropy`):
+    /// from the seed, the node and the incarnation.
+    pub(super) entropy: u64,
 }
+
+/// The key of a node's entropy stream among its keyed draws, with the incarnation.
+const ENTROPY_KEY: u64 = u64::MAX;
 
 impl NodeState {
     pub(super) fn new(rng: Rng, keys: Keys, is_client: bool) -> NodeState {
@@ -102,6 +108,7 @@ impl NodeState {
                 drift_ppm: 0,
             },
             deferred: Vec::new(),
+            entropy: 0,
         }
     }
 }
@@ -145,7 +152,13 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
             keys: state.keys,
             next_io: &mut state.next_io,
         };
+        // Third-party code inside the handler that asks `getrandom` (patched with Faultline's
+        // shim) draws from the node's stream.
+        faultline_entropy::enter(state.entropy);
         handler(instance, &mut Context::new(inputs, &mut effects));
+        if let Some(entropy) = faultline_entropy::leave() {
+            core.nodes[node as usize].entropy = entropy;
+        }
         for effect in effects.drain(..) {
             core.carry_out(NodeId(node), effect);
         }
@@ -174,9 +187,17 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         state.started_at = core.now;
         state.io_since_start = 0;
         let incarnation = state.incarnation;
+        let mut entropy = state.keys.rng([ENTROPY_KEY, u64::from(incarnation)]);
+        state.entropy = entropy.next_u64();
         core.trace.start(core.now, node, incarnation);
         CURRENT.with(|c| c.set((core.now, node)));
-        self.instances[node as usize] = Some((self.factories[node as usize])(NodeId(node)));
+        // The node's constructor runs as its code: with its entropy.
+        faultline_entropy::enter(state.entropy);
+        let instance = (self.factories[node as usize])(NodeId(node));
+        if let Some(entropy) = faultline_entropy::leave() {
+            core.nodes[node as usize].entropy = entropy;
+        }
+        self.instances[node as usize] = Some(instance);
         self.call(node, |instance, ctx| instance.on_start(ctx));
     }
 
