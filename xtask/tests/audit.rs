@@ -26,7 +26,7 @@ fn the_demonstration_crate_is_flagged_where_it_draws_from_the_os() {
     assert_eq!(code, 1, "{stdout}");
     for expected in [
         "nondeterministic-demo-0.1.0\tsrc/lib.rs:10\tthread_rng",
-        "nondeterministic-demo-0.1.0\tsrc/lib.rs:16\tgetrandom(",
+        "nondeterministic-demo-0.1.0\tsrc/lib.rs:22\tgetrandom(",
     ] {
         assert!(
             stdout.lines().any(|l| l == expected),

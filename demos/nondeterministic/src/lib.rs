@@ -1,5 +1,5 @@
-//! Draws as a third-party protocol library might: from `rand::thread_rng()` (seeded once per
-//! thread from the OS) and from `getrandom` directly. In a simulation, either makes a run
+//! Draws as a third-party protocol library might: from `rand::thread_rng()` and rand 0.9's
+//! `rand::rng()` (each seeded once per thread from the OS) and from `getrandom` directly. In a simulation, either makes a run
 //! depend on more than its seed, unless the build patches in Faultline's getrandom shim.
 use rand::Rng;
 use sim::testing::SeedRun;
@@ -8,6 +8,12 @@ use sim::{Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId,
 /// An election timeout in milliseconds, from the thread's generator.
 pub fn election_timeout_ms() -> u64 {
     rand::thread_rng().gen_range(150..300)
+}
+
+/// A jitter in milliseconds, from rand 0.9's thread generator (seeded through getrandom 0.3).
+pub fn jitter_ms() -> u64 {
+    use rand09::Rng as _;
+    rand09::rng().random_range(0..10)
 }
 
 /// A nonce from the operating system.
@@ -26,7 +32,10 @@ impl Node for Flaky {
     type Observation = ();
 
     fn on_start(&mut self, ctx: &mut Context<'_, u64, (), ()>) {
-        ctx.set_timer(Duration::from_millis(election_timeout_ms()), ());
+        ctx.set_timer(
+            Duration::from_millis(election_timeout_ms() + jitter_ms()),
+            (),
+        );
     }
 
     fn on_message(&mut self, _: &mut Context<'_, u64, (), ()>, _: NodeId, _: u64) {}
