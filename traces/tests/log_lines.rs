@@ -1,7 +1,8 @@
-//! Goal: a library that logs through the `log` facade (as many do) from inside a handler shows
-//! in a replay's log lines, stamped with the virtual time and node, filtered by level, and
-//! never changes the trace hash. Method: a node logs at info and debug from a timer; the log
-//! lines go to a buffer at info level; the hash of a run with logging off is the same.
+//! Goal: a library that logs through the `log` facade (as many do), or through `slog` with
+//! `slog-stdlog`'s drain, from inside a handler shows in a replay's log lines, stamped with the
+//! virtual time and node, filtered by level, and never changes the trace hash. Method: a node
+//! logs at info and debug from a timer, both ways; the log lines go to a buffer at info level;
+//! the hash of a run with logging off is the same.
 
 use sim::{Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId, Simulation};
 use std::io::Write;
@@ -21,6 +22,8 @@ impl Node for Chatty {
     fn on_timer(&mut self, _: &mut Context<'_, (), (), ()>, _: ()) {
         log::info!("tick through the log facade");
         log::debug!("a debug line, below the level");
+        let slog = slog::Logger::root(slog::Drain::fuse(slog_stdlog::StdLog), slog::o!());
+        slog::info!(slog, "tick through slog");
     }
 }
 
@@ -61,13 +64,15 @@ fn log_records_show_with_virtual_time_and_node_and_leave_the_hash_alone() {
     let logged = run();
     let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
     for node in ["n0", "n1"] {
-        let line = text
-            .lines()
-            .find(|l| l.contains(node) && l.contains("tick through the log facade"));
-        assert!(
-            line.is_some_and(|l| l.trim_start().starts_with("0.005000s")),
-            "{text}"
-        );
+        for message in ["tick through the log facade", "tick through slog"] {
+            let line = text
+                .lines()
+                .find(|l| l.contains(node) && l.contains(message));
+            assert!(
+                line.is_some_and(|l| l.trim_start().starts_with("0.005000s")),
+                "{message} on {node}: {text}"
+            );
+        }
     }
     assert!(!text.contains("below the level"), "{text}");
     log::set_max_level(log::LevelFilter::Off);
