@@ -216,11 +216,13 @@ impl Invariants {
                 continue;
             }
             let (last_term, length) = standing(theirs);
-            let voters: Vec<String> = (0..self.servers)
-                .filter(|&voter| standing(log(voter)) <= (last_term, length))
-                .map(|voter| NodeId(voter).to_string())
-                .collect();
-            if voters.len() >= majority {
+            let votes_for = |voter: &u32| standing(log(*voter)) <= (last_term, length);
+            // Counted first: the names are spelled out only for a failure.
+            if (0..self.servers).filter(votes_for).count() >= majority {
+                let voters: Vec<String> = (0..self.servers)
+                    .filter(votes_for)
+                    .map(|voter| NodeId(voter).to_string())
+                    .collect();
                 return Err(format!(
                     "commit durability: {leader}, leading term {leader_term}, committed the entry of term {term} at index {index}, but n{candidate} lacks it and could be elected with the votes of {} (its log ends with term {last_term} at index {length}, no less up to date than theirs), then overwrite it (Figure 8 of the Raft paper)",
                     voters.join(", ")
