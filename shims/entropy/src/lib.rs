@@ -3,7 +3,7 @@
 //! shim's `getrandom` draws from it ([`fill`]) instead of the operating system. So a
 //! third-party crate that calls `rand::thread_rng()` or `getrandom` inside a handler draws
 //! from the run's seed. Outside a handler there is no state, [`fill`] says so, and the shim
-//! passes through to the operating system (tools such as proptest keep working).
+//! passes through to the operating system ([`fill_from_os`]; tools such as proptest keep working).
 //!
 //! No dependencies and no unsafe code: the state is one `u64` in a thread-local, advanced by
 //! SplitMix64.
@@ -41,6 +41,12 @@ pub fn fill(dest: &mut [u8]) -> bool {
     }
     STATE.set(Some(state));
     true
+}
+
+/// A shim, outside a handler: fills `dest` from the operating system (`/dev/urandom`).
+pub fn fill_from_os(dest: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(dest)
 }
 
 #[cfg(test)]

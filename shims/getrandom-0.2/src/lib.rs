@@ -90,13 +90,10 @@ pub fn getrandom(dest: &mut [u8]) -> Result<(), Error> {
     if dest.is_empty() || faultline_entropy::fill(dest) {
         return Ok(());
     }
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(dest))
-        .map_err(|e| {
-            let code = e.raw_os_error().and_then(|n| NonZeroU32::new(n as u32));
-            code.map_or(Error::UNEXPECTED, Error)
-        })
+    faultline_entropy::fill_from_os(dest).map_err(|e| {
+        let code = e.raw_os_error().and_then(|n| NonZeroU32::new(n as u32));
+        code.map_or(Error::UNEXPECTED, Error)
+    })
 }
 
 /// getrandom 0.2's custom-backend macro: accepted and ignored (this shim is the backend).

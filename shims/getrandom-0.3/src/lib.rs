@@ -79,13 +79,10 @@ pub fn fill(dest: &mut [u8]) -> Result<(), Error> {
     if dest.is_empty() || faultline_entropy::fill(dest) {
         return Ok(());
     }
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(dest))
-        .map_err(|e| {
-            let errno = e.raw_os_error().and_then(|n| n.checked_neg());
-            errno.map_or(Error::UNEXPECTED, code)
-        })
+    faultline_entropy::fill_from_os(dest).map_err(|e| {
+        let errno = e.raw_os_error().and_then(|n| n.checked_neg());
+        errno.map_or(Error::UNEXPECTED, code)
+    })
 }
 
 /// A random `u32`.
