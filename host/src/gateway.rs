@@ -5,8 +5,9 @@
 //! answers it with `Context::send`, as it answers a simulated client. A connection carries one
 //! request at a time: a line in, the answer line out. A line longer than `LINE_BYTES_MAX`
 //! gets an error and the connection is closed; a request the node does not answer within
-//! `ANSWER_TIMEOUT` gets the gateway's timeout line. Nothing a client sends can crash the
-//! server: a bad line is the gateway's to answer.
+//! `ANSWER_TIMEOUT` gets the gateway's timeout line. At most `CONNECTIONS_MAX` connections
+//! are open at once, so the node's queue of client requests holds at most that many. Nothing a
+//! client sends can crash the server: a bad line is the gateway's to answer.
 
 use crate::run::Input;
 use faultline_api::NodeId;
@@ -22,6 +23,8 @@ pub const LINE_BYTES_MAX: usize = 64 << 10;
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first client node id; servers are numbered below it.
 pub const CLIENT_BASE: u32 = 1 << 30;
+/// Client connections open at once, at most; one more is answered with an error and closed.
+pub const CONNECTIONS_MAX: usize = 1024;
 
 /// A protocol's client gateway: JSON lines to messages, and reply messages to JSON lines.
 pub trait Gateway: Send + Sync + 'static {
@@ -49,8 +52,16 @@ pub(crate) async fn serve<G: Gateway>(
     inputs: mpsc::UnboundedSender<Input<G::Message>>,
 ) {
     let mut next = CLIENT_BASE;
+    let open = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
+        let Ok((mut stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            let refusal = format!(
+                r#"{{"ok":false,"error":"too many connections: the limit is {CONNECTIONS_MAX}"}}"#
+            );
+            let _ = stream.write_all(format!("{refusal}\n").as_bytes()).await;
             continue;
         };
         let conn = NodeId(next);
@@ -64,6 +75,7 @@ pub(crate) async fn serve<G: Gateway>(
             }
             let result = converse(stream, conn, &*gateway, &inputs, replies).await;
             let _ = inputs.send(Input::ClientLeft { conn });
+            drop(permit);
             tracing::debug!(event = "client-closed", client = %conn, ?result);
         });
     }

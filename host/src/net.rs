@@ -18,6 +18,9 @@ use tokio::time::{Duration, sleep};
 pub const FRAME_BYTES_MAX: usize = 16 << 20;
 /// Messages queued for one peer, at most; more are dropped.
 pub const QUEUE_MAX: usize = 4096;
+/// Frames received and not yet handled, at most: beyond it the readers wait, and TCP's flow
+/// control slows the senders, so a fast peer cannot fill the memory.
+pub const RECEIVED_MAX: usize = 4096;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -60,7 +63,7 @@ pub async fn dial(me: NodeId, address: SocketAddr, mut frames: mpsc::Receiver<Ve
 
 /// Accepts peer connections on `listener` and hands each frame, with its sender, to
 /// `deliver`; a malformed stream is closed.
-pub async fn accept(listener: TcpListener, deliver: mpsc::UnboundedSender<(NodeId, Vec<u8>)>) {
+pub async fn accept(listener: TcpListener, deliver: mpsc::Sender<(NodeId, Vec<u8>)>) {
     loop {
         let Ok((stream, from)) = listener.accept().await else {
             continue;
@@ -76,7 +79,7 @@ pub async fn accept(listener: TcpListener, deliver: mpsc::UnboundedSender<(NodeI
 
 async fn read_frames(
     mut stream: TcpStream,
-    deliver: mpsc::UnboundedSender<(NodeId, Vec<u8>)>,
+    deliver: mpsc::Sender<(NodeId, Vec<u8>)>,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut word = [0u8; 4];
@@ -92,7 +95,7 @@ async fn read_frames(
         }
         let mut frame = vec![0u8; length];
         stream.read_exact(&mut frame).await?;
-        if deliver.send((from, frame)).is_err() {
+        if deliver.send((from, frame)).await.is_err() {
             return Ok(());
         }
     }

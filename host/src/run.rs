@@ -128,7 +128,7 @@ where
         .map_err(|e| HostError::Address(e.to_string()))?;
 
     let (inputs, mut input_rx) = mpsc::unbounded_channel::<Input<N::Message>>();
-    let (frames, mut frame_rx) = mpsc::unbounded_channel::<(NodeId, Vec<u8>)>();
+    let (frames, mut frame_rx) = mpsc::channel::<(NodeId, Vec<u8>)>(net::RECEIVED_MAX);
     let (disk_tx, disk_rx) = std::sync::mpsc::channel::<(IoId, DiskOp)>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(IoId, IoResult)>();
     // The ordered I/O queue: one thread carries out the node's disk operations in order.

@@ -36,6 +36,10 @@ pub const KEY_BYTES_MAX: usize = 1024;
 pub const VALUE_BYTES_MAX: usize = 16 << 10;
 /// Exit code: the server could not be reached in time.
 const EXIT_UNREACHABLE: i32 = 3;
+/// Servers a cluster may have (`--peers`), as in a simulation.
+const PEERS_MAX: usize = sim::limits::WORKLOAD_NODES_MAX as usize;
+/// The longest `client --timeout`.
+const CLIENT_TIMEOUT_MAX: sim::Duration = sim::Duration::from_secs(3600);
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -141,6 +145,12 @@ fn configure(args: &ServeArgs) -> Result<HostConfig, String> {
     }
     if args.protocol == "wal-kv" && !args.peers.is_empty() {
         return Err("wal-kv runs as a single server: give no --peers".into());
+    }
+    if args.peers.len() > PEERS_MAX {
+        return Err(format!(
+            "--peers names {} servers; the limit is {PEERS_MAX}",
+            args.peers.len()
+        ));
     }
     let mut peers = BTreeMap::new();
     for (index, peer) in args.peers.iter().enumerate() {
@@ -421,9 +431,13 @@ fn topology(
 /// the server cannot be reached within the timeout.
 pub fn client(args: ClientArgs) -> i32 {
     let timeout = match sim::Duration::parse_flag(&args.timeout) {
-        Ok(t) if t > sim::Duration::ZERO => Duration::from_nanos(t.as_nanos()),
-        Ok(_) => {
-            eprintln!("error: --timeout must be above 0");
+        Ok(t) if t > sim::Duration::ZERO && t <= CLIENT_TIMEOUT_MAX => {
+            Duration::from_nanos(t.as_nanos())
+        }
+        Ok(t) => {
+            eprintln!(
+                "error: --timeout is {t}; it must be above 0 and at most {CLIENT_TIMEOUT_MAX}"
+            );
             return EXIT_BAD_INPUT;
         }
         Err(e) => {

@@ -342,6 +342,16 @@ fn serve_and_client_answer_with_their_exit_codes() {
     assert_eq!(client(&["get", "a"]), (0, "1".to_string()));
     assert_eq!(client(&["get", "missing"]), (0, String::new()));
     assert_eq!(client(&["frob", "a"]).0, 2, "an unknown command");
+    let too_long = [
+        "client",
+        "--server",
+        &address,
+        "--timeout",
+        "2h",
+        "get",
+        "a",
+    ];
+    assert_eq!(xtask(&too_long).0, 2, "a timeout past its limit");
     // SIGTERM: a clean exit.
     server.signal("TERM");
     let mut child = server.child.take().unwrap();
