@@ -15,12 +15,14 @@ thread_local! {
 }
 
 /// The host, before a handler: the node's entropy state.
+#[inline]
 pub fn enter(state: u64) {
     STATE.set(Some(state));
 }
 
 /// The host, after the handler: the state as the handler's draws left it (`None` if no
 /// handler was running).
+#[inline]
 pub fn leave() -> Option<u64> {
     STATE.take()
 }
