@@ -164,7 +164,7 @@ pub fn execute_twice(scenario: &'static dyn Scenario, plan: &Plan) -> Result<See
     let a = execute_recorded(scenario, plan)?;
     let b = execute_recorded(scenario, plan)?;
     let detail = match (a, b) {
-        (Some(a), Some(b)) => match traces_first_difference(&a, &b) {
+        (Some(a), Some(b)) => match sim::trace::describe_first_difference(&a, &b) {
             Some(text) => text,
             None => "the recorded traces were equal, but the hashed runs differed".to_string(),
         },
@@ -180,15 +180,4 @@ pub fn execute_twice(scenario: &'static dyn Scenario, plan: &Plan) -> Result<See
         ),
     );
     Ok(result)
-}
-
-fn traces_first_difference(a: &[sim::TraceRecord], b: &[sim::TraceRecord]) -> Option<String> {
-    let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
-    let show =
-        |r: Option<&sim::TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
-    Some(format!(
-        "first difference at event {index}: first run {}, second run {}",
-        show(a.get(index)),
-        show(b.get(index))
-    ))
 }

@@ -243,20 +243,8 @@ fn difference(
     let a = on_fresh_thread(run, seed, true);
     let b = on_fresh_thread(run, seed, true);
     let detail = match (&a, &b) {
-        (Ok(a), Ok(b)) => {
-            let index = (0..a.records.len().max(b.records.len()))
-                .find(|&i| a.records.get(i) != b.records.get(i));
-            let show =
-                |r: Option<&TraceRecord>| r.map_or("(no event)".into(), |r| format!("{r:?}"));
-            match index {
-                Some(i) => format!(
-                    "the first difference is event {i}:\n  first run:  {}\n  second run: {}",
-                    show(a.records.get(i)),
-                    show(b.records.get(i))
-                ),
-                None => "the recorded traces agree, but the hashed runs did not".to_string(),
-            }
-        }
+        (Ok(a), Ok(b)) => crate::trace::describe_first_difference(&a.records, &b.records)
+            .unwrap_or_else(|| "the recorded traces agree, but the hashed runs did not".into()),
         _ => "one run panicked and another did not".to_string(),
     };
     Some(format!(

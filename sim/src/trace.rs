@@ -194,6 +194,18 @@ mod tag {
     pub const OBSERVE: u8 = 19;
 }
 
+/// Where two runs' recorded traces part, for a determinism failure: `first difference at
+/// event N: first run R1, second run R2`; `None` if they agree.
+pub fn describe_first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> {
+    let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
+    let show = |r: Option<&TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
+    Some(format!(
+        "first difference at event {index}: first run {}, second run {}",
+        show(a.get(index)),
+        show(b.get(index))
+    ))
+}
+
 impl Trace {
     pub fn new(level: TraceLevel) -> Trace {
         let (records_on, sink) = match level {
