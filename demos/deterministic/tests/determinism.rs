@@ -1,4 +1,4 @@
-//! Goal: with the getrandom shim patched in, a library's `thread_rng` and `getrandom` draw
+//! Goal: with the getrandom shims patched in, a library's `thread_rng`, `rng` and `getrandom` draw
 //! from the seed: runs of a seed are identical across runs, threads and processes. Method:
 //! the determinism check over 20 seeds (each run on a fresh thread), then one seed's hash
 //! here and in a child process running this test binary.

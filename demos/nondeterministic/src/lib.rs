@@ -1,6 +1,6 @@
-//! Draws as a third-party protocol library might: from `rand::thread_rng()` and rand 0.9's
-//! `rand::rng()` (each seeded once per thread from the OS) and from `getrandom` directly. In a simulation, either makes a run
-//! depend on more than its seed, unless the build patches in Faultline's getrandom shim.
+//! Draws as a third-party protocol library might: from rand 0.8's `thread_rng()`, rand 0.9's and
+//! 0.10's `rng()` (each seeded once per thread from the OS) and `getrandom` directly. Any of them
+//! makes a simulated run depend on more than its seed, unless the build patches in the shims.
 use rand::Rng;
 use sim::testing::SeedRun;
 use sim::{Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId, Simulation};
@@ -21,6 +21,13 @@ pub fn nonce() -> u64 {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).expect("the OS gives randomness");
     u64::from_le_bytes(bytes)
+}
+
+/// A backoff in milliseconds, from rand 0.10's thread generator (seeded through getrandom
+/// 0.4's `SysRng`).
+pub fn backoff_ms() -> u64 {
+    use rand010::RngExt as _;
+    rand010::rng().random_range(0..10)
 }
 
 /// Times out after a drawn delay and sends every peer a fresh nonce.
@@ -50,7 +57,10 @@ impl Node for Flaky {
         for peer in peers {
             ctx.send(peer, nonce());
         }
-        ctx.set_timer(Duration::from_millis(election_timeout_ms()), ());
+        ctx.set_timer(
+            Duration::from_millis(election_timeout_ms() + backoff_ms()),
+            (),
+        );
     }
 }
 

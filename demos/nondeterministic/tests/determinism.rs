@@ -1,4 +1,4 @@
-//! Goal: without the shim, the determinism check catches a library's `thread_rng` and
+//! Goal: without the shims, the determinism check catches a library's `thread_rng`, `rng` and
 //! `getrandom`, and names the first event that differs.
 
 #[test]
