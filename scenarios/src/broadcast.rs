@@ -29,11 +29,11 @@
 //! after every handler, reports the values the server learned to a tracker shared by the run;
 //! the event that makes the last node learn a value stamps it with global virtual time.
 
-use crate::harness::{self, Checks};
 use crate::registry::EFFICIENCY_TARGETS;
 use crate::spec::{Adapter, File, Spec, SpecError, Targets, need, one_client};
-use crate::{Bug, Planted, Run, switch_for};
 use checkers::NodeValues;
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::broadcast::{
     BroadcastBug, BroadcastClient, BroadcastClientConfig, BroadcastConfig, BroadcastMessage,
     BroadcastObservation, BroadcastServer, BroadcastTimer,

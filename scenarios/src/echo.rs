@@ -6,10 +6,10 @@
 //! The scenario is `scenarios/specs/echo.toml`; this module is the `echo` workload's adapter
 //! (the servers and the client of a run, and its checks).
 
-use crate::harness::{self, Checks};
 use crate::registry::REPLIES_ECHO_REQUESTS;
 use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
-use crate::{Run, switch_for};
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::{Run, switch_for};
 use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
 use serde::{Deserialize, Serialize};
 use sim::limits;
@@ -94,7 +94,13 @@ impl Adapter for Echo {
             )
             .by(REPLIES_ECHO_REQUESTS),
         });
-        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
+        checks.answered(
+            &spec.answered,
+            &history,
+            healed_at,
+            sim.now(),
+            workload.timeout,
+        );
         let mut derived = Metrics::default();
         derived.count("round-trips", echoes.round_trips);
         derived.count("timeouts", echoes.timeouts);

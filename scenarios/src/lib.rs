@@ -1,6 +1,7 @@
-//! Scenarios: protocols bound to a workload, a fault plan and the checks that judge a run.
-//! Each scenario expands a seed into a [`Plan`] and runs a plan into a [`Run`]; the command
-//! line, the tests and the fuzz campaign all go through [`find`] and [`Scenario`].
+//! Faultline's built-in scenarios: its protocols bound to a workload, a fault plan and the
+//! checks that judge a run. Each is a [`Scenario`] of the toolbox (`faultline-toolbox`), which
+//! holds what any protocol's scenarios share (the trait, the harness, the runner, the shrinker
+//! and the command line); [`toolbox`] registers them all for `cargo xtask`.
 //!
 //! A scenario is written as data, a specification file (`spec.rs`; the built-in ones are
 //! `scenarios/specs/*.toml`, compiled in), and runs through its family's adapter (`echo.rs`,
@@ -8,109 +9,16 @@
 //! (`registry.rs`).
 
 pub mod broadcast;
-pub mod corpus;
 mod echo;
-pub mod harness;
 mod raft;
 pub mod registry;
 pub mod rpc;
-pub mod runner;
-pub mod shrink;
 pub mod spec;
 mod unique_ids;
 mod wal_kv;
 
-use sim::{HistoryEvent, Instant, Plan, Report, Trace, TraceLevel};
-use std::collections::BTreeMap;
-
-/// A planted bug: a deliberate mistake in a protocol that the scenario's checks must catch.
-#[derive(Clone, Copy, Debug)]
-pub struct Bug {
-    pub name: &'static str,
-    pub description: &'static str,
-}
-
-/// A planted bug and the switch that turns it on in the protocol. A scenario family lists
-/// each bug once, in one table that both `Scenario::bugs` (what `list` prints) and `run`
-/// (what a plan's bug switches on) read.
-#[derive(Clone, Copy, Debug)]
-pub struct Planted<S> {
-    pub bug: Bug,
-    pub switch: S,
-}
-
-/// The bugs of a table, as `Scenario::bugs` lists them.
-pub fn bugs_of<S>(planted: &[Planted<S>]) -> Vec<Bug> {
-    planted.iter().map(|p| p.bug).collect()
-}
-
-/// The switch a plan's bug turns on: `off` without a bug; a name not in the scenario's table
-/// is an error that lists the valid ones (an edited plan may name anything).
-pub fn switch_for<S: Copy>(
-    scenario: &str,
-    bug: Option<&str>,
-    planted: &[Planted<S>],
-    off: S,
-) -> Result<S, String> {
-    let Some(bug) = bug else {
-        return Ok(off);
-    };
-    match planted.iter().find(|p| p.bug.name == bug) {
-        Some(planted) => Ok(planted.switch),
-        None => Err(unknown_bug(scenario, bug, &bugs_of(planted))),
-    }
-}
-
-/// Everything a run produced.
-pub struct Run {
-    pub report: Report,
-    pub trace: Trace,
-    pub history: Vec<HistoryEvent>,
-    /// The time series protocols emitted (`Context::series`), by name: (time, value) points.
-    pub series: BTreeMap<String, Vec<(Instant, u64)>>,
-    /// The checkers the run performed, in order (the names of `registry::checker_names`).
-    pub checked: Vec<&'static str>,
-}
-
-/// A runnable scenario.
-pub trait Scenario: Sync {
-    fn name(&self) -> &'static str;
-    fn description(&self) -> &'static str;
-    fn bugs(&self) -> Vec<Bug> {
-        Vec::new()
-    }
-    /// Expands a seed into a plan. `bug` is a name from `bugs()` (checked by `find_bug`).
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan;
-    /// Runs a plan. An error means the plan itself is malformed (an edited plan naming an
-    /// unknown node, say); what the run found is in the report's verdict.
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String>;
-    /// Extra lines that `replay` prints after the report (a per-second table, say); empty by
-    /// default.
-    fn summary(&self, _run: &Run) -> String {
-        String::new()
-    }
-    /// The specification file a user gave (`--scenario-file`); `None` for a built-in scenario.
-    fn file(&self) -> Option<&std::path::Path> {
-        None
-    }
-    /// The checkers a run performs, in order.
-    fn checkers(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
-    /// Whether the k-th invocation of history process p is operation k of p in the plan's
-    /// `operations` script, as for the closed-loop clients of most workloads: the shrinker
-    /// removes operations only then. Open-loop arrivals (rpc-overload's load) are not.
-    fn operations_follow_history(&self) -> bool {
-        true
-    }
-    /// How the command line names the scenario: `--scenario NAME`, or `--scenario-file FILE`.
-    fn command_line(&self) -> String {
-        match self.file() {
-            Some(path) => format!("--scenario-file {}", path.display()),
-            None => format!("--scenario {}", self.name()),
-        }
-    }
-}
+use faultline_toolbox::{Scenario, Toolbox};
+use std::path::Path;
 
 /// Every built-in scenario, in the order `list` shows them: the specification files of
 /// `scenarios/specs/`, compiled in.
@@ -132,57 +40,26 @@ pub fn all() -> &'static [&'static dyn Scenario] {
 
 /// The scenario of a specification file (`--scenario-file`): read, checked and kept for the
 /// rest of the process. Errors are `FILE:LINE: message`.
-pub fn load_file(path: &std::path::Path) -> Result<&'static dyn Scenario, String> {
+pub fn load_file(path: &Path) -> Result<&'static dyn Scenario, String> {
     let scenario = spec::read_file(path)?;
     Ok(Box::leak(Box::new(scenario)))
 }
 
-/// The scenario called `name`, or an error that lists the valid names.
+/// The built-in scenarios as the command line sees them: called as `cargo xtask`, reading
+/// specification files, keeping the regression corpus in `scenarios/corpus/`.
+pub fn toolbox() -> Toolbox {
+    Toolbox::new("cargo xtask", all().to_vec())
+        .with_scenario_files(load_file)
+        .with_corpus(corpus_folder())
+}
+
+/// The regression corpus of this checkout: failing plans of the built-in scenarios, each with
+/// what it caught (`faultline_toolbox::corpus`).
+pub fn corpus_folder() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// The built-in scenario called `name`, or an error that lists the valid names.
 pub fn find(name: &str) -> Result<&'static dyn Scenario, String> {
-    all()
-        .iter()
-        .copied()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
-            format!(
-                "unknown scenario `{name}`; valid scenarios: {}",
-                names.join(", ")
-            )
-        })
-}
-
-/// Checks that `bug` is one of the scenario's planted bugs; the error lists the valid ones.
-pub fn check_bug(scenario: &dyn Scenario, bug: Option<&str>) -> Result<(), String> {
-    let Some(bug) = bug else {
-        return Ok(());
-    };
-    let bugs = scenario.bugs();
-    if bugs.iter().any(|b| b.name == bug) {
-        return Ok(());
-    }
-    Err(unknown_bug(scenario.name(), bug, &bugs))
-}
-
-fn unknown_bug(scenario: &str, bug: &str, bugs: &[Bug]) -> String {
-    let names: Vec<&str> = bugs.iter().map(|b| b.name).collect();
-    if names.is_empty() {
-        format!("scenario `{scenario}` has no planted bugs (asked for `{bug}`)")
-    } else {
-        format!(
-            "unknown bug `{bug}` for scenario `{scenario}`; valid bugs: {}",
-            names.join(", ")
-        )
-    }
-}
-
-/// Plans and runs one seed.
-pub fn run_seed(
-    scenario: &dyn Scenario,
-    seed: u64,
-    bug: Option<&str>,
-    level: TraceLevel,
-) -> Result<Run, String> {
-    check_bug(scenario, bug)?;
-    scenario.run(&scenario.plan(seed, bug), level)
+    toolbox().find(name)
 }

@@ -10,10 +10,10 @@
 //!
 //! The scenarios are `scenarios/specs/raft-*.toml`; this module is the family's one bug table.
 
-use crate::harness::{self, Checks};
 use crate::registry::{ELECTION_MESSAGES, LEADER_ELECTED, LEADER_QUORUM, RAFT_SAFETY, REPLICATED};
 use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
-use crate::{Bug, Planted, Run, switch_for};
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix, Retry};
 use protocols::raft::invariants::Invariants;
 use protocols::raft::{
@@ -294,9 +294,15 @@ impl Adapter for RaftAdapter {
         checks.check(checkers::registry::LINEARIZABLE, || {
             harness::check_linearizable(&history, checkers::BuiltinModel::Kv)
         });
-        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
+        checks.answered(
+            &spec.answered,
+            &history,
+            healed_at,
+            sim.now(),
+            workload.timeout,
+        );
         checks.check(REPLICATED, || {
-            replicated(&sim, workload.servers, spec.grace)
+            replicated(&sim, workload.servers, spec.answered.grace)
         });
         Ok(checks.finish(sim, plan, &Metrics::default(), history))
     }

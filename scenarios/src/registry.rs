@@ -3,7 +3,7 @@
 //! that fails lists the valid ones.
 
 use crate::spec::{Adapter, File, SpecError, err};
-use crate::{Bug, bugs_of};
+use faultline_toolbox::{Bug, bugs_of};
 use toml::Spanned;
 
 /// A kind of server node: the protocol and how it is configured.

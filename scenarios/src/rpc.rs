@@ -15,10 +15,10 @@
 //! The scenarios are `scenarios/specs/rpc-*.toml`; this module holds the `counter` and `overload`
 //! workloads' adapters and their bug tables.
 
-use crate::harness::{self, Checks};
 use crate::registry::{COUNTER_AUDIT, RECOVERY};
 use crate::spec::{self, Adapter, File, Spec, SpecError, err, need};
-use crate::{Bug, Planted, Run, switch_for};
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::rpc::ClientId;
 use protocols::rpc::counter::{
     CounterBug, CounterClient, CounterClientConfig, CounterObservation, CounterServer,
@@ -306,7 +306,13 @@ impl Adapter for Unreliable {
         });
         // A breaker opened just before the heal refuses calls for its cooldown: the
         // specification's grace.
-        checks.answered(spec, &history, healed_at, sim.now(), workload.call_deadline);
+        checks.answered(
+            &spec.answered,
+            &history,
+            healed_at,
+            sim.now(),
+            workload.call_deadline,
+        );
         let mut derived = Metrics::default();
         derived.count("adds-indefinite", indefinite);
         Ok(checks.finish(sim, plan, &derived, history))

@@ -12,9 +12,9 @@
 //! Errors are `FILE:LINE: message`, naming the field, its limit or the valid names; a file is
 //! user input, so nothing in it panics.
 
-use crate::harness::{self, FaultMix};
 use crate::registry::{self, NodeKind, WorkloadKind};
-use crate::{Bug, Planted, Run, Scenario};
+use faultline_toolbox::harness::{self, Answered, FaultMix};
+use faultline_toolbox::{Bug, Planted, Run, Scenario};
 use serde::Deserialize;
 use sim::history::EventKind;
 use sim::limits;
@@ -498,8 +498,7 @@ pub struct Spec {
     /// The checkers a run performs, in the order it performs them (the workload's).
     pub checkers: Vec<&'static str>,
     /// The answers `answered-after-heal` accepts, and how long after the heal it starts.
-    pub accept: Vec<EventKind>,
-    pub grace: Duration,
+    pub answered: Answered,
     pub targets: Option<Targets>,
     latency: Latency,
     client_link: ClientLink,
@@ -1111,8 +1110,7 @@ fn resolve(file: File, path: Option<PathBuf>) -> Result<SpecScenario, SpecError>
         processes,
         bugs,
         checkers,
-        accept,
-        grace,
+        answered: Answered { accept, grace },
         targets,
         latency: network.latency.get_ref().clone(),
         client_link,

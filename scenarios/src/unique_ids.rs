@@ -6,9 +6,9 @@
 //! The scenario is `scenarios/specs/unique-ids.toml`; this module is the `unique-ids` workload's
 //! adapter and the family's bug table.
 
-use crate::harness::{self, Checks};
 use crate::spec::{Adapter, File, Spec, SpecError, need};
-use crate::{Bug, Planted, Run, switch_for};
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
 use sim::limits;
@@ -137,7 +137,13 @@ impl Adapter for UniqueIds {
                 found.map(|unique| unique.violation),
             )
         });
-        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
+        checks.answered(
+            &spec.answered,
+            &history,
+            healed_at,
+            sim.now(),
+            workload.timeout,
+        );
         let mut derived = Metrics::default();
         derived.count("ids", ids);
         Ok(checks.finish(sim, plan, &derived, history))

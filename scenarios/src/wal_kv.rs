@@ -14,10 +14,10 @@
 //! The scenarios are `scenarios/specs/wal-kv*.toml`; this module is the `kv` workload's adapter
 //! and the family's one bug table (each file offers some of its bugs).
 
-use crate::harness::{self, Checks};
 use crate::registry::LOG_INTACT;
 use crate::spec::{Adapter, File, Spec, SpecError, err, need, one_client};
-use crate::{Bug, Planted, Run, switch_for};
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix};
 use protocols::wal_kv::{WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
 use serde::{Deserialize, Serialize};
@@ -168,7 +168,13 @@ impl Adapter for WalKvAdapter {
         checks.check(checkers::registry::LINEARIZABLE, || {
             harness::check_linearizable(&history, checkers::BuiltinModel::Kv)
         });
-        checks.answered(spec, &history, healed_at, sim.now(), workload.timeout);
+        checks.answered(
+            &spec.answered,
+            &history,
+            healed_at,
+            sim.now(),
+            workload.timeout,
+        );
         Ok(checks.finish(sim, plan, &Metrics::default(), history))
     }
 }

@@ -1,15 +1,15 @@
 //! Goal: the broadcast scenarios pass with their correct protocols, catch each planted bug
 //! within a few seeds and reproduce it exactly, meet the efficiency targets with their metrics
 //! consistent, and fail a seed that misses a target. Method: run seeds through the same entry
-//! points as `fuzz` and `replay` (`scenarios::run_seed`, `runner::execute_twice`) and read
+//! points as `fuzz` and `replay` (`faultline_toolbox::run_seed`, `runner::execute_twice`) and read
 //! the verdicts and reports; one plan is edited by hand to make the targets unreachable.
 
-use scenarios::runner;
+use faultline_toolbox::runner;
 use sim::{Duration, Latency, Outcome, TraceLevel};
 
 const EFFICIENCY: [&str; 2] = ["broadcast-efficiency-1", "broadcast-efficiency-2"];
 
-fn scenario(name: &str) -> &'static dyn scenarios::Scenario {
+fn scenario(name: &str) -> &'static dyn faultline_toolbox::Scenario {
     scenarios::find(name).expect("a built-in scenario")
 }
 
@@ -21,7 +21,7 @@ fn outcomes(
 ) -> Vec<(u64, Outcome, String)> {
     seeds
         .map(|seed| {
-            let run = scenarios::run_seed(scenario(name), seed, bug, TraceLevel::Hash)
+            let run = faultline_toolbox::run_seed(scenario(name), seed, bug, TraceLevel::Hash)
                 .expect("a valid plan");
             (seed, run.report.verdict.outcome, run.report.verdict.message)
         })
@@ -93,7 +93,7 @@ fn planted_bugs_are_found_and_reproduced() {
 fn efficiency_targets_are_met_and_metrics_agree() {
     for name in EFFICIENCY {
         for seed in 0..3 {
-            let run = scenarios::run_seed(scenario(name), seed, None, TraceLevel::Hash)
+            let run = faultline_toolbox::run_seed(scenario(name), seed, None, TraceLevel::Hash)
                 .expect("a valid plan");
             let report = &run.report;
             assert!(
@@ -194,7 +194,8 @@ fn runs_are_deterministic() {
 #[test]
 fn summary_prints_the_metrics() {
     let efficiency = scenario("broadcast-efficiency-2");
-    let run = scenarios::run_seed(efficiency, 0, None, TraceLevel::Hash).expect("a valid plan");
+    let run =
+        faultline_toolbox::run_seed(efficiency, 0, None, TraceLevel::Hash).expect("a valid plan");
     let summary = efficiency.summary(&run);
     assert!(summary.starts_with("broadcast msgs-per-op "), "{summary}");
     assert!(summary.contains(" 0 lost"), "{summary}");

@@ -3,7 +3,8 @@
 //! not plant (another scenario's, or none at all), is refused with the valid names; each bug it
 //! lists is accepted by `check_bug`.
 
-use scenarios::{all, check_bug};
+use faultline_toolbox::check_bug;
+use scenarios::all;
 
 #[test]
 fn a_plan_may_name_only_the_scenarios_own_bugs() {

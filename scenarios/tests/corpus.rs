@@ -2,12 +2,12 @@
 //! recorded: planted bugs are still caught, fixed bugs stay fixed. Method: run each entry's
 //! plan.
 
-use scenarios::corpus;
+use faultline_toolbox::corpus;
 use sim::TraceLevel;
 
 #[test]
 fn corpus_plans_end_as_recorded() {
-    let mut folders: Vec<_> = std::fs::read_dir(corpus::folder())
+    let mut folders: Vec<_> = std::fs::read_dir(scenarios::corpus_folder())
         .expect("the corpus folder")
         .flatten()
         .map(|e| e.path())
@@ -29,7 +29,11 @@ fn corpus_plans_end_as_recorded() {
             let entry = corpus::read(&path).unwrap_or_else(|e| panic!("{e}"));
             let at = path.display();
             assert_eq!(entry.plan.scenario, name, "{at}: the plan's scenario");
-            assert_eq!(corpus::entry_path(&entry.plan), path, "{at}: its name");
+            assert_eq!(
+                corpus::entry_path(&scenarios::corpus_folder(), &entry.plan),
+                path,
+                "{at}: its name"
+            );
             let run = scenario
                 .run(&entry.plan, TraceLevel::Hash)
                 .unwrap_or_else(|e| panic!("{at}: {e}"));

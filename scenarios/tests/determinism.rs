@@ -4,8 +4,8 @@
 //! A deliberately nondeterministic scenario checks that `execute_twice` catches the difference
 //! and names the first event that differs.
 
-use scenarios::runner::execute_twice;
-use scenarios::{Run, Scenario};
+use faultline_toolbox::runner::execute_twice;
+use faultline_toolbox::{Run, Scenario};
 use sim::{
     Config, Context, Duration, Latency, LinkConfig, Node, NodeId, Outcome, Plan, Simulation, Swarm,
     TraceLevel, Verdict,
@@ -80,14 +80,14 @@ impl Scenario for LeakyScenario {
         let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
         let swarm = Swarm::quiet(link.clone(), link);
         let phases = (Duration::from_millis(100), Duration::ZERO);
-        scenarios::harness::plan("leaky", seed, None, swarm, vec![], phases, &())
+        faultline_toolbox::harness::plan("leaky", seed, None, swarm, vec![], phases, &())
     }
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let mut sim: Simulation<u64, ()> = Simulation::new(Config::for_plan(plan, level));
         sim.add_node(|_| Leaky);
         sim.run_for(plan.safety_duration);
-        let history = scenarios::harness::take_history(&mut sim);
-        Ok(scenarios::harness::finish(
+        let history = faultline_toolbox::harness::take_history(&mut sim);
+        Ok(faultline_toolbox::harness::finish(
             sim,
             plan,
             Verdict::pass(),

@@ -4,7 +4,7 @@
 //! checker that never objects, judged by the scenario's own verdict; and a built-in scenario
 //! (wal-kv) whose online checker stops a run at its violation.
 
-use scenarios::harness;
+use faultline_toolbox::harness;
 use sim::api::observe::{Observed, checker};
 use sim::{
     Config, Context, Duration, Instant, Latency, LinkConfig, Metrics, Node, NodeId, Outcome,
@@ -36,7 +36,7 @@ impl Node for Pinger {
     }
 }
 
-fn finished(objects_at: usize) -> scenarios::Run {
+fn finished(objects_at: usize) -> faultline_toolbox::Run {
     let plan = scenarios::find("echo").expect("echo exists").plan(0, None);
     let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
     let mut sim: Simulation<u64, (), u64> = Simulation::new(Config::new(0, link.clone(), link));

@@ -414,7 +414,7 @@ fn cancelled_calls_are_indefinite_and_their_replies_late() {
 #[test]
 fn overload_summary_has_a_row_per_second() {
     let scenario = scenarios::find("rpc-overload").unwrap();
-    let run = scenarios::run_seed(scenario, 0, None, TraceLevel::Hash).unwrap();
+    let run = faultline_toolbox::run_seed(scenario, 0, None, TraceLevel::Hash).unwrap();
     assert!(
         run.report.verdict.is_pass(),
         "{}",

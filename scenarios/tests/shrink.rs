@@ -1,7 +1,7 @@
 //! The shrinker (issue 15): a failing plan shrinks to a smaller one that fails the same way,
 //! deterministically; a passing plan is refused.
 
-use scenarios::shrink::{Options, Shrunk, Size, shrink};
+use faultline_toolbox::shrink::{Options, Shrunk, Size, shrink};
 
 fn shrink_seed(scenario: &str, seed: u64, bug: Option<&str>, runs_max: u64) -> Shrunk {
     let scenario = scenarios::find(scenario).expect("a built-in scenario");

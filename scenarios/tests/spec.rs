@@ -3,8 +3,9 @@
 //! files (edits of a built-in one) give `FILE:LINE: message` with the right line and the valid
 //! choices, and never panic.
 
+use faultline_toolbox::Scenario;
 use scenarios::spec::{self, SPEC_BYTES_MAX};
-use scenarios::{Scenario, all, find};
+use scenarios::{all, find};
 
 /// The Raft scenarios' checkers, all of them.
 const CHECKS: &[&str] = &[
@@ -502,7 +503,7 @@ fn a_users_file_is_a_scenario_of_its_own() {
     assert_eq!(plan.scenario, "my-broadcast");
     assert_eq!(plan.workload["servers"], 7);
     assert_eq!(mine.bugs().len(), 1);
-    assert!(scenarios::check_bug(&mine, Some("no-forward")).is_err());
+    assert!(faultline_toolbox::check_bug(&mine, Some("no-forward")).is_err());
     let mut short = plan.clone();
     short.safety_duration = sim::Duration::from_secs(2);
     short.liveness_duration = sim::Duration::from_secs(2);
@@ -565,7 +566,7 @@ mod mutated {
                 .collect();
             if let Ok(scenario) = spec::parse("odd.toml", &edited.join("\n"), None) {
                 for seed in 0..3 {
-                    let _ = scenarios::Scenario::plan(&scenario, seed, None);
+                    let _ = faultline_toolbox::Scenario::plan(&scenario, seed, None);
                 }
             }
         }

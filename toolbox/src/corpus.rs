@@ -1,7 +1,7 @@
 //! The regression corpus: plans that once failed, each with what it caught, one JSON file an
-//! entry under `scenarios/corpus/SCENARIO/`. An entry holds the whole plan, not only its seed,
+//! entry under `FOLDER/SCENARIO/` (Faultline's own: `scenarios/corpus/`). An entry holds the whole plan, not only its seed,
 //! so it keeps its meaning when a planner changes (a seed alone would expand into another
-//! run). `tests/corpus.rs` runs every entry and checks its outcome; `fuzz --add-to-corpus`
+//! run). `scenarios/tests/corpus.rs` runs every entry of Faultline's and checks its outcome; `fuzz --add-to-corpus`
 //! adds the lowest failing seeds of a campaign as new entries, never replacing one.
 
 use crate::Scenario;
@@ -26,18 +26,14 @@ pub struct Entry {
     pub plan: Plan,
 }
 
-/// The corpus folder of this checkout.
-pub fn folder() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
-
-/// Where the entry of `plan` lives: `SCENARIO/seed-N.json`, or `SCENARIO/BUG-seed-N.json`.
-pub fn entry_path(plan: &Plan) -> PathBuf {
+/// Where the entry of `plan` lives in the corpus `folder`: `SCENARIO/seed-N.json`, or
+/// `SCENARIO/BUG-seed-N.json`.
+pub fn entry_path(folder: &Path, plan: &Plan) -> PathBuf {
     let file = match &plan.bug {
         Some(bug) => format!("{bug}-seed-{}.json", plan.seed),
         None => format!("seed-{}.json", plan.seed),
     };
-    folder().join(&plan.scenario).join(file)
+    folder.join(&plan.scenario).join(file)
 }
 
 /// Reads an entry; errors name the file, and the line and field where it is malformed.
@@ -70,9 +66,10 @@ pub fn entry_plan(text: &str) -> Option<String> {
     is_entry.then(|| object.get("plan").map(ToString::to_string))?
 }
 
-/// Adds the entry of `scenario`'s run of `seed` (with `bug`) that caught `caught` ending in
+/// Adds to the corpus in `folder` the entry of `scenario`'s run of `seed` (with `bug`) that caught `caught` ending in
 /// `outcome`; returns whether it was new (an existing entry is never replaced).
 pub fn add(
+    folder: &Path,
     scenario: &dyn Scenario,
     seed: u64,
     bug: Option<&str>,
@@ -80,7 +77,7 @@ pub fn add(
     caught: &str,
 ) -> Result<bool, String> {
     let plan = scenario.plan(seed, bug);
-    let path = entry_path(&plan);
+    let path = entry_path(folder, &plan);
     if path.exists() {
         return Ok(false);
     }
@@ -90,10 +87,11 @@ pub fn add(
         outcome,
         plan,
     };
-    let folder = path
+    let scenario_folder = path
         .parent()
         .expect("an entry lives in a scenario's folder");
-    std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    std::fs::create_dir_all(scenario_folder)
+        .map_err(|e| format!("{}: {e}", scenario_folder.display()))?;
     let text = serde_json::to_string_pretty(&entry).expect("an entry serializes") + "\n";
     // `create_new`: a file that appeared since the check above is not replaced either.
     let mut file = match std::fs::OpenOptions::new()

@@ -203,6 +203,14 @@ pub fn finish<M: Message, T: Timer, O: Observation>(
     }
 }
 
+/// What `answered-after-heal` accepts as an answer, and how long after the heal it starts
+/// judging.
+#[derive(Clone, Debug)]
+pub struct Answered {
+    pub accept: Vec<EventKind>,
+    pub grace: Duration,
+}
+
 /// The checks of a run, as its specification names them: each check the specification lists
 /// is performed and recorded (`Run::checked`), in the order the family performs them, and the
 /// verdict is the first that fails.
@@ -239,19 +247,19 @@ impl<'a> Checks<'a> {
         }
     }
 
-    /// `answered-after-heal`, if the file names it: every operation invoked after the heal and
-    /// the file's grace is answered within `timeout` by the end, with a completion the file
-    /// accepts.
+    /// `answered-after-heal`, if the scenario names it: every operation invoked after the heal
+    /// and the grace is answered within `timeout` by the end, with a completion it accepts.
     pub fn answered(
         &mut self,
-        spec: &crate::spec::Spec,
+        settings: &Answered,
         history: &checkers::History,
         healed_at: Instant,
         end: Instant,
         timeout: Duration,
     ) {
         self.check(checkers::checks::answered::NAME, || {
-            check_answered_with(history, healed_at + spec.grace, end, timeout, &spec.accept)
+            let from = healed_at + settings.grace;
+            check_answered_with(history, from, end, timeout, &settings.accept)
         });
     }
 

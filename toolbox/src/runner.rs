@@ -47,22 +47,15 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The one-line command that replays a seed of a built-in scenario.
-pub fn replay_command(scenario: &str, seed: u64, bug: Option<&str>) -> String {
-    replay_line(&format!("--scenario {scenario}"), seed, bug)
-}
-
-/// The one-line command that replays a seed of a scenario file (`--scenario-file`).
-pub fn replay_command_file(file: &str, seed: u64, bug: Option<&str>) -> String {
-    replay_line(&format!("--scenario-file {file}"), seed, bug)
-}
-
-fn replay_line(target: &str, seed: u64, bug: Option<&str>) -> String {
-    let mut command = format!("cargo xtask replay {target} --seed {seed}");
+/// The one line that replays a seed: `COMMAND replay TARGET --seed N [--bug B]`, where
+/// `command` is how the tool is called (`cargo xtask`) and `target` names the scenario
+/// (`--scenario NAME` or `--scenario-file FILE`, as [`Scenario::command_line`] gives it).
+pub fn replay_line(command: &str, target: &str, seed: u64, bug: Option<&str>) -> String {
+    let mut line = format!("{command} replay {target} --seed {seed}");
     if let Some(bug) = bug {
-        command.push_str(&format!(" --bug {bug}"));
+        line.push_str(&format!(" --bug {bug}"));
     }
-    command
+    line
 }
 
 /// The result of one seed in a campaign.
@@ -79,11 +72,22 @@ pub struct SeedResult {
 }
 
 impl SeedResult {
-    pub fn replay_command(&self) -> String {
-        match &self.file {
-            Some(file) => replay_command_file(file, self.seed, self.bug.as_deref()),
-            None => replay_command(self.scenario, self.seed, self.bug.as_deref()),
-        }
+    /// The line that replays this seed with the tool called as `command`.
+    pub fn replay_line(&self, command: &str) -> String {
+        replay_line(command, &self.target(), self.seed, self.bug.as_deref())
+    }
+
+    /// How the command line names the scenario: `--scenario NAME` or `--scenario-file FILE`.
+    pub fn target(&self) -> String {
+        target(self.scenario, self.file.as_deref())
+    }
+}
+
+/// How the command line names a scenario, or the scenario of a file.
+pub fn target(scenario: &str, file: Option<&str>) -> String {
+    match file {
+        Some(file) => format!("--scenario-file {file}"),
+        None => format!("--scenario {scenario}"),
     }
 }
 

@@ -43,7 +43,7 @@ fn small_partition_plan(bug: Option<&str>) -> Plan {
     plan
 }
 
-fn run(plan: &Plan) -> scenarios::Run {
+fn run(plan: &Plan) -> faultline_toolbox::Run {
     let scenario = scenarios::find(&plan.scenario).expect("a built-in scenario");
     let run = scenario
         .run(plan, TraceLevel::Record)
@@ -52,7 +52,7 @@ fn run(plan: &Plan) -> scenarios::Run {
     run
 }
 
-fn render(run: &scenarios::Run) -> String {
+fn render(run: &faultline_toolbox::Run) -> String {
     let mut text = traces::render(run.trace.records());
     text.push_str(&format!(
         "-- verdict {:?}: {}\n-- {} events, hash {:016x}\n",
@@ -64,7 +64,7 @@ fn render(run: &scenarios::Run) -> String {
     text
 }
 
-fn count(run: &scenarios::Run, matches: impl Fn(&TraceEvent) -> bool) -> usize {
+fn count(run: &faultline_toolbox::Run, matches: impl Fn(&TraceEvent) -> bool) -> usize {
     run.trace
         .records()
         .iter()
@@ -150,7 +150,7 @@ fn efficiency_diagram_accounts_for_every_message() {
 
 /// One arrow per delivery and one cross per drop of a message sent within the drawn window,
 /// one lane per node drawn.
-fn check_accounting(run: &scenarios::Run, svg: &str) {
+fn check_accounting(run: &faultline_toolbox::Run, svg: &str) {
     let drawn = traces::diagram::drawn_records(run.trace.records(), &Window::all());
     let sent: std::collections::BTreeSet<u64> = drawn
         .iter()

@@ -164,9 +164,9 @@ fn wal_kv_crash_and_recovery() {
 fn unique_ids_counter_reset_shrunk() {
     let scenario = scenarios::find("unique-ids").expect("a built-in scenario");
     let plan = scenario.plan(0, Some("counter-resets-on-restart"));
-    let options = scenarios::shrink::Options::default();
-    let shrunk =
-        scenarios::shrink::shrink(scenario, &plan, &options, &mut |_, _| true).expect("it fails");
+    let options = faultline_toolbox::shrink::Options::default();
+    let shrunk = faultline_toolbox::shrink::shrink(scenario, &plan, &options, &mut |_, _| true)
+        .expect("it fails");
     assert!(shrunk.one_minimal);
     let entry = shrunk
         .entry("cargo xtask replay --scenario unique-ids --seed 0 --bug counter-resets-on-restart");

@@ -10,7 +10,7 @@
 //! one line per hit, in crate and file order; exit 1 when there is any, 0 when none, 2 on bad
 //! input.
 
-use crate::EXIT_BAD_INPUT;
+use faultline_toolbox::cli::EXIT_BAD_INPUT;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,6 +11,7 @@
 //!   nanoseconds per event. Target: the 1,000-node figure within 2x of the 5-node figure.
 //!   Also: the wall time to add 10,000 such nodes and start them all.
 
+use faultline_toolbox::cli::EXIT_BAD_INPUT;
 use protocols::echo::{EchoClient, EchoClientConfig, EchoMessage, EchoServer, EchoTimer};
 use sim::{Config, Duration, Latency, LinkConfig, Simulation, TraceLevel};
 use sim::{Context, Node, NodeId};
@@ -31,7 +32,7 @@ const GOSSIP_EVENTS: u64 = 2_000_000;
 pub fn run(args: Args) -> i32 {
     if args.round_trips == 0 || args.inflight == Some(0) {
         eprintln!("error: --round-trips and --inflight must be positive");
-        return crate::EXIT_BAD_INPUT;
+        return EXIT_BAD_INPUT;
     }
     let in_flight_list = match args.inflight {
         Some(k) => vec![k],

@@ -20,8 +20,8 @@
 // Real clients: threads and the wall clock, as simulated code never has them.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-use crate::EXIT_BAD_INPUT;
 use crate::serve::Connection;
+use faultline_toolbox::cli::EXIT_BAD_INPUT;
 use serde_json::json;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -212,8 +212,8 @@ liveness = "1s"
 "#
     );
     let scenario = scenarios::spec::parse("bench host (simulated)", &text, None)?;
-    let plan = scenarios::Scenario::plan(&scenario, 0, None);
-    let run = scenarios::Scenario::run(&scenario, &plan, sim::TraceLevel::Hash)?;
+    let plan = faultline_toolbox::Scenario::plan(&scenario, 0, None);
+    let run = faultline_toolbox::Scenario::run(&scenario, &plan, sim::TraceLevel::Hash)?;
     let completed = run
         .history
         .iter()

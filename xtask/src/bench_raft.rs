@@ -19,7 +19,8 @@
 //! 0 if every seed passes.
 
 use checkers::{BuiltinModel, Limits, Verdict};
-use scenarios::Scenario;
+use faultline_toolbox::Scenario;
+use faultline_toolbox::cli::EXIT_BAD_INPUT;
 use sim::{Duration, Outcome, TraceLevel};
 
 use crate::check_history::{Stopwatch, peak_memory_mib};
@@ -66,17 +67,17 @@ pub fn run(args: RaftArgs) -> i32 {
             "error: --seeds is {}; it must be 1 to {SEEDS_MAX}",
             args.seeds
         );
-        return crate::EXIT_BAD_INPUT;
+        return EXIT_BAD_INPUT;
     }
     if let Err(message) = sim::limits::think("--think-mean", args.think_mean) {
         eprintln!("error: {message}");
-        return crate::EXIT_BAD_INPUT;
+        return EXIT_BAD_INPUT;
     }
     let scenario = match scenario() {
         Ok(scenario) => scenario,
         Err(message) => {
             eprintln!("error: {message}");
-            return crate::EXIT_BAD_INPUT;
+            return EXIT_BAD_INPUT;
         }
     };
     let limits = Limits {
@@ -94,7 +95,7 @@ pub fn run(args: RaftArgs) -> i32 {
             Ok(run) => run,
             Err(message) => {
                 eprintln!("error: seed {seed}: {message}");
-                return crate::EXIT_BAD_INPUT;
+                return EXIT_BAD_INPUT;
             }
         };
         let replay = format!("cargo xtask replay --scenario raft-kv --seed {seed}");

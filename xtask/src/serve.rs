@@ -17,8 +17,8 @@
 //! op, malformed JSON, a key or value too long); the connection stays open. `set` is the
 //! `kv` history model's `put`: a recorded real run is checked with the `kv` model.
 
-use crate::EXIT_BAD_INPUT;
 use faultline_host::{Gateway, HostConfig};
+use faultline_toolbox::cli::EXIT_BAD_INPUT;
 use protocols::broadcast::{BroadcastConfig, BroadcastMessage, BroadcastServer};
 use protocols::echo::{EchoMessage, EchoServer};
 use protocols::kv_client::{KvOp, KvReply};

@@ -337,7 +337,7 @@ fn linearizability_verdicts_name_history_lines_and_times() {
     let scenario = scenarios::find("wal-kv").unwrap();
     let failure = (0..40)
         .map(|seed| {
-            scenarios::run_seed(
+            faultline_toolbox::run_seed(
                 scenario,
                 seed,
                 Some("ack-before-sync"),

@@ -154,7 +154,7 @@ fn a_bad_file_is_an_error_naming_its_line() {
         "1",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    // The corpus keeps plans of built-in scenarios only.
+    // The corpus keeps plans of registered scenarios only.
     let good = write_spec(&dir);
     let out = xtask(&[
         "fuzz",
@@ -165,6 +165,6 @@ fn a_bad_file_is_an_error_naming_its_line() {
         "--add-to-corpus",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--add-to-corpus keeps plans of built-in scenarios"));
+    assert!(text(&out.stderr).contains("--add-to-corpus keeps plans of registered scenarios"));
     let _ = std::fs::remove_dir_all(&dir);
 }

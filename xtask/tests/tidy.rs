@@ -67,7 +67,18 @@ fn simulated_code_is_deterministic() {
         "std::env::var",
     ];
     let mut problems = Vec::new();
-    for (path, text) in files_under(&["sim", "protocols", "scenarios"]) {
+    // The toolbox's scenario helpers run inside a run; its runner and command line drive runs
+    // from outside (threads, the wall clock) and are not simulated code.
+    let toolbox_simulated = ["harness.rs", "shrink.rs", "lib.rs"];
+    let toolbox = files_under(&["toolbox"]).into_iter().filter(|(path, _)| {
+        toolbox_simulated
+            .iter()
+            .any(|f| path.ends_with(format!("toolbox/src/{f}")))
+    });
+    for (path, text) in files_under(&["sim", "protocols", "scenarios"])
+        .into_iter()
+        .chain(toolbox)
+    {
         // check_seeds reads FAULTLINE_SEED in the test process, outside any simulation.
         let allowed_env = path.ends_with("sim/src/testing.rs");
         // Code only: a message naming `thread_rng` as a suspect is no use of it.
@@ -131,6 +142,21 @@ fn protocols_depend_on_the_protocol_api_not_on_the_engine() {
 // One node, two hosts: the real host runs protocols through the protocol API alone (no
 // protocol code in it; the simulator only to test its disk against the simulated one), and
 // no protocol compiles differently for it (no `cfg` but tests).
+// The toolbox is what a user's crate depends on to test its own protocol: it must not pull in
+// Faultline's protocols or their scenarios.
+#[test]
+fn the_toolbox_knows_no_built_in_protocol() {
+    let text = std::fs::read_to_string(root().join("toolbox/Cargo.toml")).expect("manifest");
+    let deps = dependencies(&text);
+    for crate_name in ["protocols", "scenarios", "faultline-host", "xtask"] {
+        assert!(
+            !deps.iter().any(|d| d == crate_name),
+            "toolbox/Cargo.toml depends on `{crate_name}`"
+        );
+    }
+    assert!(deps.iter().any(|d| d == "sim"));
+}
+
 #[test]
 fn the_real_host_knows_no_protocol_and_protocols_know_no_host() {
     let text = std::fs::read_to_string(root().join("host/Cargo.toml")).expect("manifest");
@@ -350,6 +376,7 @@ fn every_allow_has_a_reason() {
         "sim",
         "protocols",
         "scenarios",
+        "toolbox",
         "checkers",
         "traces",
         "host",

@@ -1,28 +1,28 @@
-//! `cargo xtask fuzz`: many seeds, in parallel across cores, one simulation per thread, or one
+//! `fuzz`: many seeds, in parallel across cores, one simulation per thread, or one
 //! shard of a campaign that runs on many machines. Seeds stream to the workers and only
 //! mergeable aggregates are kept (see `campaign`), so memory does not depend on the number of
 //! seeds and the summary does not depend on the number of jobs.
 
-use crate::campaign::file::{CampaignFile, FORMAT, Identity, VERSION};
-use crate::campaign::print::print_summary;
-use crate::campaign::run::{self, Campaign, Finished, Stop, Target};
-use crate::campaign::stream::{Shard, Stream};
-use crate::campaign::summary::TargetSummary;
-use scenarios::{Scenario, find};
+use crate::cli::campaign::file::{CampaignFile, FORMAT, Identity, VERSION};
+use crate::cli::campaign::print::print_summary;
+use crate::cli::campaign::run::{self, Campaign, Finished, Stop, Target};
+use crate::cli::campaign::stream::{Shard, Stream};
+use crate::cli::campaign::summary::TargetSummary;
+use crate::{Scenario, Toolbox};
 use std::io::Write as _;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The scenario to fuzz; without it, a campaign over every built-in scenario (or over
-    /// every scenario that has the --bug).
+    /// The scenario to fuzz; without it, a campaign over every scenario (or over every
+    /// scenario that has the --bug).
     #[arg(long)]
     scenario: Option<String>,
     /// Fuzz the scenario of this specification file (scenarios/specs/README.md) instead of a
-    /// built-in one; failing seeds print `replay --scenario-file FILE` lines.
+    /// registered one; failing seeds print `replay --scenario-file FILE` lines.
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
     scenario_file: Option<PathBuf>,
-    /// A planted bug to switch on (see `cargo xtask list`).
+    /// A planted bug to switch on (see `list`).
     #[arg(long)]
     bug: Option<String>,
     /// Seeds per scenario [default: 1000 with --scenario or --bug, 200 per scenario without;
@@ -49,14 +49,15 @@ pub struct Args {
     /// Run every seed twice and compare trace hashes.
     #[arg(long)]
     check_determinism: bool,
-    /// Also write the summary as JSON to this file (what `cargo xtask merge` reads).
+    /// Also write the summary as JSON to this file (what `merge` reads).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Add the lowest failing seeds of each outcome to the scenario's regression corpus, as
-    /// plans (scenarios/corpus/SCENARIO/); existing entries are kept as they are.
+    /// plans (for Faultline's own, scenarios/corpus/SCENARIO/); existing entries are kept as
+    /// they are.
     #[arg(long)]
     add_to_corpus: bool,
-    /// Shrink the lowest failing seed of each failing scenario (`cargo xtask shrink`) and write
+    /// Shrink the lowest failing seed of each failing scenario (`shrink`) and write
     /// its plan as SCENARIO[-BUG]-seed-N.shrunk.json in the current folder.
     #[arg(long)]
     shrink: bool,
@@ -70,18 +71,21 @@ const SEEDS_DEFAULT_CAMPAIGN: u64 = 200;
 /// More threads than this is a mistake, not a machine.
 pub const JOBS_MAX: usize = 1024;
 
-pub fn run(args: Args) -> i32 {
-    match prepare(&args) {
-        Ok((campaign, identity)) => finish(&args, identity, campaign.jobs, run::run(campaign)),
+pub fn run(toolbox: &Toolbox, args: Args) -> i32 {
+    match prepare(toolbox, &args) {
+        Ok((campaign, identity)) => {
+            let jobs = campaign.jobs;
+            finish(toolbox, &args, identity, jobs, run::run(campaign))
+        }
         Err(message) => {
             eprintln!("error: {message}");
-            crate::EXIT_BAD_INPUT
+            crate::cli::EXIT_BAD_INPUT
         }
     }
 }
 
 /// The scenarios to run: the named one, every one that has the bug, or all of them.
-fn targets(args: &Args) -> Result<Vec<Target>, String> {
+fn targets(toolbox: &Toolbox, args: &Args) -> Result<Vec<Target>, String> {
     let with_bug = |scenario: &'static dyn Scenario| Target {
         scenario,
         bug: args
@@ -91,16 +95,16 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
             .map(|known| known.name),
     };
     if let Some(path) = &args.scenario_file {
-        let scenario = scenarios::load_file(path)?;
-        scenarios::check_bug(scenario, args.bug.as_deref())?;
+        let scenario = toolbox.load_file(path)?;
+        crate::check_bug(scenario, args.bug.as_deref())?;
         return Ok(vec![with_bug(scenario)]);
     }
     if let Some(name) = &args.scenario {
-        let scenario = find(name)?;
-        scenarios::check_bug(scenario, args.bug.as_deref())?;
+        let scenario = toolbox.find(name)?;
+        crate::check_bug(scenario, args.bug.as_deref())?;
         return Ok(vec![with_bug(scenario)]);
     }
-    let all = scenarios::all().iter().copied();
+    let all = toolbox.scenarios().iter().copied();
     let Some(bug) = &args.bug else {
         return Ok(all.map(with_bug).collect());
     };
@@ -109,7 +113,8 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
         .map(with_bug)
         .collect();
     if having.is_empty() {
-        let known: Vec<String> = scenarios::all()
+        let known: Vec<String> = toolbox
+            .scenarios()
             .iter()
             .flat_map(|s| {
                 s.bugs()
@@ -178,22 +183,29 @@ fn jobs(args: &Args, stream: &Stream) -> Result<usize, String> {
     Ok(asked)
 }
 
-fn prepare(args: &Args) -> Result<(Campaign, Identity), String> {
+fn prepare(toolbox: &Toolbox, args: &Args) -> Result<(Campaign, Identity), String> {
     if args.add_to_corpus && args.scenario_file.is_some() {
         return Err(
-            "--add-to-corpus keeps plans of built-in scenarios; for a --scenario-file, keep \
+            "--add-to-corpus keeps plans of registered scenarios; for a --scenario-file, keep \
              the failing plans with `replay --scenario-file FILE --seed N --dump-plan P`"
                 .into(),
         );
     }
-    let targets = targets(args)?;
+    if args.add_to_corpus && toolbox.corpus().is_none() {
+        return Err(format!(
+            "--add-to-corpus: {} keeps no corpus; keep the failing plans with \
+             `replay --scenario NAME --seed N --dump-plan P`",
+            toolbox.command()
+        ));
+    }
+    let targets = targets(toolbox, args)?;
     let single = args.scenario.is_some() || args.scenario_file.is_some() || args.bug.is_some();
     let (start, seeds) = seed_range(args, single)?;
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let stream = Stream::new(targets.len(), start, seeds, shard);
     let jobs = jobs(args, &stream)?;
     if let Some(path) = &args.json {
-        crate::files::check_output("--json", path, args.force)?;
+        crate::cli::files::check_output("--json", path, args.force)?;
     }
     let identity = Identity {
         start,
@@ -207,6 +219,7 @@ fn prepare(args: &Args) -> Result<(Campaign, Identity), String> {
             .collect(),
     };
     let campaign = Campaign {
+        command: toolbox.command().to_string(),
         targets,
         stream,
         jobs,
@@ -257,7 +270,13 @@ fn print_header(args: &Args, campaign: &Campaign, shard: Shard) {
 }
 
 /// Prints the summary, writes the JSON and the corpus, and returns the exit code.
-fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i32 {
+fn finish(
+    toolbox: &Toolbox,
+    args: &Args,
+    identity: Identity,
+    jobs: usize,
+    finished: Finished,
+) -> i32 {
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let file = CampaignFile {
         format: FORMAT.to_string(),
@@ -278,10 +297,12 @@ fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i
     println!("{}", last_line(&file, args, shard));
     let _ = std::io::stdout().flush();
     let written = args.json.as_ref().map_or(Ok(()), |path| {
-        crate::files::write_new(path, file.to_json().as_bytes(), args.force)
+        crate::cli::files::write_new(path, file.to_json().as_bytes(), args.force)
     });
     let corpus = if args.add_to_corpus {
-        file.scenarios.iter().try_for_each(add_to_corpus)
+        file.scenarios
+            .iter()
+            .try_for_each(|summary| add_to_corpus(toolbox, summary))
     } else {
         Ok(())
     };
@@ -300,14 +321,14 @@ fn finish(args: &Args, identity: Identity, jobs: usize, finished: Finished) -> i
         let interrupts = &finished.interrupts;
         let go_on = || interrupts.load(std::sync::atomic::Ordering::SeqCst) == 0;
         for summary in &file.scenarios {
-            if let Err(message) = shrink_lowest(args, summary, &go_on) {
+            if let Err(message) = shrink_lowest(toolbox, args, summary, &go_on) {
                 eprintln!("error: {message}");
                 failed = true;
             }
         }
     }
     if failed {
-        return crate::EXIT_BAD_INPUT;
+        return crate::cli::EXIT_BAD_INPUT;
     }
     file.exit_code()
 }
@@ -342,22 +363,28 @@ fn last_line(file: &CampaignFile, args: &Args, shard: Shard) -> String {
 }
 
 /// Adds the kept failing seeds that the corpus does not have yet, as plans with what they
-/// caught (`scenarios::corpus`).
-fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
-    let scenario = find(&summary.scenario)?;
+/// caught (`crate::corpus`).
+fn add_to_corpus(toolbox: &Toolbox, summary: &TargetSummary) -> Result<(), String> {
+    let scenario = toolbox.find(&summary.scenario)?;
+    let folder = toolbox.corpus().expect("checked before the campaign");
     let mut added = 0;
     for failure in &summary.failures {
         let bug = summary.bug.as_deref();
         let caught = failure.headline();
-        if scenarios::corpus::add(scenario, failure.seed, bug, failure.outcome, &caught)? {
+        if crate::corpus::add(
+            folder,
+            scenario,
+            failure.seed,
+            bug,
+            failure.outcome,
+            &caught,
+        )? {
             added += 1;
         }
     }
     eprintln!(
         "added {added} plans to {}",
-        scenarios::corpus::folder()
-            .join(&summary.scenario)
-            .display()
+        folder.join(&summary.scenario).display()
     );
     Ok(())
 }
@@ -368,6 +395,7 @@ fn add_to_corpus(summary: &TargetSummary) -> Result<(), String> {
 /// refused before the search. A nondeterministic seed is no failure of one run, and is not
 /// shrunk. `go_on` false (a Ctrl-C) stops the search with the smallest plan so far.
 fn shrink_lowest(
+    toolbox: &Toolbox,
     args: &Args,
     summary: &TargetSummary,
     go_on: &dyn Fn() -> bool,
@@ -381,11 +409,11 @@ fn shrink_lowest(
         return Ok(());
     };
     let scenario = match &args.scenario_file {
-        Some(path) => scenarios::load_file(path)?,
-        None => find(&summary.scenario)?,
+        Some(path) => toolbox.load_file(path)?,
+        None => toolbox.find(&summary.scenario)?,
     };
     let plan = scenario.plan(failure.seed, summary.bug.as_deref());
-    let path = crate::shrink::default_path(&plan);
+    let path = crate::cli::shrink::default_path(&plan);
     // A file of that name is checked before the search: one that a shrink of the same run
     // wrote may be kept (if the search gives the same bytes), another is refused.
     // Read within the plan limit: a file of that name could be anything.
@@ -398,27 +426,27 @@ fn shrink_lowest(
             .is_ok_and(|entry| entry["shrunk"]["from"] == failure.replay.as_str())
     });
     if !same_run {
-        crate::files::check_output("--shrink", &path, args.force)?;
+        crate::cli::files::check_output("--shrink", &path, args.force)?;
     }
-    let options = scenarios::shrink::Options::default();
-    scenarios::runner::install_quiet_panic_hook();
-    let (shrunk, seconds) = crate::shrink::search(scenario, &plan, &options, go_on)?;
-    let text = crate::shrink::plan_text(&shrunk, &failure.replay);
+    let options = crate::shrink::Options::default();
+    crate::runner::install_quiet_panic_hook();
+    let (shrunk, seconds) = crate::cli::shrink::search(scenario, &plan, &options, go_on)?;
+    let text = crate::cli::shrink::plan_text(&shrunk, &failure.replay);
     if existing.as_deref() != Some(text.as_bytes()) {
-        crate::files::write_new(&path, text.as_bytes(), args.force)?;
+        crate::cli::files::write_new(&path, text.as_bytes(), args.force)?;
     }
     println!(
         "SHRUNK {} seed {}: {} ({} candidate runs, {seconds:.1}s; {})",
         summary.scenario,
         failure.seed,
-        crate::shrink::sizes_line(&shrunk),
+        crate::cli::shrink::sizes_line(&shrunk),
         shrunk.runs,
-        crate::shrink::minimal_line(&shrunk)
+        crate::cli::shrink::minimal_line(&shrunk)
     );
     println!("     replay: {}", failure.replay);
     println!(
         "     shrunk: {}",
-        crate::replay::plan_replay_line(&path, args.scenario_file.as_deref())
+        crate::cli::replay::plan_replay_line(toolbox, &path, args.scenario_file.as_deref())
     );
     let _ = std::io::stdout().flush();
     Ok(())

@@ -1,9 +1,9 @@
-//! `cargo xtask merge FILES...`: adds up the `--json` summaries of a campaign's shards into the
+//! `merge FILES...`: adds up the `--json` summaries of a campaign's shards into the
 //! summary that one run over all their seeds prints: the same outcomes, lowest failing seeds,
 //! fault counts and quantiles, and the same exit code.
 
-use crate::campaign::file::CampaignFile;
-use crate::campaign::print::print_summary;
+use crate::cli::campaign::file::CampaignFile;
+use crate::cli::campaign::print::print_summary;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -20,38 +20,39 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(args: Args) -> i32 {
+pub fn run(toolbox: &crate::Toolbox, args: Args) -> i32 {
     let merged = args
         .json
         .as_ref()
         .map_or(Ok(()), |path| {
-            crate::files::check_output("--json", path, args.force)
+            crate::cli::files::check_output("--json", path, args.force)
         })
-        .and_then(|()| merge_files(&args.files));
+        .and_then(|()| merge_files(&args.files, toolbox.command()));
     let merged = match merged {
         Ok(merged) => merged,
         Err(message) => {
             eprintln!("error: {message}");
-            return crate::EXIT_BAD_INPUT;
+            return crate::cli::EXIT_BAD_INPUT;
         }
     };
     merged.scenarios.iter().for_each(print_summary);
     println!("{}", last_line(&merged));
     let _ = std::io::stdout().flush();
     if let Some(path) = &args.json
-        && let Err(message) = crate::files::write_new(path, merged.to_json().as_bytes(), args.force)
+        && let Err(message) =
+            crate::cli::files::write_new(path, merged.to_json().as_bytes(), args.force)
     {
         eprintln!("error: {message}");
-        return crate::EXIT_BAD_INPUT;
+        return crate::cli::EXIT_BAD_INPUT;
     }
     merged.exit_code()
 }
 
 /// Reads every file and adds them up; they must be disjoint shards of one campaign.
-fn merge_files(files: &[PathBuf]) -> Result<CampaignFile, String> {
+fn merge_files(files: &[PathBuf], command: &str) -> Result<CampaignFile, String> {
     let mut merged: Option<(CampaignFile, &PathBuf)> = None;
     for path in files {
-        let file = CampaignFile::read(path)?;
+        let file = CampaignFile::read(path, command)?;
         match &mut merged {
             None => merged = Some((file, path)),
             Some((all, first)) => add(all, file)

@@ -1,7 +1,7 @@
-//! `cargo xtask replay` and `cargo xtask show`: one run, in full.
+//! `replay` and `show`: one run, in full.
 
-use scenarios::runner;
-use scenarios::{Scenario, check_bug, find};
+use crate::runner;
+use crate::{Scenario, Toolbox, check_bug};
 use sim::{Plan, Report, TraceLevel};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -26,7 +26,7 @@ pub struct Args {
     /// Print only the report, not the trace.
     #[arg(long)]
     quiet: bool,
-    /// Store the trace in this file (render it with `cargo xtask show`).
+    /// Store the trace in this file (render it with `show`).
     #[arg(long)]
     save: Option<PathBuf>,
     /// Write the run's client history (JSON Lines, the shared history format).
@@ -59,7 +59,7 @@ pub struct Args {
 /// The run a command works on: a seed of a scenario (built in or from a file), or a plan.
 #[derive(clap::Args)]
 pub struct Source {
-    /// The scenario (see `cargo xtask list`); taken from the plan with --plan.
+    /// The scenario (see `list`); taken from the plan with --plan.
     #[arg(long)]
     scenario: Option<String>,
     /// The scenario of this specification file (scenarios/specs/README.md); with --plan, the
@@ -80,19 +80,19 @@ pub struct Source {
 
 impl Source {
     /// The scenario and the plan to run.
-    pub fn load(&self) -> Result<(&'static dyn Scenario, Plan), String> {
+    pub fn load(&self, toolbox: &Toolbox) -> Result<(&'static dyn Scenario, Plan), String> {
         if let Some(path) = &self.plan {
             if self.seed.is_some() || self.bug.is_some() {
                 return Err("--plan holds the seed and bug; drop --seed and --bug".into());
             }
             let text =
-                crate::files::read_bounded(path, "a plan file", sim::limits::PLAN_BYTES_MAX)?;
+                crate::cli::files::read_bounded(path, "a plan file", sim::limits::PLAN_BYTES_MAX)?;
             // A regression corpus entry runs its plan.
-            let text = scenarios::corpus::entry_plan(&text).unwrap_or(text);
+            let text = crate::corpus::entry_plan(&text).unwrap_or(text);
             let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             let scenario = match &self.scenario_file {
                 Some(file) => {
-                    let scenario = scenarios::load_file(file)?;
+                    let scenario = toolbox.load_file(file)?;
                     if plan.scenario != scenario.name() {
                         return Err(format!(
                             "{} is a plan for {}, but {} is the scenario {}",
@@ -104,7 +104,7 @@ impl Source {
                     }
                     scenario
                 }
-                None => find(&plan.scenario).map_err(|e| {
+                None => toolbox.find(&plan.scenario).map_err(|e| {
                     format!(
                         "{}: {e} (the plan of a scenario file runs with --scenario-file FILE)",
                         path.display()
@@ -125,8 +125,8 @@ impl Source {
             return Ok((scenario, plan));
         }
         let scenario = match (&self.scenario_file, self.scenario.as_deref()) {
-            (Some(file), _) => scenarios::load_file(file)?,
-            (None, Some(name)) => find(name)?,
+            (Some(file), _) => toolbox.load_file(file)?,
+            (None, Some(name)) => toolbox.find(name)?,
             (None, None) => {
                 return Err("--scenario or --scenario-file is required (or --plan)".into());
             }
@@ -141,32 +141,30 @@ impl Source {
         self.scenario_file.as_deref()
     }
 
-    /// The line that runs this source again: `cargo xtask replay --plan FILE` for a plan, the
+    /// The line that runs this source again: `COMMAND replay --plan FILE` for a plan, the
     /// seed's replay line otherwise.
-    pub fn replay_line(&self, plan: &Plan) -> String {
+    pub fn replay_line(&self, toolbox: &Toolbox, plan: &Plan) -> String {
         match &self.plan {
-            Some(path) => plan_replay_line(path, self.scenario_file.as_deref()),
-            None => match &self.scenario_file {
-                Some(file) => runner::replay_command_file(
-                    &file.display().to_string(),
-                    plan.seed,
-                    plan.bug.as_deref(),
-                ),
-                None => runner::replay_command(&plan.scenario, plan.seed, plan.bug.as_deref()),
-            },
+            Some(path) => plan_replay_line(toolbox, path, self.scenario_file.as_deref()),
+            None => {
+                let file = self.scenario_file.as_ref().map(|f| f.display().to_string());
+                let target = runner::target(&plan.scenario, file.as_deref());
+                toolbox.replay_line(&target, plan.seed, plan.bug.as_deref())
+            }
         }
     }
 }
 
-/// `cargo xtask replay --plan FILE`, with the scenario file that the plan's scenario needs.
-pub fn plan_replay_line(path: &Path, scenario_file: Option<&Path>) -> String {
+/// `COMMAND replay --plan FILE`, with the scenario file that the plan's scenario needs.
+pub fn plan_replay_line(toolbox: &Toolbox, path: &Path, scenario_file: Option<&Path>) -> String {
+    let command = toolbox.command();
     match scenario_file {
         Some(file) => format!(
-            "cargo xtask replay --plan {} --scenario-file {}",
+            "{command} replay --plan {} --scenario-file {}",
             path.display(),
             file.display()
         ),
-        None => format!("cargo xtask replay --plan {}", path.display()),
+        None => format!("{command} replay --plan {}", path.display()),
     }
 }
 
@@ -191,12 +189,12 @@ fn parse_nodes(text: &str) -> Result<BTreeSet<u32>, String> {
         .collect()
 }
 
-pub fn run(args: Args) -> i32 {
-    match replay(args) {
+pub fn run(toolbox: &Toolbox, args: Args) -> i32 {
+    match replay(toolbox, args) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
-            crate::EXIT_BAD_INPUT
+            crate::cli::EXIT_BAD_INPUT
         }
     }
 }
@@ -204,7 +202,7 @@ pub fn run(args: Args) -> i32 {
 /// Everything about the flags that can be checked before the run: output files, the
 /// diagram's window, the log level.
 fn check_args(args: &Args) -> Result<Option<tracing::Level>, String> {
-    crate::files::check_outputs(
+    crate::cli::files::check_outputs(
         &[
             ("--dump-plan", args.dump_plan.as_ref()),
             ("--save", args.save.as_ref()),
@@ -229,11 +227,11 @@ fn check_args(args: &Args) -> Result<Option<tracing::Level>, String> {
     })
 }
 
-fn replay(args: Args) -> Result<i32, String> {
-    let (scenario, plan) = args.source.load()?;
+fn replay(toolbox: &Toolbox, args: Args) -> Result<i32, String> {
+    let (scenario, plan) = args.source.load(toolbox)?;
     let log_level = check_args(&args)?;
     if let Some(path) = &args.dump_plan {
-        crate::files::write_new(path, (plan.to_json() + "\n").as_bytes(), args.force)?;
+        crate::cli::files::write_new(path, (plan.to_json() + "\n").as_bytes(), args.force)?;
         eprintln!("wrote the plan to {}", path.display());
     }
     if let Some(level) = log_level {
@@ -251,12 +249,12 @@ fn replay(args: Args) -> Result<i32, String> {
         Some(streamed) => streamed.finish()?,
         None => false,
     };
-    let replay_line = args.source.replay_line(&plan);
+    let replay_line = args.source.replay_line(toolbox, &plan);
     let code = result.verdict.outcome.exit_code();
     match run {
         Some(run) => {
             to_stdout(|out| print_run(out, &args, scenario, &run, &replay_line, json_opened))?;
-            write_files(&args, &plan, run)?;
+            write_files(toolbox, &args, &plan, run)?;
         }
         // The run panicked: no report survived the unwinding (a streamed trace did, up to it).
         None => to_stdout(|out| match args.format {
@@ -372,7 +370,7 @@ fn print_run(
     out: &mut dyn Write,
     args: &Args,
     scenario: &dyn Scenario,
-    run: &scenarios::Run,
+    run: &crate::Run,
     replay_line: &str,
     json_opened: bool,
 ) -> std::io::Result<()> {
@@ -415,9 +413,9 @@ struct ReplayJson<'a> {
 }
 
 /// The history, the diagram and the stored trace, each where its flag says.
-fn write_files(args: &Args, plan: &Plan, run: scenarios::Run) -> Result<(), String> {
+fn write_files(toolbox: &Toolbox, args: &Args, plan: &Plan, run: crate::Run) -> Result<(), String> {
     if let Some(path) = &args.history {
-        let mut file = crate::files::create(path, args.force)?;
+        let mut file = crate::cli::files::create(path, args.force)?;
         sim::history::write_jsonl(&run.history, &mut file)
             .and_then(|()| file.flush())
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -429,20 +427,21 @@ fn write_files(args: &Args, plan: &Plan, run: scenarios::Run) -> Result<(), Stri
     }
     if let Some(path) = &args.diagram {
         let svg = traces::diagram::lamport_svg(run.trace.records(), &diagram_window(args, &run));
-        crate::files::write_new(path, svg.as_bytes(), args.force)?;
+        crate::cli::files::write_new(path, svg.as_bytes(), args.force)?;
         eprintln!("wrote the diagram to {}", path.display());
     }
     if let Some(path) = &args.save {
         let stored = StoredTrace {
-            commit: env!("FAULTLINE_COMMIT").to_string(),
+            commit: toolbox.commit().to_string(),
             plan_json: plan.to_json(),
             report: run.report,
             records: run.trace.into_records(),
         };
         store::save(path, &stored, args.force)?;
         eprintln!(
-            "stored the trace in {} (render it with cargo xtask show {})",
+            "stored the trace in {} (render it with {} show {})",
             path.display(),
+            toolbox.command(),
             path.display()
         );
     }
@@ -451,7 +450,7 @@ fn write_files(args: &Args, plan: &Plan, run: scenarios::Run) -> Result<(), Stri
 
 /// The window the flags choose; by default a failing run's diagram ends at its violation (or
 /// at the end of the run, for a check made at the end), a passing run's starts at the start.
-fn diagram_window(args: &Args, run: &scenarios::Run) -> Window {
+fn diagram_window(args: &Args, run: &crate::Run) -> Window {
     let at = |d: sim::Duration| sim::Instant::ZERO + d;
     let verdict = &run.report.verdict;
     let failed = !verdict.is_pass();
@@ -518,12 +517,12 @@ pub fn write_report(
     writeln!(out, "replay    {replay_line}")
 }
 
-pub fn show(args: ShowArgs) -> i32 {
+pub fn show(toolbox: &Toolbox, args: ShowArgs) -> i32 {
     let stored = match store::load(&args.file) {
         Ok(stored) => stored,
         Err(message) => {
             eprintln!("error: {message}");
-            return crate::EXIT_BAD_INPUT;
+            return crate::cli::EXIT_BAD_INPUT;
         }
     };
     let (scenario, seed, bug) = (
@@ -532,10 +531,11 @@ pub fn show(args: ShowArgs) -> i32 {
         stored.report.bug.as_deref(),
     );
     // A trace stores its scenario's name, not the file of a scenario that is not built in.
-    let replay_line = match scenarios::find(scenario) {
-        Ok(_) => runner::replay_command(scenario, seed, bug),
-        Err(_) => runner::replay_command_file(&format!("<the file of {scenario}>"), seed, bug),
+    let target = match toolbox.find(scenario) {
+        Ok(_) => runner::target(scenario, None),
+        Err(_) => runner::target(scenario, Some(&format!("<the file of {scenario}>"))),
     };
+    let replay_line = toolbox.replay_line(&target, seed, bug);
     let written = to_stdout(|out| match args.format {
         Format::Text => {
             traces::write_trace(&stored.records, out)?;
@@ -556,7 +556,7 @@ pub fn show(args: ShowArgs) -> i32 {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("error: {message}");
-            crate::EXIT_BAD_INPUT
+            crate::cli::EXIT_BAD_INPUT
         }
     }
 }

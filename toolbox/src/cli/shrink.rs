@@ -1,9 +1,9 @@
-//! `cargo xtask shrink`: a failing run comes back as a small plan (`scenarios::shrink`),
+//! `shrink`: a failing run comes back as a small plan (`crate::shrink`),
 //! written as a file that `replay --plan` runs.
 
-use crate::replay::{Source, plan_replay_line, write_report};
-use scenarios::shrink::{Options, Shrunk, Size};
-use scenarios::{Scenario, runner};
+use crate::cli::replay::{Source, plan_replay_line, write_report};
+use crate::shrink::{Options, Shrunk, Size};
+use crate::{Scenario, Toolbox, runner};
 use sim::{Plan, TraceLevel};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,26 +28,26 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(args: Args) -> i32 {
-    match shrink(&args) {
+pub fn run(toolbox: &Toolbox, args: Args) -> i32 {
+    match shrink(toolbox, &args) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
-            crate::EXIT_BAD_INPUT
+            crate::cli::EXIT_BAD_INPUT
         }
     }
 }
 
-fn shrink(args: &Args) -> Result<i32, String> {
+fn shrink(toolbox: &Toolbox, args: &Args) -> Result<i32, String> {
     let options = options(args.runs_max)?;
-    let (scenario, plan) = args.source.load()?;
+    let (scenario, plan) = args.source.load(toolbox)?;
     let out = args.out.clone().unwrap_or_else(|| default_path(&plan));
-    crate::files::check_output("--out", &out, args.force)?;
+    crate::cli::files::check_output("--out", &out, args.force)?;
     runner::install_quiet_panic_hook();
-    let from = args.source.replay_line(&plan);
+    let from = args.source.replay_line(toolbox, &plan);
     eprintln!("shrinking {from}");
     let (shrunk, seconds) = search(scenario, &plan, &options, &|| true)?;
-    let replay_line = plan_replay_line(&out, args.source.scenario_file());
+    let replay_line = plan_replay_line(toolbox, &out, args.source.scenario_file());
     write_plan(&out, &shrunk, &from, args.force)?;
     report(scenario, &shrunk, &options, seconds, &replay_line)
 }
@@ -99,7 +99,7 @@ pub fn search(
         )
         .expect("a valid template"),
     );
-    let shrunk = scenarios::shrink::shrink(scenario, plan, options, &mut |runs, size| {
+    let shrunk = crate::shrink::shrink(scenario, plan, options, &mut |runs, size| {
         bar.set_position(runs);
         bar.set_message(size_line(size));
         go_on()
@@ -109,13 +109,13 @@ pub fn search(
 }
 
 /// The text of a shrunk plan's file: a corpus entry with its header
-/// (`scenarios::corpus::Entry`); `from` is the replay line of the run it was shrunk from.
+/// (`crate::corpus::Entry`); `from` is the replay line of the run it was shrunk from.
 pub fn plan_text(shrunk: &Shrunk, from: &str) -> String {
     serde_json::to_string_pretty(&shrunk.entry(from)).expect("an entry serializes") + "\n"
 }
 
 fn write_plan(path: &Path, shrunk: &Shrunk, from: &str, force: bool) -> Result<(), String> {
-    crate::files::write_new(path, plan_text(shrunk, from).as_bytes(), force)?;
+    crate::cli::files::write_new(path, plan_text(shrunk, from).as_bytes(), force)?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }

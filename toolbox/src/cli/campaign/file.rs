@@ -74,10 +74,11 @@ impl CampaignFile {
         serde_json::to_string_pretty(self).expect("serializes") + "\n"
     }
 
-    /// Reads and checks a file written by `fuzz --json` or `merge --json`.
-    pub fn read(path: &Path) -> Result<CampaignFile, String> {
+    /// Reads and checks a file written by `fuzz --json` or `merge --json`; its replay lines
+    /// are rebuilt to start with `command`.
+    pub fn read(path: &Path, command: &str) -> Result<CampaignFile, String> {
         let name = path.display();
-        let text = crate::files::read_bounded(path, "a campaign summary", BYTES_MAX)?;
+        let text = crate::cli::files::read_bounded(path, "a campaign summary", BYTES_MAX)?;
         let header: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
         let (format, version) = (&header["format"], &header["version"]);
@@ -88,10 +89,10 @@ impl CampaignFile {
             ));
         }
         let file: CampaignFile = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
-        file.checked().map_err(|e| format!("{name}: {e}"))
+        file.checked(command).map_err(|e| format!("{name}: {e}"))
     }
 
-    fn checked(mut self) -> Result<CampaignFile, String> {
+    fn checked(mut self, command: &str) -> Result<CampaignFile, String> {
         let identity = &self.campaign;
         if self.scenarios.len() != identity.targets.len() {
             return Err("the scenarios differ from the campaign's".into());
@@ -111,7 +112,7 @@ impl CampaignFile {
         let scenarios = std::mem::take(&mut self.scenarios);
         self.scenarios = scenarios
             .into_iter()
-            .map(TargetSummary::checked)
+            .map(|summary| summary.checked(command))
             .collect::<Result<_, _>>()?;
         Ok(self)
     }

@@ -7,8 +7,8 @@
 
 use super::stream::Stream;
 use super::summary::TargetSummary;
-use scenarios::Scenario;
-use scenarios::runner::{self, SeedResult};
+use crate::Scenario;
+use crate::runner::{self, SeedResult};
 use sim::Outcome;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -26,6 +26,8 @@ pub struct Target {
 }
 
 pub struct Campaign {
+    /// How the tool is called: the start of failures' replay lines.
+    pub command: String,
     pub targets: Vec<Target>,
     pub stream: Stream,
     pub jobs: usize,
@@ -130,7 +132,7 @@ pub fn run(campaign: Campaign) -> Finished {
         .collect();
     drop(sender);
     let progress = progress_bar(&shared.campaign);
-    let abandoned = collect(&results, &mut summaries, &shared.interrupts, &progress);
+    let abandoned = collect(&results, &mut summaries, &shared, &progress);
     progress.finish_and_clear();
     if !abandoned {
         for worker in workers {
@@ -169,9 +171,10 @@ fn work(shared: &Shared, sender: &mpsc::SyncSender<(usize, SeedResult)>) {
 fn collect(
     results: &mpsc::Receiver<(usize, SeedResult)>,
     summaries: &mut [TargetSummary],
-    interrupts: &AtomicUsize,
+    shared: &Shared,
     progress: &indicatif::ProgressBar,
 ) -> bool {
+    let interrupts = &shared.interrupts;
     let tick = std::time::Duration::from_millis(100);
     loop {
         if interrupts.load(Ordering::SeqCst) >= 2 {
@@ -179,7 +182,7 @@ fn collect(
         }
         match results.recv_timeout(tick) {
             Ok((t, result)) => {
-                summaries[t].add(&result);
+                summaries[t].add(&result, &shared.campaign.command);
                 progress.inc(1);
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -4,7 +4,7 @@
 //! for any split into shards, and its size does not grow with the number of seeds.
 
 use super::histogram::Histogram;
-use scenarios::runner::{SeedResult, replay_command, replay_command_file};
+use crate::runner::{self, SeedResult};
 use serde::{Deserialize, Serialize};
 use sim::Outcome;
 use std::collections::BTreeMap;
@@ -104,7 +104,8 @@ impl TargetSummary {
         all - self.outcomes.get(&Outcome::Pass).copied().unwrap_or(0)
     }
 
-    pub fn add(&mut self, result: &SeedResult) {
+    /// Counts one seed's result; a failure's replay line starts with `command`.
+    pub fn add(&mut self, result: &SeedResult, command: &str) {
         self.seeds = self.seeds.saturating_add(1);
         add_to(&mut self.outcomes, &result.verdict.outcome, 1);
         if !result.verdict.is_pass() {
@@ -113,7 +114,7 @@ impl TargetSummary {
                 outcome: result.verdict.outcome,
                 message: result.verdict.message.clone(),
                 location: result.verdict.location(),
-                replay: result.replay_command(),
+                replay: result.replay_line(command),
             });
         }
         let Some(report) = &result.report else {
@@ -180,8 +181,8 @@ impl TargetSummary {
     }
 
     /// Checks a summary read from a file and rebuilds what is derived (replay lines, the
-    /// order and bound of the kept failures).
-    pub fn checked(mut self) -> Result<TargetSummary, String> {
+    /// order and bound of the kept failures); replay lines start with `command`.
+    pub fn checked(mut self, command: &str) -> Result<TargetSummary, String> {
         let total = self
             .outcomes
             .values()
@@ -201,10 +202,8 @@ impl TargetSummary {
                 ));
             }
             let bug = self.bug.as_deref();
-            failure.replay = match &self.scenario_file {
-                Some(file) => replay_command_file(file, failure.seed, bug),
-                None => replay_command(&self.scenario, failure.seed, bug),
-            };
+            let target = runner::target(&self.scenario, self.scenario_file.as_deref());
+            failure.replay = runner::replay_line(command, &target, failure.seed, bug);
             self.keep_failure(failure);
         }
         for outcome in self.failures.iter().map(|f| f.outcome) {
@@ -274,7 +273,7 @@ mod tests {
 
     fn of(seeds: impl Iterator<Item = u64>) -> TargetSummary {
         let mut summary = TargetSummary::new("made-up", None);
-        seeds.for_each(|seed| summary.add(&result(seed)));
+        seeds.for_each(|seed| summary.add(&result(seed), "cargo xtask"));
         summary
     }
 
@@ -304,13 +303,18 @@ mod tests {
         let whole = of(0..50);
         let json = serde_json::to_string(&whole).unwrap();
         let read: TargetSummary = serde_json::from_str(&json).unwrap();
-        assert_eq!(read.checked().unwrap(), whole);
+        assert_eq!(read.checked("cargo xtask").unwrap(), whole);
         let mut wrong_total = whole.clone();
         wrong_total.seeds += 1;
-        assert!(wrong_total.checked().is_err());
+        assert!(wrong_total.checked("cargo xtask").is_err());
         let mut unlisted = whole.clone();
         unlisted.outcomes.remove(&Outcome::Panic);
         unlisted.seeds = unlisted.outcomes.values().sum();
-        assert!(unlisted.checked().unwrap_err().contains("only 0 had"));
+        assert!(
+            unlisted
+                .checked("cargo xtask")
+                .unwrap_err()
+                .contains("only 0 had")
+        );
     }
 }

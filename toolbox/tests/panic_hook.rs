@@ -4,8 +4,8 @@
 //! one; a panicking run through `execute`, and a panic outside it. Its own test binary, since
 //! the panic hook belongs to the whole process.
 
-use scenarios::runner::{execute, install_quiet_panic_hook};
-use scenarios::{Run, Scenario};
+use faultline_toolbox::runner::{execute, install_quiet_panic_hook};
+use faultline_toolbox::{Run, Scenario};
 use sim::{Latency, LinkConfig, Outcome, Plan, Swarm, TraceLevel};
 use std::panic;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ impl Scenario for Broken {
         let link = LinkConfig::reliable(Latency::Constant(sim::Duration::from_millis(1)));
         let swarm = Swarm::quiet(link.clone(), link);
         let phases = (sim::Duration::from_millis(10), sim::Duration::ZERO);
-        scenarios::harness::plan("broken", seed, None, swarm, vec![], phases, &())
+        faultline_toolbox::harness::plan("broken", seed, None, swarm, vec![], phases, &())
     }
     fn run(&self, _plan: &Plan, _level: TraceLevel) -> Result<Run, String> {
         panic!("the code under test broke")

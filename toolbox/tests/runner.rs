@@ -2,8 +2,8 @@
 //! virtual time, and never takes the campaign down. Method: a protocol that panics on its
 //! third timer runs through the campaign's runner, twice in a row on one thread.
 
-use scenarios::runner::{execute, install_quiet_panic_hook};
-use scenarios::{Run, Scenario};
+use faultline_toolbox::runner::{execute, install_quiet_panic_hook};
+use faultline_toolbox::{Run, Scenario};
 use sim::{
     Config, Context, Duration, Latency, LinkConfig, Node, NodeId, Outcome, Plan, Simulation, Swarm,
     TraceLevel, Verdict,
@@ -41,15 +41,15 @@ impl Scenario for FragileScenario {
         let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
         let swarm = Swarm::quiet(link.clone(), link);
         let phases = (Duration::from_millis(100), Duration::ZERO);
-        scenarios::harness::plan("fragile", seed, None, swarm, vec![], phases, &())
+        faultline_toolbox::harness::plan("fragile", seed, None, swarm, vec![], phases, &())
     }
     fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let mut sim: Simulation<(), ()> = Simulation::new(Config::for_plan(plan, level));
         sim.add_node(|_| Fragile { ticks: 0 });
         sim.add_node(|_| Fragile { ticks: 0 });
         sim.run_for(plan.safety_duration);
-        let history = scenarios::harness::take_history(&mut sim);
-        Ok(scenarios::harness::finish(
+        let history = faultline_toolbox::harness::take_history(&mut sim);
+        Ok(faultline_toolbox::harness::finish(
             sim,
             plan,
             Verdict::pass(),
@@ -81,7 +81,7 @@ fn a_panic_is_the_seeds_verdict_with_node_and_time() {
             "{message}"
         );
         assert_eq!(
-            result.replay_command(),
+            result.replay_line("cargo xtask"),
             format!("cargo xtask replay --scenario fragile --seed {seed}")
         );
     }
