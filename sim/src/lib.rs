@@ -27,7 +27,8 @@ pub use api::{
 };
 pub use disk::{Disk, DiskConfig, DiskFaults, DiskOp, IoError, IoResult};
 pub use engine::{
-    Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, ObservationRecord, Simulation, current_event,
+    Config, Halt, INSTANT_EVENTS_MAX, NetworkStats, ObservationRecord, Simulation,
+    capture_log_line, current_event,
 };
 pub use hash::StableHasher;
 pub use history::{Event as HistoryEvent, EventKind};

@@ -53,6 +53,13 @@ pub struct TraceRecord {
     pub event: TraceEvent,
 }
 
+impl TraceRecord {
+    /// Whether this is a log line (`TraceEvent::Log`), which is no event of the run.
+    pub fn is_log(&self) -> bool {
+        matches!(self.event, TraceEvent::Log { .. })
+    }
+}
+
 /// Why the network did not deliver a message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum DropReason {
@@ -157,6 +164,14 @@ pub enum TraceEvent {
     Observe {
         observation: String,
     },
+    /// A log line written inside a handler (through `tracing`, `log`, or `slog`'s bridge to
+    /// `log`), at its level (`INFO`): kept for people reading the trace, never hashed nor
+    /// counted as an event, so that log lines that differ between builds (debug lines, say)
+    /// cannot change a run. Only a recording trace keeps them (`capture_log_line`).
+    Log {
+        level: String,
+        text: String,
+    },
 }
 
 /// The trace of one run.
@@ -195,8 +210,13 @@ mod tag {
 }
 
 /// Where two runs' recorded traces part, for a determinism failure: `first difference at
-/// event N: first run R1, second run R2`; `None` if they agree.
+/// event N: first run R1, second run R2`; `None` if they agree. Log lines are no events and
+/// are not compared.
 pub fn describe_first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> {
+    let events = |records: &[TraceRecord]| -> Vec<TraceRecord> {
+        records.iter().filter(|r| !r.is_log()).cloned().collect()
+    };
+    let (a, b) = (events(a), events(b));
     let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
     let show = |r: Option<&TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
     Some(format!(
@@ -438,6 +458,19 @@ impl Trace {
         value
             .encode(&mut HashWriter(&mut self.hasher))
             .expect("hashing does not fail");
+    }
+
+    /// Whether events are rendered into records (`Record` and `Stream`), and so log lines kept.
+    pub(crate) fn records_on(&self) -> bool {
+        self.records_on
+    }
+
+    /// A log line of a handler: recorded when the trace records, and neither hashed nor
+    /// counted, so that the event numbers and the hash are those of a run without it.
+    pub(crate) fn log(&mut self, time: u64, node: u32, level: String, text: String) {
+        if self.records_on {
+            self.push(time, node, TraceEvent::Log { level, text });
+        }
     }
 
     /// An observation: its wire encoding is hashed, like a message's.

@@ -128,6 +128,7 @@ fn describe(event: &TraceEvent) -> (&'static str, String) {
         TraceEvent::Phase { name } => ("phase", name.clone()),
         TraceEvent::DiskSubmit { id, op } => ("disk", format!("io{id} {op}")),
         TraceEvent::DiskComplete { id, result } => ("disk-done", format!("io{id} {result}")),
+        TraceEvent::Log { level, text } => ("log", format!("{level} {text}")),
     }
 }
 

@@ -1,12 +1,18 @@
 //! Goal: a library that logs through the `log` facade (as many do), or through `slog` with
-//! `slog-stdlog`'s drain, from inside a handler shows in a replay's log lines, stamped with the
-//! virtual time and node, filtered by level, and never changes the trace hash. Method: a node
-//! logs at info and debug from a timer, both ways; the log lines go to a buffer at info level;
-//! the hash of a run with logging off is the same.
+//! `slog-stdlog`'s drain, from inside a handler shows in a replay: in the recorded trace when
+//! the run records one, else in the log lines, stamped with the virtual time and node either
+//! way, filtered by level, and never changes the trace hash nor its events. Method: a node
+//! logs at info and debug from a timer, both ways, with `traces::logging`'s layer at info
+//! level; a hashed run writes its lines to a buffer, a recorded run keeps them in its trace;
+//! the hash of a run with logging off is the same, and so are its events.
 
-use sim::{Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId, Simulation};
+use sim::{
+    Config, Context, Duration, Instant, Latency, LinkConfig, Node, NodeId, Simulation, TraceEvent,
+    TraceLevel, TraceRecord,
+};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use tracing_subscriber::prelude::*;
 
 struct Chatty;
 
@@ -40,28 +46,39 @@ impl Write for Capture {
     }
 }
 
-fn run() -> u64 {
+fn run(level: TraceLevel) -> (u64, Vec<TraceRecord>) {
     let link = LinkConfig::reliable(Latency::Constant(Duration::from_millis(1)));
-    let mut sim: Simulation<(), (), ()> = Simulation::new(Config::new(3, link.clone(), link));
+    let mut config = Config::new(3, link.clone(), link);
+    config.trace_level = level;
+    let mut sim: Simulation<(), (), ()> = Simulation::new(config);
     sim.add_node(|_| Chatty);
     sim.add_node(|_| Chatty);
     sim.run_until(Instant::ZERO + Duration::from_millis(10));
-    sim.trace().hash()
+    (sim.trace().hash(), sim.trace().records().to_vec())
+}
+
+fn logs(records: &[TraceRecord]) -> Vec<(u32, u64, String)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            TraceEvent::Log { level, text } => {
+                Some((r.node, r.time_nanos, format!("{level} {text}")))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
-fn log_records_show_with_virtual_time_and_node_and_leave_the_hash_alone() {
+fn log_records_show_with_virtual_time_and_node_and_leave_the_run_alone() {
     let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = Capture(buffer.clone());
-    tracing_subscriber::fmt()
-        .with_timer(traces::logging::VirtualTime)
-        .with_max_level(tracing::Level::INFO)
-        .with_target(false)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(traces::logging::VirtualLog::new(Capture(buffer.clone())))
         .try_init()
         .expect("the only subscriber of this test binary");
-    let logged = run();
+    // A hashed run: its lines go to the writer.
+    let (logged, _) = run(TraceLevel::Hash);
     let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
     for node in ["n0", "n1"] {
         for message in ["tick through the log facade", "tick through slog"] {
@@ -69,12 +86,44 @@ fn log_records_show_with_virtual_time_and_node_and_leave_the_hash_alone() {
                 .lines()
                 .find(|l| l.contains(node) && l.contains(message));
             assert!(
-                line.is_some_and(|l| l.trim_start().starts_with("0.005000s")),
+                line.is_some_and(|l| l.trim_start().starts_with("0.005000s") && l.contains("INFO")),
                 "{message} on {node}: {text}"
             );
         }
     }
     assert!(!text.contains("below the level"), "{text}");
+    // A recorded run: its lines are in its trace, at the handler's time and node.
+    buffer.lock().unwrap().clear();
+    let (recorded_hash, records) = run(TraceLevel::Record);
+    assert!(
+        buffer.lock().unwrap().is_empty(),
+        "a recorded run's lines stay in its trace"
+    );
+    let lines = logs(&records);
+    for node in [0, 1] {
+        for message in ["INFO tick through the log facade", "INFO tick through slog"] {
+            assert!(
+                lines.contains(&(node, 5_000_000, message.to_string())),
+                "{message} on n{node}: {lines:?}"
+            );
+        }
+    }
+    assert!(!lines.iter().any(|(_, _, l)| l.contains("below the level")));
+    let rendered = traces::render(&records);
+    assert!(
+        rendered.contains("n0   log      INFO tick through slog"),
+        "{rendered}"
+    );
+    // Neither the hash nor the events see them: with the `log` facade off (slog's drain
+    // writes past its level), a run logs less, and is the same run.
     log::set_max_level(log::LevelFilter::Off);
-    assert_eq!(run(), logged, "log lines never enter the hash");
+    let (quiet_hash, quiet_records) = run(TraceLevel::Record);
+    assert!(logs(&quiet_records).len() < lines.len());
+    assert_eq!(recorded_hash, logged, "log lines never enter the hash");
+    assert_eq!(quiet_hash, logged, "log lines never enter the hash");
+    assert_eq!(
+        sim::trace::describe_first_difference(&records, &quiet_records),
+        None,
+        "log lines are no events"
+    );
 }

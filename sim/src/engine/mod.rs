@@ -33,7 +33,7 @@ use crate::trace::{NO_NODE, Trace, TraceLevel};
 use network::Network;
 use nodes::{NodeState, PendingTimer, Status};
 use queue::{Entry, Event, EventQueue};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 pub use network::NetworkStats;
@@ -41,6 +41,23 @@ pub use network::NetworkStats;
 thread_local! {
     /// The event being handled, for log lines (see `current_event`).
     static CURRENT: Cell<(u64, u32)> = const { Cell::new((0, NO_NODE)) };
+    /// The log lines (level, text) of the handler running now, while its run records its
+    /// trace (see `capture_log_line`); `None` otherwise.
+    static LOG_LINES: RefCell<Option<Vec<(String, String)>>> = const { RefCell::new(None) };
+}
+
+/// Keeps a log line in the trace of the run whose handler is running on this thread, stamped
+/// with the event's time and node, if that run records its trace; false otherwise (the
+/// caller shows the line elsewhere). For log subscribers (`traces::logging`): a line in the
+/// trace is never hashed, so it cannot change the run.
+pub fn capture_log_line(level: &str, text: &str) -> bool {
+    LOG_LINES.with(|lines| match lines.borrow_mut().as_mut() {
+        Some(lines) => {
+            lines.push((level.to_string(), text.to_string()));
+            true
+        }
+        None => false,
+    })
 }
 
 /// The global virtual time and node of the event being handled on this thread: log lines
@@ -186,6 +203,8 @@ pub struct Simulation<M, T, O = NoObservation> {
 impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
     pub fn new(config: Config) -> Simulation<M, T, O> {
         CURRENT.with(|c| c.set((0, NO_NODE)));
+        // A run that panicked in a handler may have left its log lines behind.
+        LOG_LINES.with(|lines| lines.borrow_mut().take());
         config.link.validate().expect("invalid node-to-node link");
         config.client_link.validate().expect("invalid client link");
         config.disk.validate().expect("invalid disk configuration");

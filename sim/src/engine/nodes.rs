@@ -2,7 +2,7 @@
 //! `call`, the one place where a handler runs.
 
 use super::queue::{Event, Handle};
-use super::{CURRENT, Core, Simulation};
+use super::{CURRENT, Core, LOG_LINES, Simulation};
 use crate::api::{Context, Effect, Inputs, Message, Node, NodeId, Observation, Timer};
 use crate::rng::{Keys, Rng};
 use crate::time::{Duration, Instant};
@@ -155,9 +155,19 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         // Third-party code inside the handler that asks `getrandom` (patched with Faultline's
         // shim) draws from the node's stream.
         faultline_entropy::enter(state.entropy);
+        let logging = core.trace.records_on();
+        if logging {
+            LOG_LINES.with(|lines| *lines.borrow_mut() = Some(Vec::new()));
+        }
         handler(instance, &mut Context::new(inputs, &mut effects));
         if let Some(entropy) = faultline_entropy::leave() {
             core.nodes[node as usize].entropy = entropy;
+        }
+        if logging {
+            let lines = LOG_LINES.with(|lines| lines.borrow_mut().take());
+            for (level, text) in lines.into_iter().flatten() {
+                core.trace.log(core.now, node, level, text);
+            }
         }
         for effect in effects.drain(..) {
             core.carry_out(NodeId(node), effect);

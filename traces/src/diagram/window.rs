@@ -60,8 +60,8 @@ pub(super) struct Selection<'a> {
     pub note: String,
 }
 
-/// Timers and first starts are never drawn (they are in the text trace), nor duplicates (the
-/// second arrow shows them).
+/// Timers, first starts and log lines are never drawn (they are in the text trace), nor
+/// duplicates (the second arrow shows them).
 pub(super) fn is_drawn(record: &TraceRecord) -> bool {
     !matches!(
         record.event,
@@ -70,6 +70,7 @@ pub(super) fn is_drawn(record: &TraceRecord) -> bool {
             | TraceEvent::TimerCancel { .. }
             | TraceEvent::Start { incarnation: 0 }
             | TraceEvent::Duplicate { .. }
+            | TraceEvent::Log { .. }
     )
 }
 
