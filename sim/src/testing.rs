@@ -104,7 +104,7 @@
 //! silently narrow every test.
 
 use crate::engine::Simulation;
-use crate::trace::{TraceLevel, TraceRecord};
+use crate::trace::{Trace, TraceLevel, TraceRecord};
 use faultline_api::{Message, Observation, Timer};
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
@@ -127,7 +127,12 @@ impl SeedRun {
         sim: &Simulation<M, T, O>,
         verdict: Result<(), String>,
     ) -> SeedRun {
-        let trace = sim.trace();
+        SeedRun::of_trace(sim.trace(), verdict)
+    }
+
+    /// The run whose trace is `trace`, with the verdict of its checks: for a run that a
+    /// scenario finished (`faultline_toolbox::Run::seed_run`).
+    pub fn of_trace(trace: &Trace, verdict: Result<(), String>) -> SeedRun {
         SeedRun {
             verdict,
             hash: trace.hash(),

@@ -69,6 +69,22 @@ pub struct Run {
     pub checked: Vec<&'static str>,
 }
 
+impl Run {
+    /// The run as `sim::testing::check_seeds` compares runs: its trace, and its verdict (an
+    /// error with the verdict's headline unless it passed). A scenario's seeds are checked for
+    /// determinism from `cargo test` with
+    /// `check_seeds(seeds, |seed, level| run_seed(scenario, seed, None, level).unwrap().seed_run())`.
+    pub fn seed_run(&self) -> sim::testing::SeedRun {
+        let verdict = &self.report.verdict;
+        let verdict = if verdict.is_pass() {
+            Ok(())
+        } else {
+            Err(verdict.headline())
+        };
+        sim::testing::SeedRun::of_trace(&self.trace, verdict)
+    }
+}
+
 /// A runnable scenario.
 pub trait Scenario: Sync {
     fn name(&self) -> &'static str;

@@ -75,7 +75,7 @@ fn simulated_code_is_deterministic() {
             .iter()
             .any(|f| path.ends_with(format!("toolbox/src/{f}")))
     });
-    for (path, text) in files_under(&["sim", "protocols", "scenarios"])
+    for (path, text) in files_under(&["sim", "protocols", "scenarios", "example"])
         .into_iter()
         .chain(toolbox)
     {
@@ -381,6 +381,7 @@ fn every_allow_has_a_reason() {
         "traces",
         "host",
         "xtask",
+        "example",
     ]) {
         let lines: Vec<&str> = text.lines().collect();
         for (index, line) in lines.iter().enumerate() {
