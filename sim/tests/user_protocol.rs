@@ -1,7 +1,9 @@
 //! How a user tests their own protocol with Faultline, outside this repository's scenarios:
 //! implement `sim::Node`, build a simulation with faults, run a range of seeds with
 //! `sim::testing::check_seeds` (each seed twice, to check the run is a function of its seed),
-//! and on failure get the seed and the line that replays it.
+//! and on failure get the seed and the line that replays it: the least a user writes, with a
+//! simulation built by hand. `example/` is the complete pattern (disk, crashes, recovery, a
+//! history, scenarios and the command line).
 //!
 //! The protocol here is a tiny replicated counter: a leader numbers increments and sends them
 //! to followers, which apply them in order and acknowledge, with retries over a lossy network.

@@ -28,6 +28,7 @@ const PATTERNS: &[(&str, &str)] = &[
     ("rand::rng()", "OS randomness"),
     ("rand::random", "OS randomness"),
     ("OsRng", "OS randomness"),
+    ("SysRng", "OS randomness"),
     ("from_entropy", "OS randomness"),
     ("from_os_rng", "OS randomness"),
     ("getrandom(", "OS randomness"),

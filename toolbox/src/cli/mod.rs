@@ -237,3 +237,57 @@ pub fn end_quietly_when_the_output_closes() {
         previous(info);
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim::{Plan, TraceLevel};
+
+    struct Named(&'static str);
+
+    impl Scenario for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn description(&self) -> &'static str {
+            "a name only"
+        }
+        fn plan(&self, _: u64, _: Option<&str>) -> Plan {
+            unreachable!("never planned")
+        }
+        fn run(&self, _: &Plan, _: TraceLevel) -> Result<crate::Run, String> {
+            unreachable!("never run")
+        }
+    }
+
+    static A: Named = Named("a");
+    static B: Named = Named("b");
+
+    #[test]
+    fn a_tool_finds_its_scenarios_and_names_itself_in_replay_lines() {
+        let toolbox = Toolbox::new("cargo run -p mine --", vec![&A, &B]);
+        assert_eq!(toolbox.find("b").map(|s| s.name()), Ok("b"));
+        let unknown = toolbox.find("c").err().expect("no scenario c");
+        assert!(unknown.contains("valid scenarios: a, b"), "{unknown}");
+        assert_eq!(
+            toolbox.replay_line("--scenario a", 7, Some("bug")),
+            "cargo run -p mine -- replay --scenario a --seed 7 --bug bug"
+        );
+        let no_files = toolbox
+            .load_file(Path::new("x.toml"))
+            .err()
+            .expect("reads none");
+        assert!(
+            no_files.contains("reads no scenario files; its scenarios are a, b"),
+            "{no_files}"
+        );
+        assert_eq!(toolbox.corpus(), None);
+        assert_eq!(toolbox.commit(), "unknown");
+    }
+
+    #[test]
+    #[should_panic(expected = "two scenarios are called `a`")]
+    fn two_scenarios_of_one_name_are_refused() {
+        Toolbox::new("tool", vec![&A, &B, &A]);
+    }
+}
