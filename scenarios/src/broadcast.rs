@@ -30,9 +30,10 @@
 //! the event that makes the last node learn a value stamps it with global virtual time.
 
 use crate::registry::EFFICIENCY_TARGETS;
-use crate::spec::{Adapter, File, Spec, SpecError, Targets, need, one_client};
+use crate::spec::{Targets, View};
 use checkers::NodeValues;
 use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::spec::{Adapter, File, Spec, SpecError, need, one_client};
 use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::broadcast::{
     BroadcastBug, BroadcastClient, BroadcastClientConfig, BroadcastConfig, BroadcastMessage,
@@ -95,11 +96,14 @@ struct Broadcast {
     variant: Variant,
     ops_per_second: u64,
     timeout: Duration,
+    /// `[check.efficiency-targets]`, when the file lists that checker.
+    targets: Option<Targets>,
 }
 
 /// Builds the adapter from a specification (`workload.kind = "broadcast"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    let nodes = file.nodes.get_ref();
+    let view = View::of(file)?;
+    let nodes = view.nodes.get_ref();
     one_client(file, "broadcast")?;
     let variant = match nodes.kind.get_ref().as_str() {
         "broadcast-single" => Variant::Single,
@@ -107,8 +111,8 @@ pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
         "broadcast-fault-tolerant" => Variant::FaultTolerant,
         _ => {
             let interval = |name: &str, value: &Option<toml::Spanned<Duration>>| {
-                let value = need(&file.nodes, name, value)?;
-                crate::spec::limit(
+                let value = need(&view.nodes, name, value)?;
+                faultline_toolbox::spec::limit(
                     value,
                     limits::duration(
                         &format!("nodes.{name}"),
@@ -124,11 +128,12 @@ pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
             }
         }
     };
-    let w = file.workload.get_ref();
+    let w = view.workload.get_ref();
     Ok(Box::new(Broadcast {
         variant,
-        ops_per_second: *need(&file.workload, "ops_per_second", &w.ops_per_second)?.get_ref(),
-        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
+        ops_per_second: *need(&view.workload, "ops_per_second", &w.ops_per_second)?.get_ref(),
+        timeout: *need(&view.workload, "timeout", &w.timeout)?.get_ref(),
+        targets: view.targets(file)?,
     }))
 }
 
@@ -241,7 +246,7 @@ impl Adapter for Broadcast {
         checks.check(checkers::checks::set_full::NAME, || {
             harness::verdict_of(checkers::checks::set_full::NAME, found)
         });
-        if let Some(targets) = spec.targets {
+        if let Some(targets) = self.targets {
             checks.check(EFFICIENCY_TARGETS, || {
                 check_targets(targets, msgs_per_op_x1000, &latency)
             });
@@ -249,7 +254,7 @@ impl Adapter for Broadcast {
         Ok(checks.finish(sim, plan, &derived, history))
     }
 
-    fn summary(&self, spec: &Spec, run: &Run) -> String {
+    fn summary(&self, _spec: &Spec, run: &Run) -> String {
         let counter = |name: &str| run.report.counters.get(name).copied().unwrap_or(0);
         let (messages, ops) = (counter("msgs-server-to-server"), counter("client-ops"));
         let mut text = format!(
@@ -269,7 +274,7 @@ impl Adapter for Broadcast {
             counter("values-lost"),
             counter("values-stale")
         );
-        if let Some(targets) = spec.targets {
+        if let Some(targets) = self.targets {
             let met = |ok: bool| if ok { "met" } else { "MISSED" };
             let x1000 = run
                 .report

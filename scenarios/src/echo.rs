@@ -7,8 +7,9 @@
 //! (the servers and the client of a run, and its checks).
 
 use crate::registry::REPLIES_ECHO_REQUESTS;
-use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
+use crate::spec::View;
 use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::spec::{Adapter, File, Spec, SpecError, need, one_client};
 use faultline_toolbox::{Run, switch_for};
 use protocols::echo::{EchoClient, EchoClientConfig, EchoServer};
 use serde::{Deserialize, Serialize};
@@ -22,8 +23,9 @@ struct Echo {
 
 /// Builds the adapter from a specification (`workload.kind = "echo"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    let view = View::of(file)?;
     one_client(file, "echo")?;
-    let timeout = need(&file.workload, "timeout", &file.workload.get_ref().timeout)?;
+    let timeout = need(&view.workload, "timeout", &view.workload.get_ref().timeout)?;
     Ok(Box::new(Echo {
         timeout: *timeout.get_ref(),
     }))

@@ -41,15 +41,14 @@ pub fn all() -> &'static [&'static dyn Scenario] {
 /// The scenario of a specification file (`--scenario-file`): read, checked and kept for the
 /// rest of the process. Errors are `FILE:LINE: message`.
 pub fn load_file(path: &Path) -> Result<&'static dyn Scenario, String> {
-    let scenario = spec::read_file(path)?;
-    Ok(Box::leak(Box::new(scenario)))
+    toolbox().load_file(path)
 }
 
 /// The built-in scenarios as the command line sees them: called as `cargo xtask`, reading
 /// specification files, keeping the regression corpus in `scenarios/corpus/`.
 pub fn toolbox() -> Toolbox {
     Toolbox::new("cargo xtask", all().to_vec())
-        .with_scenario_files(load_file)
+        .with_registry(registry::REGISTRY)
         .with_corpus(corpus_folder())
 }
 

@@ -11,8 +11,9 @@
 //! The scenarios are `scenarios/specs/raft-*.toml`; this module is the family's one bug table.
 
 use crate::registry::{ELECTION_MESSAGES, LEADER_ELECTED, LEADER_QUORUM, RAFT_SAFETY, REPLICATED};
-use crate::spec::{Adapter, File, Spec, SpecError, need, one_client};
+use crate::spec::View;
 use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::spec::{Adapter, File, Spec, SpecError, need, one_client};
 use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix, Retry};
 use protocols::raft::invariants::Invariants;
@@ -116,17 +117,18 @@ struct RaftAdapter {
 
 /// Builds the adapter from a specification (`workload.kind = "raft-kv"` or `"raft-election"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    one_client(file, file.workload.get_ref().kind.get_ref())?;
-    let nodes = file.nodes.get_ref();
-    let election = need(&file.nodes, "election_timeout", &nodes.election_timeout)?;
-    let w = file.workload.get_ref();
-    let keys = need(&file.workload, "keys", &w.keys)?;
+    let view = View::of(file)?;
+    one_client(file, view.workload.get_ref().kind.get_ref())?;
+    let nodes = view.nodes.get_ref();
+    let election = need(&view.nodes, "election_timeout", &nodes.election_timeout)?;
+    let w = view.workload.get_ref();
+    let keys = need(&view.workload, "keys", &w.keys)?;
     let election_checks = match w.kind.get_ref().as_str() {
         "raft-election" => Some(ElectionChecks {
-            elect_within: *need(&file.workload, "elect_within", &w.elect_within)?.get_ref(),
-            stable_for: *need(&file.workload, "stable_for", &w.stable_for)?.get_ref(),
+            elect_within: *need(&view.workload, "elect_within", &w.elect_within)?.get_ref(),
+            stable_for: *need(&view.workload, "stable_for", &w.stable_for)?.get_ref(),
             messages_max: *need(
-                &file.workload,
+                &view.workload,
                 "election_messages_max",
                 &w.election_messages_max,
             )?
@@ -135,11 +137,11 @@ pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
         _ => None,
     };
     Ok(Box::new(RaftAdapter {
-        keys: crate::spec::count("workload.keys", keys, 1, limits::QUEUE_MAX)? as usize,
-        think_mean: *need(&file.workload, "think_mean", &w.think_mean)?.get_ref(),
-        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
-        attempt_timeout: *need(&file.workload, "attempt_timeout", &w.attempt_timeout)?.get_ref(),
-        heartbeat: *need(&file.nodes, "heartbeat", &nodes.heartbeat)?.get_ref(),
+        keys: faultline_toolbox::spec::count("workload.keys", keys, 1, limits::QUEUE_MAX)? as usize,
+        think_mean: *need(&view.workload, "think_mean", &w.think_mean)?.get_ref(),
+        timeout: *need(&view.workload, "timeout", &w.timeout)?.get_ref(),
+        attempt_timeout: *need(&view.workload, "attempt_timeout", &w.attempt_timeout)?.get_ref(),
+        heartbeat: *need(&view.nodes, "heartbeat", &nodes.heartbeat)?.get_ref(),
         election: (election.get_ref().min, election.get_ref().max),
         election_checks,
     }))

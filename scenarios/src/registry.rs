@@ -1,40 +1,17 @@
-//! The registries a specification's names are looked up in: node kinds, workloads, checkers
-//! and (through each node kind) planted bugs. Each is the one list of its names; every lookup
-//! that fails lists the valid ones.
+//! Faultline's names, as its specification files use them: node kinds (each with its
+//! family's bug table), workloads and the checkers of this crate's own (the history checkers
+//! are `checkers::registry`'s). The toolbox looks names up in [`REGISTRY`]; a user's tool
+//! gives its own.
 
-use crate::spec::{Adapter, File, SpecError, err};
+use faultline_toolbox::registry::{CheckerKind, NodeKind, Registry, WorkloadKind};
 use faultline_toolbox::{Bug, bugs_of};
-use toml::Spanned;
 
-/// A kind of server node: the protocol and how it is configured.
-pub struct NodeKind {
-    pub name: &'static str,
-    pub summary: &'static str,
-    /// The `[nodes]` keys that configure this kind (besides `kind` and `count`).
-    pub config: &'static [&'static str],
-    /// The family's planted bugs (its one `Planted` table).
-    pub bugs: fn() -> Vec<Bug>,
-}
-
-/// A workload: what the clients do, the nodes it drives and the checkers that can judge it.
-pub struct WorkloadKind {
-    pub name: &'static str,
-    pub summary: &'static str,
-    /// The node kinds it drives.
-    pub node_kinds: &'static [&'static str],
-    /// The `[workload]` keys it takes (besides `kind`).
-    pub params: &'static [&'static str],
-    /// The checkers that fit it, in the order a run performs them.
-    pub checkers: &'static [&'static str],
-    /// Builds the family adapter from the file.
-    pub(crate) build: fn(&File) -> Result<Box<dyn Adapter>, SpecError>,
-}
-
-/// A checker a specification can name.
-pub struct CheckerKind {
-    pub name: &'static str,
-    pub summary: &'static str,
-}
+/// Every name a built-in specification file may use.
+pub const REGISTRY: Registry = Registry {
+    node_kinds: NODE_KINDS,
+    workloads: WORKLOADS,
+    checkers: OWN_CHECKERS,
+};
 
 pub const REPLIES_ECHO_REQUESTS: &str = "replies-echo-requests";
 pub const EFFICIENCY_TARGETS: &str = "efficiency-targets";
@@ -244,185 +221,51 @@ pub const OWN_CHECKERS: &[CheckerKind] = &[
     CheckerKind {
         name: REPLIES_ECHO_REQUESTS,
         summary: "every echo reply equals its request",
+        settings: &[],
     },
     CheckerKind {
         name: EFFICIENCY_TARGETS,
         summary: "broadcast's msgs-per-op and latency quantiles stay below `[check.efficiency-targets]` (a miss is liveness)",
+        settings: &["msgs_per_op_max", "latency_median_max", "latency_max"],
     },
     CheckerKind {
         name: COUNTER_AUDIT,
         summary: "the server's own record: each add ran as often as its client's outcome allows",
+        settings: &[],
     },
     CheckerKind {
         name: RECOVERY,
         summary: "healthy before an overload spike, and healthy again within `recovery_bound` of its end",
+        settings: &[],
     },
     CheckerKind {
         name: LOG_INTACT,
         summary: "online: recovery never finds the acknowledged log damaged (a disk that only loses unsynced writes)",
+        settings: &[],
     },
     CheckerKind {
         name: RAFT_SAFETY,
         summary: "online: one leader per term, log matching, leader completeness, state machine safety, commits never undone and safe from every later election, acknowledged writes committed",
+        settings: &[],
     },
     CheckerKind {
         name: LEADER_ELECTED,
         summary: "a leader within `elect_within` of the start, and one whose term held for the last `stable_for` of the run (a miss is liveness)",
+        settings: &[],
     },
     CheckerKind {
         name: ELECTION_MESSAGES,
         summary: "the first election took at most `election_messages_max` messages between servers (a miss is liveness)",
+        settings: &[],
     },
     CheckerKind {
         name: LEADER_QUORUM,
         summary: "no leader elected while the plan's partitions kept a majority from reaching it, and a leader cut off from a majority steps down within twice `election_timeout.max` plus the longest message delay",
+        settings: &[],
     },
     CheckerKind {
         name: REPLICATED,
         summary: "once faults heal, every server applies every entry committed up to 1s plus the `answered-after-heal` grace before the end (a miss is liveness)",
+        settings: &[],
     },
 ];
-
-/// The node kind called `name`; the error lists the valid ones.
-pub fn node_kind(name: &str) -> Result<&'static NodeKind, String> {
-    NODE_KINDS.iter().find(|k| k.name == name).ok_or_else(|| {
-        let names: Vec<&str> = NODE_KINDS.iter().map(|k| k.name).collect();
-        format!(
-            "unknown node kind `{name}`; valid node kinds: {}",
-            names.join(", ")
-        )
-    })
-}
-
-/// The workload called `name`; the error lists the valid ones.
-pub fn workload(name: &str) -> Result<&'static WorkloadKind, String> {
-    WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
-        let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
-        format!(
-            "unknown workload `{name}`; valid workloads: {}",
-            names.join(", ")
-        )
-    })
-}
-
-/// Every checker name: the history checkers, then this crate's own.
-pub fn checker_names() -> Vec<&'static str> {
-    checkers::registry::CHECKERS
-        .iter()
-        .map(|c| c.name)
-        .chain(OWN_CHECKERS.iter().map(|c| c.name))
-        .collect()
-}
-
-/// The checker called `name` (its static name); the error lists the valid ones.
-pub fn checker(name: &str) -> Result<&'static str, String> {
-    checker_names()
-        .into_iter()
-        .find(|&c| c == name)
-        .ok_or_else(|| {
-            format!(
-                "unknown checker `{name}`; valid checkers: {}",
-                checker_names().join(", ")
-            )
-        })
-}
-
-/// Every key given in `[nodes]` and `[workload]` applies to the kind named there.
-pub(crate) fn check_keys(
-    file: &File,
-    node_kind: &NodeKind,
-    workload: &WorkloadKind,
-) -> Result<(), SpecError> {
-    fn given<T>(value: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
-        value.as_ref().map(Spanned::span)
-    }
-    let nodes = file.nodes.get_ref();
-    let node_keys = [
-        ("flush_interval", given(&nodes.flush_interval)),
-        ("hub_flush_interval", given(&nodes.hub_flush_interval)),
-        ("workers", given(&nodes.workers)),
-        ("queue_capacity", given(&nodes.queue_capacity)),
-        ("service_time", given(&nodes.service_time)),
-        ("service_min", given(&nodes.service_min)),
-        ("service_max", given(&nodes.service_max)),
-        ("heartbeat", given(&nodes.heartbeat)),
-        ("election_timeout", given(&nodes.election_timeout)),
-    ];
-    for (key, span) in &node_keys {
-        if let Some(span) = span
-            && !node_kind.config.contains(key)
-        {
-            return Err(SpecError::at(
-                span.clone(),
-                format!(
-                    "`nodes.{key}` does not configure node kind `{}`; {}",
-                    node_kind.name,
-                    keys_of(node_kind.config)
-                ),
-            ));
-        }
-    }
-    for key in node_kind.config {
-        if !node_keys.iter().any(|(k, span)| k == key && span.is_some()) {
-            return Err(err(
-                &file.nodes,
-                format!("node kind `{}` needs `nodes.{key}`", node_kind.name),
-            ));
-        }
-    }
-    let w = file.workload.get_ref();
-    let workload_keys = [
-        ("timeout", given(&w.timeout)),
-        ("ops_per_second", given(&w.ops_per_second)),
-        ("think_mean", given(&w.think_mean)),
-        ("keys", given(&w.keys)),
-        ("add_percent", given(&w.add_percent)),
-        ("amount_max", given(&w.amount_max)),
-        ("call_deadline", given(&w.call_deadline)),
-        ("attempt_timeout", given(&w.attempt_timeout)),
-        ("base_per_second", given(&w.base_per_second)),
-        ("spike_percent", given(&w.spike_percent)),
-        ("spike_start", given(&w.spike_start)),
-        ("spike_length", given(&w.spike_length)),
-        ("recovery_bound", given(&w.recovery_bound)),
-        ("healthy_goodput_percent", given(&w.healthy_goodput_percent)),
-        ("healthy_latency_p50", given(&w.healthy_latency_p50)),
-        ("elect_within", given(&w.elect_within)),
-        ("stable_for", given(&w.stable_for)),
-        ("election_messages_max", given(&w.election_messages_max)),
-    ];
-    for (key, span) in &workload_keys {
-        if let Some(span) = span
-            && !workload.params.contains(key)
-        {
-            return Err(SpecError::at(
-                span.clone(),
-                format!(
-                    "`workload.{key}` is not a parameter of workload `{}`; {}",
-                    workload.name,
-                    keys_of(workload.params)
-                ),
-            ));
-        }
-    }
-    for key in workload.params {
-        if !workload_keys
-            .iter()
-            .any(|(k, span)| k == key && span.is_some())
-        {
-            return Err(err(
-                &file.workload,
-                format!("workload `{}` needs `workload.{key}`", workload.name),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn keys_of(keys: &[&str]) -> String {
-    if keys.is_empty() {
-        "it takes no keys".to_string()
-    } else {
-        format!("its keys: {}", keys.join(", "))
-    }
-}

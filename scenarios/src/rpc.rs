@@ -16,8 +16,9 @@
 //! workloads' adapters and their bug tables.
 
 use crate::registry::{COUNTER_AUDIT, RECOVERY};
-use crate::spec::{self, Adapter, File, Spec, SpecError, err, need};
+use crate::spec::View;
 use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::spec::{self, Adapter, File, Spec, SpecError, err, need};
 use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::rpc::ClientId;
 use protocols::rpc::counter::{
@@ -51,8 +52,8 @@ struct Unreliable {
 }
 
 /// The one server these workloads run: `nodes.count = 1`.
-fn one_server(file: &File) -> Result<(), SpecError> {
-    let count = &file.nodes.get_ref().count;
+fn one_server(view: &View) -> Result<(), SpecError> {
+    let count = &view.nodes.get_ref().count;
     if *count.get_ref() != 1 {
         return Err(err(
             count,
@@ -64,9 +65,10 @@ fn one_server(file: &File) -> Result<(), SpecError> {
 
 /// Builds the adapter from a specification (`workload.kind = "counter"`).
 pub(crate) fn build_counter(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    one_server(file)?;
-    let (n, w) = (file.nodes.get_ref(), file.workload.get_ref());
-    let (nodes, workload) = (&file.nodes, &file.workload);
+    let view = View::of(file)?;
+    one_server(&view)?;
+    let (n, w) = (view.nodes.get_ref(), view.workload.get_ref());
+    let (nodes, workload) = (&view.nodes, &view.workload);
     Ok(Box::new(Unreliable {
         think_mean: *need(workload, "think_mean", &w.think_mean)?.get_ref(),
         add_percent: *need(workload, "add_percent", &w.add_percent)?.get_ref(),
@@ -415,9 +417,10 @@ struct Overload {
 
 /// Builds the adapter from a specification (`workload.kind = "overload"`).
 pub(crate) fn build_overload(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    one_server(file)?;
-    let (n, w) = (file.nodes.get_ref(), file.workload.get_ref());
-    let (nodes, workload) = (&file.nodes, &file.workload);
+    let view = View::of(file)?;
+    one_server(&view)?;
+    let (n, w) = (view.nodes.get_ref(), view.workload.get_ref());
+    let (nodes, workload) = (&view.nodes, &view.workload);
     let range = |name: &str, value: &Option<toml::Spanned<spec::Between<u64>>>, max: u64| {
         spec::count_range(
             &format!("workload.{name}"),
@@ -429,7 +432,7 @@ pub(crate) fn build_overload(file: &File) -> Result<Box<dyn Adapter>, SpecError>
     let base_per_second = range("base_per_second", &w.base_per_second, limits::RATE_MAX)?;
     let spike_percent = range("spike_percent", &w.spike_percent, 10_000)?;
     // Every client gets its share of each rate, at least one call a second, on every seed.
-    let clients = *file.clients.get_ref().count.get_ref();
+    let clients = *view.clients.get_ref().count.get_ref();
     let spike_min = base_per_second.0 * spike_percent.0 / 100;
     if base_per_second.0 < clients || spike_min < clients {
         return Err(err(

@@ -6,8 +6,9 @@
 //! The scenario is `scenarios/specs/unique-ids.toml`; this module is the `unique-ids` workload's
 //! adapter and the family's bug table.
 
-use crate::spec::{Adapter, File, Spec, SpecError, need};
+use crate::spec::View;
 use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::spec::{Adapter, File, Spec, SpecError, need};
 use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::unique_ids::{IdBug, IdClient, IdClientConfig, IdServer};
 use serde::{Deserialize, Serialize};
@@ -31,10 +32,11 @@ struct UniqueIds {
 
 /// Builds the adapter from a specification (`workload.kind = "unique-ids"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    let w = file.workload.get_ref();
+    let view = View::of(file)?;
+    let w = view.workload.get_ref();
     Ok(Box::new(UniqueIds {
-        ops_per_second: *need(&file.workload, "ops_per_second", &w.ops_per_second)?.get_ref(),
-        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
+        ops_per_second: *need(&view.workload, "ops_per_second", &w.ops_per_second)?.get_ref(),
+        timeout: *need(&view.workload, "timeout", &w.timeout)?.get_ref(),
     }))
 }
 

@@ -15,8 +15,9 @@
 //! and the family's one bug table (each file offers some of its bugs).
 
 use crate::registry::LOG_INTACT;
-use crate::spec::{Adapter, File, Spec, SpecError, err, need, one_client};
+use crate::spec::View;
 use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::spec::{Adapter, File, Spec, SpecError, err, need, one_client};
 use faultline_toolbox::{Bug, Planted, Run, switch_for};
 use protocols::kv_client::{ClientTimer, KvClient, KvClientConfig, KvOp, OpMix};
 use protocols::wal_kv::{WalBug, WalKv, WalKvProtocol, WalMessage, WalObservation};
@@ -61,17 +62,18 @@ struct WalKvAdapter {
 
 /// Builds the adapter from a specification (`workload.kind = "kv"`).
 pub(crate) fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
-    let count = &file.nodes.get_ref().count;
+    let view = View::of(file)?;
+    let count = &view.nodes.get_ref().count;
     if *count.get_ref() != 1 {
         return Err(err(count, "wal-kv is a single node: `nodes.count = 1`"));
     }
     one_client(file, "kv")?;
-    let w = file.workload.get_ref();
-    let keys = need(&file.workload, "keys", &w.keys)?;
+    let w = view.workload.get_ref();
+    let keys = need(&view.workload, "keys", &w.keys)?;
     Ok(Box::new(WalKvAdapter {
-        keys: crate::spec::count("workload.keys", keys, 1, limits::QUEUE_MAX)? as usize,
-        think_mean: *need(&file.workload, "think_mean", &w.think_mean)?.get_ref(),
-        timeout: *need(&file.workload, "timeout", &w.timeout)?.get_ref(),
+        keys: faultline_toolbox::spec::count("workload.keys", keys, 1, limits::QUEUE_MAX)? as usize,
+        think_mean: *need(&view.workload, "think_mean", &w.think_mean)?.get_ref(),
+        timeout: *need(&view.workload, "timeout", &w.timeout)?.get_ref(),
     }))
 }
 

@@ -329,7 +329,10 @@ fn bad_files_name_the_line_and_the_valid_choices() {
     fails_at(
         "count = 3",
         "count = 3\ncolour = \"red\"",
-        &["unknown field `colour`", "kind", "count"],
+        &[
+            "`nodes.colour` does not configure node kind `echo-server`",
+            "kind, count",
+        ],
     );
     // Unknown names.
     fails_at(
@@ -589,7 +592,12 @@ fn the_documentation_names_every_registered_name() {
         names.push(workload.name.to_string());
         names.extend(workload.params.iter().map(|k| k.to_string()));
     }
-    names.extend(registry::checker_names().iter().map(|c| c.to_string()));
+    names.extend(
+        registry::REGISTRY
+            .checker_names()
+            .iter()
+            .map(|c| c.to_string()),
+    );
     for name in names {
         assert!(
             readme.contains(&format!("`{name}`")),

@@ -12,8 +12,10 @@
 pub mod cli;
 pub mod corpus;
 pub mod harness;
+pub mod registry;
 pub mod runner;
 pub mod shrink;
+pub mod spec;
 
 pub use cli::Toolbox;
 

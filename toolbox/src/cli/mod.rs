@@ -17,6 +17,7 @@ mod replay;
 mod shrink;
 
 use crate::Scenario;
+use crate::registry::Registry;
 use std::path::{Path, PathBuf};
 
 /// The exit code for usage errors and bad input.
@@ -26,16 +27,14 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 /// killed by the signal reports it.
 const EXIT_OUTPUT_CLOSED: i32 = 141;
 
-/// Reads a scenario specification file (`--scenario-file`); errors are `FILE:LINE: message`.
-pub type ScenarioFiles = fn(&Path) -> Result<&'static dyn Scenario, String>;
-
 /// A tool's scenarios and how the tool is called: everything the command line needs that is
-/// not in a scenario.
+/// not in a scenario (the command that starts every replay line, the names its scenario
+/// files may use, the corpus folder, the build's name).
 #[derive(Clone)]
 pub struct Toolbox {
     command: String,
     scenarios: Vec<&'static dyn Scenario>,
-    scenario_files: Option<ScenarioFiles>,
+    registry: Option<Registry>,
     corpus: Option<PathBuf>,
     commit: String,
 }
@@ -53,15 +52,16 @@ impl Toolbox {
         Toolbox {
             command: command.into(),
             scenarios,
-            scenario_files: None,
+            registry: None,
             corpus: None,
             commit: "unknown".to_string(),
         }
     }
 
-    /// Accepts `--scenario-file FILE`, read by `read`.
-    pub fn with_scenario_files(mut self, read: ScenarioFiles) -> Toolbox {
-        self.scenario_files = Some(read);
+    /// Accepts `--scenario-file FILE`: specification files (`crate::spec`) whose node
+    /// kinds, workloads and checkers are `registry`'s.
+    pub fn with_registry(mut self, registry: Registry) -> Toolbox {
+        self.registry = Some(registry);
         self
     }
 
@@ -114,10 +114,14 @@ impl Toolbox {
             })
     }
 
-    /// The scenario of a specification file; an error if this tool reads none.
+    /// The scenario of a specification file, read, checked and kept for the rest of the
+    /// process; an error if this tool reads none. Errors are `FILE:LINE: message`.
     pub fn load_file(&self, path: &Path) -> Result<&'static dyn Scenario, String> {
-        match self.scenario_files {
-            Some(read) => read(path),
+        match self.registry {
+            Some(registry) => {
+                let scenario = crate::spec::read_file(registry, path)?;
+                Ok(Box::leak(Box::new(scenario)))
+            }
             None => Err(format!(
                 "--scenario-file {}: {} reads no scenario files; its scenarios are {}",
                 path.display(),
