@@ -1,8 +1,12 @@
-//! The store's command line: Faultline's toolbox over the store's scenarios. Every replay line
-//! it prints starts with the command that runs it.
+//! The store's command line: Faultline's toolbox over the store's scenarios, reading scenario
+//! files with the store's names (`--scenario-file`). Every replay line it prints starts with
+//! the command that runs it.
+
+use faultline_example::scenario;
 
 fn main() {
-    let scenarios = faultline_example::scenario::all();
-    faultline_toolbox::Toolbox::new("cargo run -q --release -p faultline-example --", scenarios)
+    let command = "cargo run -q --release -p faultline-example --";
+    faultline_toolbox::Toolbox::new(command, scenario::all())
+        .with_registry(scenario::REGISTRY)
         .main()
 }

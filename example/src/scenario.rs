@@ -1,28 +1,29 @@
-//! The store's scenarios: a seed expanded into a plan (the fault mix, the fault schedule, the
-//! workload) and a plan run in the simulator, judged by the online durability checker, the
-//! linearizability of the clients' history and the liveness check after the heal. This is
-//! the one file that knows the simulator; `protocol.rs` knows only the protocol API.
+//! The store's scenarios. They are written as data, in specification files (`specs/*.toml`,
+//! in the toolbox's format), whose names this module registers: the node kind `replica`, the
+//! workload `store` and the checker `durability`, with the planted bugs. What cannot be data
+//! is the adapter here: the plan's workload section, the simulation's nodes and client, and
+//! the checks. This is the one file that knows the simulator; `protocol.rs` knows only the
+//! protocol API.
 //!
-//! Everything here is built from the toolbox (`faultline-toolbox`): `Scenario` is what its
-//! command line runs, and `harness` draws the swarm and the faults, runs the two phases and
-//! judges the history.
+//! A file of your own (`--scenario-file my.toml`) may use the same names: copy
+//! `specs/store-crashes.toml`, change the fault mix, the counts or the phases, and fuzz it.
 
 use crate::protocol::{
     Bug, Client, ClientConfig, ClientTimer, DURABILITY, Durability, KvMessage, Replica,
     ReplicaConfig, ReplicaObservation, ReplicaTimer,
 };
-use faultline_toolbox::harness::{self, Answered, Checks, FaultMix};
+use faultline_toolbox::harness::{self, Checks};
+use faultline_toolbox::registry::{CheckerKind, NodeKind, Registry, WorkloadKind};
+use faultline_toolbox::spec::{self, Adapter, File, Spec, SpecError, count, limit, one_client};
 use faultline_toolbox::{Planted, Run, Scenario, bugs_of, switch_for};
 use serde::{Deserialize, Serialize};
 use sim::api::observe::{Observed, checker};
-use sim::history::EventKind;
-use sim::rng::stream;
 use sim::{
-    Config, Duration, Either, FaultBudget, Instant, Latency, LinkConfig, Metrics, NoObservation,
-    Plan, Rng, Simulation, TraceLevel, Verdict, limits,
+    Config, Duration, Either, Instant, Metrics, NoObservation, Plan, Rng, Simulation, TraceLevel,
+    Verdict, limits,
 };
 
-/// The planted bugs, by the names the command line takes (`--bug ack-before-sync`).
+/// The planted bugs, by the names files and the command line use (`--bug ack-before-sync`).
 pub const BUGS: &[Planted<Bug>] = &[
     Planted {
         bug: faultline_toolbox::Bug {
@@ -40,57 +41,64 @@ pub const BUGS: &[Planted<Bug>] = &[
     },
 ];
 
-/// The checks a run performs, in order: the online one stops the run at its violation.
-const CHECKERS: &[&str] = &[
-    DURABILITY,
-    checkers::registry::LINEARIZABLE,
-    checkers::checks::answered::NAME,
+/// The names the store's specification files may use.
+pub const REGISTRY: Registry = Registry {
+    node_kinds: &[NodeKind {
+        name: "replica",
+        summary: "a primary-backup replica of the key-value store; the lowest-numbered is the primary",
+        config: &["heartbeat"],
+        bugs: || bugs_of(BUGS),
+    }],
+    workloads: &[WorkloadKind {
+        name: "store",
+        summary: "puts of unique values and gets on `keys` keys, one operation outstanding per process",
+        node_kinds: &["replica"],
+        params: &["keys", "think_mean", "timeout"],
+        checkers: &[
+            DURABILITY,
+            checkers::registry::LINEARIZABLE,
+            checkers::checks::answered::NAME,
+        ],
+        build,
+    }],
+    checkers: &[CheckerKind {
+        name: DURABILITY,
+        summary: "online: a committed index never holds another entry, and a recovered primary has every committed entry",
+        settings: &[],
+    }],
+};
+
+/// The store's own specification files, in the order `list` shows them.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("store-calm.toml", include_str!("../specs/store-calm.toml")),
+    (
+        "store-crashes.toml",
+        include_str!("../specs/store-crashes.toml"),
+    ),
 ];
 
-/// One scenario of the store: how many replicas, and which faults.
-pub struct Store {
-    name: &'static str,
-    description: &'static str,
-    servers: u32,
-    /// `None`: no faults at all.
-    mix: Option<FaultMix>,
-}
-
-/// The scenarios, in the order `list` shows them.
+/// The store's scenarios: its specification files, parsed once.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    static STORES: [Store; 2] = [
-        Store {
-            name: "store-calm",
-            description: "3 replicas, 6 client processes, no faults: every operation answered, the history linearizable",
-            servers: 3,
-            mix: None,
-        },
-        Store {
-            name: "store-crashes",
-            description: "3 replicas under crashes (the primary's aimed at), partitions, pauses, loss and duplication",
-            servers: 3,
-            mix: Some(FaultMix {
-                loss_ppm_max: 50_000,
-                duplicate_ppm_max: 50_000,
-                partitions: true,
-                crashes: true,
-                pauses: true,
-                clocks: false,
-                holds: false,
-                leader_crashes: true,
-            }),
-        },
-    ];
-    STORES.iter().map(|s| s as &dyn Scenario).collect()
+    BUILT_IN
+        .iter()
+        .map(|(file, text)| {
+            let origin = format!("example/specs/{file}");
+            let scenario = spec::parse(REGISTRY, &origin, text, None)
+                .unwrap_or_else(|e| panic!("a built-in specification is broken: {e}"));
+            let scenario: &'static dyn Scenario = Box::leak(Box::new(scenario));
+            scenario
+        })
+        .collect()
 }
 
-/// What a plan holds of the workload: its `workload` section, checked when a plan is run
+/// What a plan holds of the workload: its `workload` section, checked again when a plan runs
 /// (a plan file is user input).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Workload {
     servers: u32,
     processes: u64,
+    heartbeat: Duration,
     keys: u64,
     think_mean: Duration,
     timeout: Duration,
@@ -105,15 +113,48 @@ impl harness::Workload for Workload {
             1,
             limits::PROCESSES_MAX,
         )?;
-        limits::count("workload.keys", self.keys, 1, 1_000)?;
+        limits::timeout("workload.heartbeat", self.heartbeat)?;
+        limits::count("workload.keys", self.keys, 1, KEYS_MAX)?;
         limits::think("workload.think_mean", self.think_mean)?;
         limits::timeout("workload.timeout", self.timeout)
     }
 }
 
-/// How long the faults last, and then how long the healed run must answer.
-const SAFETY: Duration = Duration::from_secs(10);
-const LIVENESS: Duration = Duration::from_secs(5);
+const KEYS_MAX: u64 = 1_000;
+
+/// The adapter: the store's keys from the file, checked against their limits at their lines.
+struct Store {
+    heartbeat: Duration,
+    keys: u64,
+    think_mean: Duration,
+    timeout: Duration,
+}
+
+fn build(file: &File) -> Result<Box<dyn Adapter>, SpecError> {
+    one_client(file, "store")?;
+    let heartbeat = file.need::<Duration>("nodes", "heartbeat")?;
+    limit(
+        &heartbeat,
+        limits::timeout("nodes.heartbeat", *heartbeat.get_ref()),
+    )?;
+    let keys = file.need::<u64>("workload", "keys")?;
+    let think_mean = file.need::<Duration>("workload", "think_mean")?;
+    limit(
+        &think_mean,
+        limits::think("workload.think_mean", *think_mean.get_ref()),
+    )?;
+    let timeout = file.need::<Duration>("workload", "timeout")?;
+    limit(
+        &timeout,
+        limits::timeout("workload.timeout", *timeout.get_ref()),
+    )?;
+    Ok(Box::new(Store {
+        heartbeat: *heartbeat.get_ref(),
+        keys: count("workload.keys", &keys, 1, KEYS_MAX)?,
+        think_mean: *think_mean.get_ref(),
+        timeout: *timeout.get_ref(),
+    }))
+}
 
 type Member = Either<Client, Replica>;
 type StoreSim = Simulation<
@@ -122,72 +163,36 @@ type StoreSim = Simulation<
     Either<NoObservation, ReplicaObservation>,
 >;
 
-impl Scenario for Store {
-    fn name(&self) -> &'static str {
-        self.name
+impl Adapter for Store {
+    fn workload(&self, spec: &Spec, _rng: &mut Rng) -> serde_json::Value {
+        let workload = Workload {
+            servers: spec.servers,
+            processes: spec.processes,
+            heartbeat: self.heartbeat,
+            keys: self.keys,
+            think_mean: self.think_mean,
+            timeout: self.timeout,
+        };
+        serde_json::to_value(&workload).expect("a workload serializes")
     }
 
-    fn description(&self) -> &'static str {
-        self.description
-    }
-
-    fn bugs(&self) -> Vec<faultline_toolbox::Bug> {
-        bugs_of(BUGS)
-    }
-
-    fn checkers(&self) -> Vec<&'static str> {
-        CHECKERS.to_vec()
+    fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        harness::workload::<Workload>(plan).map(|_| ())
     }
 
     /// The client draws its own operations: a plan has no `operations` script for the
-    /// shrinker to cut (it shrinks the faults and the phases).
+    /// shrinker to cut (it shrinks the faults, the phases and the workload's counts).
     fn operations_follow_history(&self) -> bool {
         false
     }
 
-    fn plan(&self, seed: u64, bug: Option<&str>) -> Plan {
-        let mut rng = Rng::from_seed(seed, stream::PLAN);
-        let latency = Latency::Uniform {
-            min: Duration::from_micros(500),
-            max: Duration::from_millis(5),
-        };
-        let link = LinkConfig::reliable(latency.clone());
-        let (swarm, faults) = match &self.mix {
-            None => (sim::Swarm::quiet(link.clone(), link), Vec::new()),
-            Some(mix) => {
-                let swarm = harness::draw_swarm(&mut rng, latency, link, mix);
-                // At most a minority faulty at once: the store needs a majority to answer.
-                let budget = FaultBudget {
-                    faulty_nodes_max: (self.servers as usize - 1) / 2,
-                };
-                let faults = harness::draw_faults(&swarm, self.servers, budget, SAFETY, &mut rng);
-                (swarm, faults)
-            }
-        };
-        let workload = Workload {
-            servers: self.servers,
-            processes: 6,
-            keys: 3,
-            think_mean: Duration::from_millis(rng.between(5, 50)),
-            timeout: Duration::from_millis(500),
-        };
-        harness::plan(
-            self.name,
-            seed,
-            bug,
-            swarm,
-            faults,
-            (SAFETY, LIVENESS),
-            &workload,
-        )
-    }
-
-    fn run(&self, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
+    fn run(&self, spec: &Spec, plan: &Plan, level: TraceLevel) -> Result<Run, String> {
         let workload: Workload = harness::workload(plan)?;
         harness::check_operations(plan, None)?;
-        let bug = switch_for(self.name, plan.bug.as_deref(), BUGS, Bug::None)?;
+        let planted = spec.planted(BUGS);
+        let bug = switch_for(spec.name, plan.bug.as_deref(), &planted, Bug::None)?;
         let mut sim: StoreSim = Simulation::new(Config::for_plan(plan, level));
-        let mut checks = Checks::new(CHECKERS);
+        let mut checks = Checks::new(&spec.checkers);
         checks.check(DURABILITY, || {
             let mut durability = Durability::default();
             sim.add_checker(checker(
@@ -201,7 +206,8 @@ impl Scenario for Store {
             Verdict::pass()
         });
         let servers: Vec<_> = (0..workload.servers).map(sim::NodeId).collect();
-        let config = ReplicaConfig::new(&servers, bug);
+        let mut config = ReplicaConfig::new(&servers, bug);
+        config.heartbeat = workload.heartbeat;
         for _ in &servers {
             let config = config.clone();
             sim.add_node(move |_| Member::Right(Replica::new(config.clone())));
@@ -223,14 +229,8 @@ impl Scenario for Store {
         checks.check(checkers::registry::LINEARIZABLE, || {
             harness::check_linearizable(&history, checkers::BuiltinModel::Kv)
         });
-        // Once faults heal, a restarted primary recovers and catches its backups up within the
-        // grace; after that every operation is answered.
-        let answered = Answered {
-            accept: vec![EventKind::Ok],
-            grace: Duration::from_secs(1),
-        };
         let end = sim.now();
-        checks.answered(&answered, &history, healed_at, end, workload.timeout);
+        checks.answered(&spec.answered, &history, healed_at, end, workload.timeout);
         Ok(checks.finish(sim, plan, &Metrics::default(), history))
     }
 }
