@@ -46,7 +46,6 @@
 
 use faultline_api::disk::{DiskOp, IoError, IoResult};
 use faultline_api::history::EventKind;
-use faultline_api::observe::{Observed, OnlineChecker, checker};
 use faultline_api::time::{Duration, Instant};
 use faultline_api::{Context, IoId, NoObservation, Node, NodeId, StableHasher, Wire};
 use serde::{Deserialize, Serialize};
@@ -175,7 +174,7 @@ pub enum ReplicaTimer {
     Heartbeat,
 }
 
-/// What replicas report to checkers outside them (see [`durability_checker`]).
+/// What replicas report to checkers outside them (see [`Durability`]).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum ReplicaObservation {
     /// A replica read its log at start and kept `entries` of them, whose digest is `digest`.
@@ -490,7 +489,8 @@ impl Replica {
     /// need the ones after them next (if a message is lost, the backup refuses the next one
     /// and the primary goes back).
     fn replicate(&mut self, ctx: &mut Ctx<'_>, backup: NodeId) {
-        let prev_index = self.next[&backup] - 1;
+        // An answer may speak of entries a crash has taken from us since: never past our end.
+        let prev_index = (self.next[&backup] - 1).min(self.len());
         let last = (prev_index + BATCH_MAX).min(self.len());
         let entries = self.log[prev_index as usize..last as usize].to_vec();
         self.next.insert(backup, last + 1);
@@ -629,7 +629,8 @@ impl Replica {
         } else {
             // Its log differs from ours at `prev_index`, and at `index` (or it holds less): try
             // again from the earlier of the two, one entry back.
-            self.next.insert(backup, prev_index.min(index).max(1));
+            self.next
+                .insert(backup, prev_index.min(index).clamp(1, self.len() + 1));
         }
         self.replicate(ctx, backup);
     }
@@ -837,17 +838,6 @@ impl Durability {
             ReplicaObservation::Recovered { primary: false, .. } => Ok(()),
         }
     }
-}
-
-/// [`Durability`] as an online checker, for a host's `add_checker`.
-pub fn durability_checker() -> impl OnlineChecker<ReplicaObservation> {
-    let mut durability = Durability::default();
-    checker(
-        DURABILITY,
-        move |observed: Observed<'_, ReplicaObservation>| {
-            durability.observe(observed.node, observed.observation)
-        },
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1430,6 +1420,40 @@ mod tests {
         let log = log_file(&[entry(0, 1, "a", "1"), entry(1, 3, "c", "3")]);
         for id in servers() {
             assert_eq!(cluster.file(id), log, "{id}");
+        }
+    }
+
+    // Goal: an answer about entries the primary no longer has (sent before a crash took them,
+    // delivered after its restart) is no reason to panic. Method: a primary that recovered two
+    // entries hears a refusal of entries 9 and 10, and a match of entry 8.
+    #[test]
+    fn a_stale_answer_after_a_restart_is_answered_from_the_log_we_have() {
+        let entries = [entry(0, 1, "a", "1"), entry(0, 2, "b", "2")];
+        let (mut host, mut primary) = replica(PRIMARY, Bug::None);
+        host.files.insert(LOG_FILE.to_string(), log_file(&entries));
+        host.start(&mut primary);
+        let backup = NodeId(1);
+        for stale in [
+            KvMessage::Refused {
+                prev_index: 9,
+                index: 8,
+                digest: 1,
+            },
+            KvMessage::Replicated {
+                index: 8,
+                digest: 1,
+            },
+        ] {
+            let effects = host.deliver(&mut primary, backup, stale);
+            for (to, message) in sent(&effects) {
+                if let KvMessage::Replicate { prev_index, .. } = message {
+                    assert_eq!(to, backup);
+                    assert!(
+                        prev_index <= 2,
+                        "replicates from {prev_index}, past its log"
+                    );
+                }
+            }
         }
     }
 

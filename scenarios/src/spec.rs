@@ -7,12 +7,11 @@ use crate::registry::{EFFICIENCY_TARGETS, REGISTRY};
 use faultline_toolbox::spec::{Between, Clients, File, SpecError, SpecScenario, count, err, limit};
 use serde::Deserialize;
 use sim::{Duration, limits};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use toml::Spanned;
 
 pub use faultline_toolbox::spec::SPEC_BYTES_MAX;
 
-/// The built-in specifications, in the order `list` shows them: (file name, text).
 /// The built-in specifications, in the order `list` shows them: (file name, text).
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("echo.toml", include_str!("../specs/echo.toml")),
@@ -106,11 +105,6 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 /// errors.
 pub fn parse(origin: &str, text: &str, file: Option<PathBuf>) -> Result<SpecScenario, String> {
     faultline_toolbox::spec::parse(REGISTRY, origin, text, file)
-}
-
-/// Reads a specification file with Faultline's names.
-pub fn read_file(path: &Path) -> Result<SpecScenario, String> {
-    faultline_toolbox::spec::read_file(REGISTRY, path)
 }
 
 /// The keys of Faultline's node kinds and workloads, typed, as each family's adapter reads

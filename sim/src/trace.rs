@@ -53,13 +53,6 @@ pub struct TraceRecord {
     pub event: TraceEvent,
 }
 
-impl TraceRecord {
-    /// Whether this is a log line (`TraceEvent::Log`), which is no event of the run.
-    pub fn is_log(&self) -> bool {
-        matches!(self.event, TraceEvent::Log { .. })
-    }
-}
-
 /// Why the network did not deliver a message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum DropReason {
@@ -167,7 +160,8 @@ pub enum TraceEvent {
     /// A log line written inside a handler (through `tracing`, `log`, or `slog`'s bridge to
     /// `log`), at its level (`INFO`): kept for people reading the trace, never hashed nor
     /// counted as an event, so that log lines that differ between builds (debug lines, say)
-    /// cannot change a run. Only a recording trace keeps them (`capture_log_line`).
+    /// cannot change a run. Only a recording trace keeps them (`capture_log_line`), beside its
+    /// events (`Trace::logs`), so that an event's number is its index in `Trace::records`.
     Log {
         level: String,
         text: String,
@@ -182,6 +176,8 @@ pub struct Trace {
     hasher: StableHasher,
     event_count: u64,
     records: Vec<TraceRecord>,
+    /// The log lines of a recorded trace, each with the number of events recorded before it.
+    logs: Vec<(usize, TraceRecord)>,
     /// Reused for annotations, so that hashing one allocates nothing in steady state.
     scratch: String,
 }
@@ -210,13 +206,8 @@ mod tag {
 }
 
 /// Where two runs' recorded traces part, for a determinism failure: `first difference at
-/// event N: first run R1, second run R2`; `None` if they agree. Log lines are no events and
-/// are not compared.
+/// event N: first run R1, second run R2`; `None` if they agree.
 pub fn describe_first_difference(a: &[TraceRecord], b: &[TraceRecord]) -> Option<String> {
-    let events = |records: &[TraceRecord]| -> Vec<TraceRecord> {
-        records.iter().filter(|r| !r.is_log()).cloned().collect()
-    };
-    let (a, b) = (events(a), events(b));
     let index = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
     let show = |r: Option<&TraceRecord>| r.map_or("(no event)".to_string(), |r| format!("{r:?}"));
     Some(format!(
@@ -239,6 +230,7 @@ impl Trace {
             hasher: StableHasher::new(),
             event_count: 0,
             records: Vec::new(),
+            logs: Vec::new(),
             scratch: String::new(),
         }
     }
@@ -252,13 +244,39 @@ impl Trace {
         self.event_count
     }
 
-    /// The recorded events: every event at `TraceLevel::Record`, none at the other levels.
+    /// The recorded events: every event at `TraceLevel::Record`, none at the other levels. An
+    /// event's number (`Verdict::event`, `Observed::event`) is its index here.
     pub fn records(&self) -> &[TraceRecord] {
         &self.records
     }
 
     pub fn into_records(self) -> Vec<TraceRecord> {
         self.records
+    }
+
+    /// The log lines of a recorded trace (`TraceEvent::Log`), each with the number of events
+    /// recorded before it; a streamed trace hands them to its sink among the events.
+    pub fn logs(&self) -> &[(usize, TraceRecord)] {
+        &self.logs
+    }
+
+    /// The recorded events with the log lines among them, in the order they happened: the
+    /// trace as people read it (`replay`, `replay --save`).
+    pub fn records_with_logs(&self) -> impl Iterator<Item = &TraceRecord> {
+        let mut logs = self.logs.iter().peekable();
+        let mut events = self.records.iter().enumerate();
+        std::iter::from_fn(move || {
+            if let Some((_, log)) = logs.next_if(|(before, _)| {
+                // A log line goes before the first event recorded after it.
+                events
+                    .clone()
+                    .next()
+                    .is_none_or(|(index, _)| *before <= index)
+            }) {
+                return Some(log);
+            }
+            events.next().map(|(_, record)| record)
+        })
     }
 
     #[inline]
@@ -465,11 +483,20 @@ impl Trace {
         self.records_on
     }
 
-    /// A log line of a handler: recorded when the trace records, and neither hashed nor
-    /// counted, so that the event numbers and the hash are those of a run without it.
+    /// A log line of a handler: kept when the trace records, and neither hashed nor counted,
+    /// so that the event numbers and the hash are those of a run without it.
     pub(crate) fn log(&mut self, time: u64, node: u32, level: String, text: String) {
-        if self.records_on {
-            self.push(time, node, TraceEvent::Log { level, text });
+        if !self.records_on {
+            return;
+        }
+        let record = TraceRecord {
+            time_nanos: time,
+            node,
+            event: TraceEvent::Log { level, text },
+        };
+        match &self.sink {
+            Some(sink) => (sink.0.borrow_mut())(record),
+            None => self.logs.push((self.records.len(), record)),
         }
     }
 

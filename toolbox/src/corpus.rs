@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Where a shrunk plan came from (`cargo xtask shrink`); first, so that it reads as the
+    /// Where a shrunk plan came from (the `shrink` command); first, so that it reads as the
     /// file's header. Absent in entries that `fuzz --add-to-corpus` added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk: Option<crate::shrink::Origin>,

@@ -67,7 +67,7 @@ pub struct Run {
     pub history: Vec<HistoryEvent>,
     /// The time series protocols emitted (`Context::series`), by name: (time, value) points.
     pub series: BTreeMap<String, Vec<(Instant, u64)>>,
-    /// The checkers the run performed, in order (the names of `registry::checker_names`).
+    /// The checkers the run performed, in order (the names of `Registry::checker_names`).
     pub checked: Vec<&'static str>,
 }
 
@@ -94,7 +94,7 @@ pub trait Scenario: Sync {
     fn bugs(&self) -> Vec<Bug> {
         Vec::new()
     }
-    /// Expands a seed into a plan. `bug` is a name from `bugs()` (checked by `find_bug`).
+    /// Expands a seed into a plan. `bug` is a name from `bugs()` (checked by `check_bug`).
     fn plan(&self, seed: u64, bug: Option<&str>) -> Plan;
     /// Runs a plan. An error means the plan itself is malformed (an edited plan naming an
     /// unknown node, say); what the run found is in the report's verdict.

@@ -36,7 +36,9 @@ pub struct CheckerKind {
     pub name: &'static str,
     pub summary: &'static str,
     /// The keys of its `[check.NAME]` section, each required; empty for a checker without
-    /// settings. A file that lists the checker must then give the section.
+    /// settings (a file may then give no such section). A file that lists a checker with
+    /// settings must give the section. The toolbox checks which keys are given; the family's
+    /// adapter reads and checks their values (`File::get`, or a typed view).
     pub settings: &'static [&'static str],
 }
 

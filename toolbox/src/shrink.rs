@@ -115,7 +115,7 @@ impl Shrunk {
     }
 }
 
-/// The header of a shrunk plan's file (`cargo xtask shrink`).
+/// The header of a shrunk plan's file (the `shrink` command).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Origin {

@@ -1104,6 +1104,12 @@ fn check_settings(
         } else {
             (&[], registry.settings(name))
         };
+        if common.is_empty() && taken.is_empty() {
+            return Err(err(
+                section,
+                format!("`[check.{name}]`: checker `{name}` takes no settings"),
+            ));
+        }
         crate::registry::check_section(
             section,
             common,
@@ -1124,20 +1130,43 @@ fn check_settings(
     Ok(())
 }
 
+/// `[check.answered-after-heal]`, read from the file as written so that each answer keeps
+/// its line.
+#[derive(Deserialize)]
+struct AnsweredView {
+    #[serde(default)]
+    check: AnsweredCheck,
+}
+
+#[derive(Default, Deserialize)]
+struct AnsweredCheck {
+    #[serde(rename = "answered-after-heal")]
+    answered: Option<AnsweredSettings>,
+}
+
+#[derive(Deserialize)]
+struct AnsweredSettings {
+    accept: Option<Spanned<Vec<Spanned<String>>>>,
+    grace: Option<Spanned<Duration>>,
+}
+
 /// What `answered-after-heal` accepts as an answer (`ok` by default) and its grace after the
 /// heal (none by default): `[check.answered-after-heal]`'s `accept` and `grace`.
 fn answered_settings(file: &File) -> Result<(Vec<EventKind>, Duration), SpecError> {
-    let section = format!("check.{}", checkers::checks::answered::NAME);
     let mut accept = vec![EventKind::Ok];
-    if let Some(list) = file.get::<Vec<String>>(&section, "accept")? {
+    let mut grace = Duration::ZERO;
+    let Some(settings) = file.view::<AnsweredView>()?.check.answered else {
+        return Ok((accept, grace));
+    };
+    if let Some(list) = &settings.accept {
         accept.clear();
         for answer in list.get_ref() {
-            let kind = match answer.as_str() {
+            let kind = match answer.get_ref().as_str() {
                 "ok" => EventKind::Ok,
                 "fail" => EventKind::Fail,
                 other => {
                     return Err(err(
-                        &list,
+                        answer,
                         format!("unknown answer `{other}`; valid answers: ok, fail"),
                     ));
                 }
@@ -1147,15 +1176,14 @@ fn answered_settings(file: &File) -> Result<(Vec<EventKind>, Duration), SpecErro
             }
         }
         if accept.is_empty() {
-            return Err(err(&list, "`accept` needs at least one answer: ok, fail"));
+            return Err(err(list, "`accept` needs at least one answer: ok, fail"));
         }
     }
-    let mut grace = Duration::ZERO;
-    if let Some(value) = file.get::<Duration>(&section, "grace")? {
+    if let Some(value) = &settings.grace {
         limit(
-            &value,
+            value,
             limits::duration(
-                &format!("{section}.grace"),
+                "check.answered-after-heal.grace",
                 *value.get_ref(),
                 limits::PHASE_MAX,
             ),

@@ -4,7 +4,7 @@
 //! # The canonical text format
 //!
 //! One line per event, in the order the engine handled them, byte-identical across runs and
-//! machines:
+//! machines (log lines aside: a build may log more or less, and they are no events):
 //!
 //! ```text
 //!    0.004312s n1   deliver  #7 <- n3 Request { id: 4, payload: 17 }
@@ -36,6 +36,7 @@
 //! | `phase` | `safety` or `liveness` |
 //! | `disk` | `ioID OPERATION`: a disk operation submitted (write, append, truncate, sync, read, rename, delete, sync-dir) |
 //! | `disk-done` | `ioID RESULT`: it completed: `ok`, `N bytes` read, or `error Io`/`NoSpace`/`NotFound` |
+//! | `log` | `LEVEL TEXT`: a log line the node's code wrote (`tracing`, `log`, `slog`); not an event, never hashed |
 //!
 //! Storage faults and crash decisions are `fault` lines on the node: `read-corruption`,
 //! `latent-sector-error`, `read-error`, `write-error`, `misdirected-write`, `disk-full`, and at
@@ -75,7 +76,10 @@ pub fn render(records: &[TraceRecord]) -> String {
 }
 
 /// Writes a whole trace, one line per event, as it goes: a long trace is never one string.
-pub fn write_trace(records: &[TraceRecord], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub fn write_trace<'a>(
+    records: impl IntoIterator<Item = &'a TraceRecord>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     for record in records {
         out.write_all(render_line(record).as_bytes())?;
         out.write_all(b"\n")?;

@@ -21,7 +21,7 @@ use std::path::Path;
 const MAGIC: &[u8; 16] = b"FAULTLINE-TRACE\n";
 /// Bump when the layout changes; readers refuse other versions with a message that says which.
 /// Version 3: verdicts name their checker and location; traces hold observations.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Stored traces are bounded; a length field claiming more is corruption.
 const BODY_BYTES_MAX: usize = 1 << 30;
 /// The body is checksummed in blocks of this many bytes, so damage is located.

@@ -69,7 +69,13 @@ fn simulated_code_is_deterministic() {
     let mut problems = Vec::new();
     // The toolbox's scenario helpers run inside a run; its runner and command line drive runs
     // from outside (threads, the wall clock) and are not simulated code.
-    let toolbox_simulated = ["harness.rs", "shrink.rs", "lib.rs"];
+    let toolbox_simulated = [
+        "harness.rs",
+        "shrink.rs",
+        "lib.rs",
+        "spec.rs",
+        "registry.rs",
+    ];
     let toolbox = files_under(&["toolbox"]).into_iter().filter(|(path, _)| {
         toolbox_simulated
             .iter()
@@ -139,9 +145,6 @@ fn protocols_depend_on_the_protocol_api_not_on_the_engine() {
     }
 }
 
-// One node, two hosts: the real host runs protocols through the protocol API alone (no
-// protocol code in it; the simulator only to test its disk against the simulated one), and
-// no protocol compiles differently for it (no `cfg` but tests).
 // The toolbox is what a user's crate depends on to test its own protocol: it must not pull in
 // Faultline's protocols or their scenarios.
 #[test]
@@ -157,6 +160,9 @@ fn the_toolbox_knows_no_built_in_protocol() {
     assert!(deps.iter().any(|d| d == "sim"));
 }
 
+// One node, two hosts: the real host runs protocols through the protocol API alone (no
+// protocol code in it; the simulator only to test its disk against the simulated one), and
+// no protocol compiles differently for it (no `cfg` but tests).
 #[test]
 fn the_real_host_knows_no_protocol_and_protocols_know_no_host() {
     let text = std::fs::read_to_string(root().join("host/Cargo.toml")).expect("manifest");

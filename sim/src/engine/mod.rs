@@ -46,6 +46,38 @@ thread_local! {
     static LOG_LINES: RefCell<Option<Vec<(String, String)>>> = const { RefCell::new(None) };
 }
 
+/// Captures the log lines of a node's code (a handler, or its constructor) for a recording
+/// trace, from `start` to `finish`. If the code panics, its lines so far go to stderr, as
+/// lines that no trace keeps do, and the thread stops capturing.
+pub(crate) struct LogCapture(());
+
+impl LogCapture {
+    pub(crate) fn start() -> LogCapture {
+        LOG_LINES.with(|lines| *lines.borrow_mut() = Some(Vec::new()));
+        LogCapture(())
+    }
+
+    /// The lines captured, as (level, text).
+    pub(crate) fn finish(self) -> Vec<(String, String)> {
+        LOG_LINES
+            .with(|lines| lines.borrow_mut().take())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        let Some(lines) = LOG_LINES.with(|lines| lines.borrow_mut().take()) else {
+            return;
+        };
+        let (time, node) = current_event();
+        let node = node.map_or_else(|| "--".to_string(), |n| n.to_string());
+        for (level, text) in lines {
+            eprintln!("{time:>10} {node:<4} {level:>5} {text}");
+        }
+    }
+}
+
 /// Keeps a log line in the trace of the run whose handler is running on this thread, stamped
 /// with the event's time and node, if that run records its trace; false otherwise (the
 /// caller shows the line elsewhere). For log subscribers (`traces::logging`): a line in the
@@ -203,8 +235,6 @@ pub struct Simulation<M, T, O = NoObservation> {
 impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
     pub fn new(config: Config) -> Simulation<M, T, O> {
         CURRENT.with(|c| c.set((0, NO_NODE)));
-        // A run that panicked in a handler may have left its log lines behind.
-        LOG_LINES.with(|lines| lines.borrow_mut().take());
         config.link.validate().expect("invalid node-to-node link");
         config.client_link.validate().expect("invalid client link");
         config.disk.validate().expect("invalid disk configuration");

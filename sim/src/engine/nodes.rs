@@ -2,7 +2,7 @@
 //! `call`, the one place where a handler runs.
 
 use super::queue::{Event, Handle};
-use super::{CURRENT, Core, LOG_LINES, Simulation};
+use super::{CURRENT, Core, LogCapture, Simulation};
 use crate::api::{Context, Effect, Inputs, Message, Node, NodeId, Observation, Timer};
 use crate::rng::{Keys, Rng};
 use crate::time::{Duration, Instant};
@@ -155,19 +155,13 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         // Third-party code inside the handler that asks `getrandom` (patched with Faultline's
         // shim) draws from the node's stream.
         faultline_entropy::enter(state.entropy);
-        let logging = core.trace.records_on();
-        if logging {
-            LOG_LINES.with(|lines| *lines.borrow_mut() = Some(Vec::new()));
-        }
+        let capture = core.trace.records_on().then(LogCapture::start);
         handler(instance, &mut Context::new(inputs, &mut effects));
         if let Some(entropy) = faultline_entropy::leave() {
             core.nodes[node as usize].entropy = entropy;
         }
-        if logging {
-            let lines = LOG_LINES.with(|lines| lines.borrow_mut().take());
-            for (level, text) in lines.into_iter().flatten() {
-                core.trace.log(core.now, node, level, text);
-            }
+        for (level, text) in capture.map(LogCapture::finish).unwrap_or_default() {
+            core.trace.log(core.now, node, level, text);
         }
         for effect in effects.drain(..) {
             core.carry_out(NodeId(node), effect);
@@ -201,11 +195,15 @@ impl<M: Message, T: Timer, O: Observation> Simulation<M, T, O> {
         state.entropy = entropy.next_u64();
         core.trace.start(core.now, node, incarnation);
         CURRENT.with(|c| c.set((core.now, node)));
-        // The node's constructor runs as its code: with its entropy.
+        // The node's constructor runs as its code: with its entropy, its log lines kept.
         faultline_entropy::enter(state.entropy);
+        let capture = core.trace.records_on().then(LogCapture::start);
         let instance = (self.factories[node as usize])(NodeId(node));
         if let Some(entropy) = faultline_entropy::leave() {
             core.nodes[node as usize].entropy = entropy;
+        }
+        for (level, text) in capture.map(LogCapture::finish).unwrap_or_default() {
+            core.trace.log(core.now, node, level, text);
         }
         self.instances[node as usize] = Some(instance);
         self.call(node, |instance, ctx| instance.on_start(ctx));

@@ -18,8 +18,7 @@ pub struct Args {
     /// scenario that has the --bug).
     #[arg(long)]
     scenario: Option<String>,
-    /// Fuzz the scenario of this specification file (scenarios/specs/README.md) instead of a
-    /// registered one; failing seeds print `replay --scenario-file FILE` lines.
+    /// Fuzz the scenario of this specification file instead of a registered one; failing seeds print `replay --scenario-file FILE` lines.
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
     scenario_file: Option<PathBuf>,
     /// A planted bug to switch on (see `list`).
@@ -53,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Add the lowest failing seeds of each outcome to the scenario's regression corpus, as
-    /// plans (for Faultline's own, scenarios/corpus/SCENARIO/); existing entries are kept as
+    /// plans (in the tool's corpus folder, CORPUS/SCENARIO/); existing entries are kept as
     /// they are.
     #[arg(long)]
     add_to_corpus: bool,
@@ -103,6 +102,12 @@ fn targets(toolbox: &Toolbox, args: &Args) -> Result<Vec<Target>, String> {
         let scenario = toolbox.find(name)?;
         crate::check_bug(scenario, args.bug.as_deref())?;
         return Ok(vec![with_bug(scenario)]);
+    }
+    if toolbox.scenarios().is_empty() {
+        return Err(format!(
+            "{} registers no scenarios: name one with --scenario-file FILE",
+            toolbox.command()
+        ));
     }
     let all = toolbox.scenarios().iter().copied();
     let Some(bug) = &args.bug else {

@@ -216,7 +216,7 @@ pub struct ListArgs {
 
 /// The command line of a tool that has only the toolbox's commands.
 #[derive(clap::Parser)]
-#[command(about = "Deterministic simulation testing with Faultline", version)]
+#[command(about = "Deterministic simulation testing: fuzz, replay and shrink the scenarios")]
 struct Standalone {
     #[command(subcommand)]
     command: Command,

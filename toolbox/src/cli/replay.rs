@@ -62,8 +62,8 @@ pub struct Source {
     /// The scenario (see `list`); taken from the plan with --plan.
     #[arg(long)]
     scenario: Option<String>,
-    /// The scenario of this specification file (scenarios/specs/README.md); with --plan, the
-    /// file whose scenario the plan names.
+    /// The scenario of this specification file; with --plan, the file whose scenario the plan
+    /// names.
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
     scenario_file: Option<PathBuf>,
     /// The seed; taken from the plan with --plan.
@@ -253,6 +253,13 @@ fn replay(toolbox: &Toolbox, args: Args) -> Result<i32, String> {
     let code = result.verdict.outcome.exit_code();
     match run {
         Some(run) => {
+            // The log lines a recorded trace kept (for --diagram or --save) that --quiet does
+            // not print go where lines outside a trace go.
+            if args.quiet {
+                for (_, log) in run.trace.logs() {
+                    eprintln!("{}", traces::render_line(log));
+                }
+            }
             to_stdout(|out| print_run(out, &args, scenario, &run, &replay_line, json_opened))?;
             write_files(toolbox, &args, &plan, run)?;
         }
@@ -378,7 +385,7 @@ fn print_run(
         Format::Text => {
             // A streamed trace went out as the run went, and keeps no records.
             if !args.quiet {
-                traces::write_trace(run.trace.records(), out)?;
+                traces::write_trace(run.trace.records_with_logs(), out)?;
             }
             write_report(out, &run.report, replay_line)?;
             out.write_all(scenario.summary(run).as_bytes())
@@ -394,7 +401,7 @@ fn print_run(
             let json = ReplayJson {
                 replay: replay_line,
                 report: &run.report,
-                trace: (!args.quiet).then(|| run.trace.records()),
+                trace: (!args.quiet).then(|| run.trace.records_with_logs().collect()),
             };
             serde_json::to_writer(&mut *out, &json)?;
             out.write_all(b"\n")
@@ -409,7 +416,7 @@ struct ReplayJson<'a> {
     replay: &'a str,
     report: &'a Report,
     #[serde(skip_serializing_if = "Option::is_none")]
-    trace: Option<&'a [sim::TraceRecord]>,
+    trace: Option<Vec<&'a sim::TraceRecord>>,
 }
 
 /// The history, the diagram and the stored trace, each where its flag says.
@@ -435,7 +442,7 @@ fn write_files(toolbox: &Toolbox, args: &Args, plan: &Plan, run: crate::Run) -> 
             commit: toolbox.commit().to_string(),
             plan_json: plan.to_json(),
             report: run.report,
-            records: run.trace.into_records(),
+            records: run.trace.records_with_logs().cloned().collect(),
         };
         store::save(path, &stored, args.force)?;
         eprintln!(

@@ -151,7 +151,8 @@ pub fn minimal_line(shrunk: &Shrunk) -> &'static str {
         "1-minimal (without any one fault or operation it no longer fails this way)"
     } else {
         "1-minimal in its faults (without any one it no longer fails this way; its operations \
-         are not removed: the run has no history that tells them apart)"
+         are not removed: the scenario's clients do not take them from the plan, or its \
+         history does not tell them apart)"
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `--json` summary of a campaign, or of some of its shards: what `cargo xtask merge`
+//! The `--json` summary of a campaign, or of some of its shards: what `merge`
 //! reads. It holds the campaign's identity (what every shard must share), which shards it
 //! covers, and one mergeable [`TargetSummary`] per scenario.
 
