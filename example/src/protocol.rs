@@ -706,7 +706,10 @@ impl Node for Replica {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, message: KvMessage) {
+        // Until recovery is done, nothing: a client's request times out (its operation is
+        // indeterminate), and a primary repeats itself on its heartbeat.
         if self.stage != Stage::Serving {
+            ctx.count("messages-while-recovering", 1);
             return;
         }
         let from_backup = self.config.backups.contains(&from);
@@ -1146,7 +1149,10 @@ mod tests {
                 entries: vec![entry(0, 1, "a", "1")],
             };
             let early = host.call(&mut node, |n, ctx| n.on_message(ctx, PRIMARY, replicate));
-            assert!(early.is_empty(), "{early:?}");
+            assert!(
+                sent(&early).is_empty() && disk_ops(&early).is_empty(),
+                "{early:?}"
+            );
             host.settle(&mut node, create);
             assert_eq!(host.files[LOG_FILE], b"");
         }
