@@ -206,7 +206,7 @@ fn panic_location(verdict: &Verdict) -> String {
 }
 
 /// Shrinks a failing plan. Errors when the plan is malformed, is another scenario's, or does
-/// not fail. The scenario is `'static` (as [`crate::find`] gives it) because runs go through
+/// not fail. The scenario is `'static` (as [`crate::Toolbox::find`] gives it) because runs go through
 /// [`crate::runner::execute`], which catches panics.
 /// `progress` is called after every candidate run with the runs so far and the current size;
 /// returning false stops the search there (a user's Ctrl-C), with the smallest plan so far.

@@ -192,7 +192,7 @@ impl Toolbox {
 /// The toolbox's commands, for a tool's own command line to flatten into its subcommands.
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// One line per scenario and per planted bug: SCENARIO<TAB>BUG or -<TAB>description.
+    /// One line per scenario and per planted bug: `SCENARIO<TAB>BUG<TAB>description` (`-` for no bug).
     List(ListArgs),
     /// Runs many seeds of one scenario, or a short campaign over every scenario.
     Fuzz(fuzz::Args),
