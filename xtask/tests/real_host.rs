@@ -29,9 +29,28 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A free loopback port below the ephemeral range (32768 up on Linux): a port the kernel hands
+/// out (`bind` to port 0) can be taken by any outgoing connection between the probe and the
+/// server's own bind, or while a killed server restarts; one below the range only by another
+/// explicit bind. Candidates differ per process and per call.
+fn free_port() -> SocketAddr {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let (low, span) = (20_000u32, 12_000u32);
+    let start = std::process::id() % span;
+    for _ in 0..span {
+        let offset = u32::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        let port = (low + (start + offset * 7) % span) as u16;
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        if TcpListener::bind(address).is_ok() {
+            return address;
+        }
+    }
+    panic!("no free loopback port from {low} to {}", low + span);
+}
 
 const KEYS: [&str; 3] = ["a", "b", "c"];
 const CLIENTS: u64 = 4;
@@ -47,13 +66,9 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, flags: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
         let mut server = Server {
             child: None,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            address: free_port(),
             dir: dir.to_path_buf(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
         };
@@ -381,13 +396,8 @@ fn serve_and_client_answer_with_their_exit_codes() {
 // topology, then a broadcast on n0, then reads on every node until they hold it (bounded).
 #[test]
 fn a_broadcast_cluster_spreads_values_over_real_links() {
-    let free = || {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-    };
-    let peers: Vec<SocketAddr> = (0..3).map(|_| free()).collect();
-    let clients: Vec<SocketAddr> = (0..3).map(|_| free()).collect();
+    let peers: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
+    let clients: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
     let peer_list = peers
         .iter()
         .map(SocketAddr::to_string)
