@@ -79,16 +79,7 @@ const BUILT_IN: &[(&str, &str)] = &[
 
 /// The store's scenarios: its specification files, parsed once.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    BUILT_IN
-        .iter()
-        .map(|(file, text)| {
-            let origin = format!("example/specs/{file}");
-            let scenario = spec::parse(REGISTRY, &origin, text, None)
-                .unwrap_or_else(|e| panic!("a built-in specification is broken: {e}"));
-            let scenario: &'static dyn Scenario = Box::leak(Box::new(scenario));
-            scenario
-        })
-        .collect()
+    spec::built_in(REGISTRY, "example/specs", BUILT_IN)
 }
 
 /// What a plan holds of the workload: its `workload` section, checked again when a plan runs

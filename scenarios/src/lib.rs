@@ -25,16 +25,7 @@ use std::path::Path;
 pub fn all() -> &'static [&'static dyn Scenario] {
     static ALL: std::sync::OnceLock<Vec<&'static dyn Scenario>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
-        spec::BUILT_IN
-            .iter()
-            .map(|(file, text)| {
-                let origin = format!("scenarios/specs/{file}");
-                let scenario = spec::parse(&origin, text, None)
-                    .unwrap_or_else(|e| panic!("a built-in specification is broken: {e}"));
-                let scenario: &'static dyn Scenario = Box::leak(Box::new(scenario));
-                scenario
-            })
-            .collect()
+        faultline_toolbox::spec::built_in(registry::REGISTRY, "scenarios/specs", spec::BUILT_IN)
     })
 }
 

@@ -614,6 +614,26 @@ pub fn read_file(registry: Registry, path: &Path) -> Result<SpecScenario, String
     parse(registry, &origin, &text, Some(path.to_path_buf()))
 }
 
+/// A tool's own specifications, compiled in (`(file name, text)`, each read from `folder`):
+/// parsed once and kept for the rest of the process, in order. A broken one is a bug of the
+/// tool, and panics naming the file and line.
+pub fn built_in(
+    registry: Registry,
+    folder: &str,
+    files: &[(&str, &str)],
+) -> Vec<&'static dyn Scenario> {
+    files
+        .iter()
+        .map(|(file, text)| {
+            let origin = format!("{folder}/{file}");
+            let scenario = parse(registry, &origin, text, None)
+                .unwrap_or_else(|e| panic!("a built-in specification is broken: {e}"));
+            let scenario: &'static dyn Scenario = Box::leak(Box::new(scenario));
+            scenario
+        })
+        .collect()
+}
+
 /// Parses and checks a specification's text, its names looked up in `registry`; `origin`
 /// names it in errors, `file` is where it was read from (`None` for a tool's built-in one).
 pub fn parse(
