@@ -125,11 +125,6 @@ impl File {
         &self.workload
     }
 
-    /// `[clients]`.
-    pub fn clients(&self) -> &Spanned<Clients> {
-        &self.clients
-    }
-
     /// Whether the file lists the checker `name`.
     pub fn lists_checker(&self, name: &str) -> bool {
         self.checkers.get_ref().iter().any(|c| c.get_ref() == name)

@@ -106,10 +106,9 @@ impl Toolbox {
             .copied()
             .find(|s| s.name() == name)
             .ok_or_else(|| {
-                let names: Vec<&str> = self.scenarios.iter().map(|s| s.name()).collect();
                 format!(
                     "unknown scenario `{name}`; valid scenarios: {}",
-                    names.join(", ")
+                    self.names()
                 )
             })
     }
