@@ -42,6 +42,12 @@ impl fmt::Debug for TraceSink {
     }
 }
 
+/// The most log lines a recorded trace keeps; past it, one line says so.
+pub const LOG_LINES_MAX: usize = 1 << 20;
+
+/// The longest log line a trace keeps, in bytes; a longer one is cut (`capture_log_line`).
+pub const LOG_LINE_BYTES_MAX: usize = 64 << 10;
+
 /// The node column of engine events (faults, phases) that belong to no node.
 pub const NO_NODE: u32 = u32::MAX;
 
@@ -485,9 +491,14 @@ impl Trace {
 
     /// A log line of a handler: kept when the trace records, and neither hashed nor counted,
     /// so that the event numbers and the hash are those of a run without it.
-    pub(crate) fn log(&mut self, time: u64, node: u32, level: String, text: String) {
-        if !self.records_on {
+    /// A recorded trace keeps at most [`LOG_LINES_MAX`] of them (a streamed one keeps none),
+    /// so that a chatty protocol's memory stays bounded.
+    pub(crate) fn log(&mut self, time: u64, node: u32, level: String, mut text: String) {
+        if !self.records_on || (self.sink.is_none() && self.logs.len() > LOG_LINES_MAX) {
             return;
+        }
+        if self.sink.is_none() && self.logs.len() == LOG_LINES_MAX {
+            text = format!("the trace keeps {LOG_LINES_MAX} log lines; later ones are not kept");
         }
         let record = TraceRecord {
             time_nanos: time,

@@ -30,6 +30,8 @@ impl Node for Chatty {
         log::debug!("a debug line, below the level");
         let slog = slog::Logger::root(slog::Drain::fuse(slog_stdlog::StdLog), slog::o!());
         slog::info!(slog, "tick through slog");
+        // A line longer than a trace keeps, of two-byte characters.
+        log::info!("{}", "é".repeat(40_000));
     }
 }
 
@@ -128,6 +130,12 @@ fn log_records_show_with_virtual_time_and_node_and_leave_the_run_alone() {
         start < built,
         "the constructor's line follows the node's start"
     );
+    let long = lines
+        .iter()
+        .find(|(_, _, l)| l.contains('é'))
+        .expect("the long line");
+    assert!(long.2.ends_with(" [cut]"), "a long line is cut and says so");
+    assert!(long.2.len() <= "INFO ".len() + sim::trace::LOG_LINE_BYTES_MAX + " [cut]".len());
     let rendered = traces::render(&records);
     assert!(
         rendered.contains("n0   log      INFO tick through slog"),

@@ -29,7 +29,7 @@ use crate::plan::{Fault, ScheduledFault};
 use crate::report::{Metrics, Report, Verdict};
 use crate::rng::{Keys, Rng, stream};
 use crate::time::{Duration, Instant};
-use crate::trace::{NO_NODE, Trace, TraceLevel};
+use crate::trace::{LOG_LINE_BYTES_MAX, LOG_LINES_MAX, NO_NODE, Trace, TraceLevel};
 use network::Network;
 use nodes::{NodeState, PendingTimer, Status};
 use queue::{Entry, Event, EventQueue};
@@ -82,14 +82,30 @@ impl Drop for LogCapture {
 /// with the event's time and node, if that run records its trace; false otherwise (the
 /// caller shows the line elsewhere). For log subscribers (`traces::logging`): a line in the
 /// trace is never hashed, so it cannot change the run.
+/// A line is cut to `trace::LOG_LINE_BYTES_MAX`, and one handler's lines past
+/// `trace::LOG_LINES_MAX` are dropped, so that memory stays bounded.
 pub fn capture_log_line(level: &str, text: &str) -> bool {
     LOG_LINES.with(|lines| match lines.borrow_mut().as_mut() {
         Some(lines) => {
-            lines.push((level.to_string(), text.to_string()));
+            if lines.len() <= LOG_LINES_MAX {
+                lines.push((level.to_string(), cut(text, LOG_LINE_BYTES_MAX)));
+            }
             true
         }
         None => false,
     })
+}
+
+/// `text`, cut at a character boundary to at most `bytes` bytes and marked so if it was.
+fn cut(text: &str, bytes: usize) -> String {
+    if text.len() <= bytes {
+        return text.to_string();
+    }
+    let end = (0..=bytes)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{} [cut]", &text[..end])
 }
 
 /// The global virtual time and node of the event being handled on this thread: log lines
